@@ -1,0 +1,23 @@
+"""Multi-Rate Mixture-of-Experts of liquid neural networks for scikit-learn.
+
+Public names only; see :class:`MRMoEClassifier` for the model and
+:mod:`mrmoe_sklearn._data` for the input contract.
+"""
+
+from ._base import TrainingDivergedError
+from ._data import TimeSeriesScaler, to_sequences
+from .classifier import LNNClassifier, LSTMClassifier, MoEClassifier, MRMoEClassifier
+from .datasets import make_multirate_classification
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "MRMoEClassifier",
+    "LNNClassifier",
+    "MoEClassifier",
+    "LSTMClassifier",
+    "TimeSeriesScaler",
+    "TrainingDivergedError",
+    "make_multirate_classification",
+    "to_sequences",
+]

@@ -1,0 +1,418 @@
+"""The shared estimator base: scikit-learn API on top of a skorch network.
+
+All classifiers of the package derive from :class:`BaseTimeSeriesClassifier`,
+which validates the input (through :mod:`mrmoe_sklearn._data`), learns the
+scaling, builds the skorch network in ``fit`` from flat constructor parameters
+and maps predictions back to the original labels. A subclass only says which
+PyTorch module to build (``_build_module``).
+"""
+
+import contextlib
+import math
+from numbers import Integral, Real
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.utils import check_random_state
+from sklearn.utils.class_weight import compute_class_weight
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted, column_or_1d
+from skorch import NeuralNet
+from skorch.callbacks import EarlyStopping
+from skorch.dataset import ValidSplit
+
+from ._data import check_series, fit_scaling, prepare_batch
+
+__all__ = ["BaseTimeSeriesClassifier", "TrainingDivergedError", "COMMON_PARAMS_DOC"]
+
+
+class TrainingDivergedError(FloatingPointError):
+    """Raised when the training loss or its gradients stop being finite."""
+
+
+COMMON_PARAMS_DOC = """\
+    lr : float, default=5e-3
+        Learning rate of the AdamW optimiser.
+    max_epochs : int, default=30
+        Number of passes over the training data (fewer with early stopping).
+    batch_size : int, default=64
+        Samples per mini-batch, for training and prediction.
+    weight_decay : float, default=1e-4
+        Decoupled weight decay of AdamW.
+    dropout : float, default=0.1
+        Dropout before the output layer.
+    class_weight : dict, "balanced" or None, default=None
+        Weights of the classes in the cross-entropy loss, as in scikit-learn.
+    early_stopping : bool, default=False
+        Hold out ``validation_fraction`` of the training data (stratified,
+        seeded) and stop when the validation loss has not improved for
+        ``patience`` epochs, keeping the best weights in memory. When False
+        all the data is used for training.
+    validation_fraction : float, default=0.1
+        Held-out fraction with ``early_stopping=True``.
+    patience : int, default=5
+        Epochs without improvement before stopping.
+    clip_grad_norm : float or None, default=1.0
+        Gradient norm clipping threshold; None disables clipping. A non-finite
+        loss or gradient stops training with :class:`TrainingDivergedError`.
+    time_channel : int or None, default=None
+        Channel of ``X`` holding time stamps (non-decreasing per sample). It is
+        removed from the features and elapsed times are derived from it. None
+        means unit-spaced steps.
+    device : {"cpu", "cuda", "cuda:N", "auto"}, default="cpu"
+        Torch device for training and prediction; "auto" picks CUDA when
+        available. A model fitted on a GPU unpickles on a CPU-only machine.
+    n_threads : int or None, default=None
+        Torch CPU threads used while fitting and predicting. None keeps torch's
+        setting, except inside a Dask worker, where the worker's thread count
+        is used so that parallel workers do not oversubscribe the cores.
+    random_state : int, RandomState instance or None, default=None
+        Seeds weight initialisation, batch shuffling, dropout and the
+        validation split. Used inside ``fit`` only; global RNG state is left
+        untouched.
+    verbose : int, default=0
+        0 is silent; 1 prints a line per epoch (loss, validation loss, time).
+    warm_start : bool, default=False
+        When True and the estimator is already fitted on data of the same
+        channels and classes, ``fit`` continues training the existing network
+        for ``max_epochs`` more epochs (scaling statistics are kept).
+"""
+
+
+class _Net(NeuralNet):
+    """skorch network adding the auxiliary loss, gradient clipping and divergence checks."""
+
+    def __init__(self, *args, aux_loss_weight=0.0, clip_grad_norm=None, shuffle_seed=0, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.aux_loss_weight = aux_loss_weight
+        self.clip_grad_norm = clip_grad_norm
+        self.shuffle_seed = shuffle_seed
+
+    def get_iterator(self, dataset, training=False):
+        if training:
+            if getattr(self, "shuffle_generator_", None) is None:
+                self.shuffle_generator_ = torch.Generator().manual_seed(self.shuffle_seed)
+            kwargs = self.get_params_for("iterator_train")
+            kwargs.update(shuffle=True, generator=self.shuffle_generator_)
+            kwargs.setdefault("batch_size", self.batch_size)
+            return self.iterator_train(dataset, **kwargs)
+        return super().get_iterator(dataset, training=False)
+
+    def get_loss(self, y_pred, y_true, X=None, training=False):
+        loss = super().get_loss(y_pred, y_true, X=X, training=training)
+        aux = getattr(self.module_, "aux_loss", None)
+        self.module_.aux_loss = None
+        if training and aux is not None and self.aux_loss_weight:
+            loss = loss + self.aux_loss_weight * aux
+        return loss
+
+    def train_step_single(self, batch, **fit_params):
+        step = super().train_step_single(batch, **fit_params)
+        max_norm = self.clip_grad_norm if self.clip_grad_norm is not None else math.inf
+        params = [p for p in self.module_.parameters() if p.grad is not None]
+        norm = torch.nn.utils.clip_grad_norm_(params, max_norm)
+        if not (torch.isfinite(step["loss"]) and torch.isfinite(norm)):
+            epoch = len(self.history)
+            raise TrainingDivergedError(
+                f"Training diverged in epoch {epoch}: the loss is {step['loss'].item()} and the "
+                f"gradient norm {norm.item()}. Lower `lr` (now {self.lr}) and keep "
+                f"`clip_grad_norm` set (now {self.clip_grad_norm}); the weights were not updated "
+                "with this step."
+            )
+        return step
+
+
+def _resolve_device(device):
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if not isinstance(device, str) or not (
+        device == "cpu" or device == "cuda" or (device.startswith("cuda:") and device[5:].isdigit())
+    ):
+        raise ValueError(f"device must be 'cpu', 'cuda', 'cuda:N' or 'auto', got {device!r}.")
+    if device.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise ValueError(f"device={device!r} was requested but CUDA is not available; use 'cpu' or 'auto'.")
+        index = int(device[5:]) if ":" in device else 0
+        if index >= torch.cuda.device_count():
+            raise ValueError(f"device={device!r}: only {torch.cuda.device_count()} CUDA device(s) exist.")
+    return device
+
+
+def _worker_threads():
+    """Thread count of the enclosing Dask worker, or None outside one."""
+    try:
+        from distributed import get_worker
+
+        worker = get_worker()
+    except (ImportError, ValueError):
+        return None
+    state = getattr(worker, "state", worker)
+    return getattr(state, "nthreads", None)
+
+
+@contextlib.contextmanager
+def _torch_threads(n_threads):
+    """Set torch's intra-op threads for the duration of a block."""
+    n = n_threads if n_threads is not None else _worker_threads()
+    if n is None:
+        yield
+        return
+    old = torch.get_num_threads()
+    torch.set_num_threads(int(n))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
+
+
+def _check_param(name, value, kind, low=None, high=None, allow_none=False, low_open=False):
+    """Validate one hyperparameter with a message naming it."""
+    if value is None and allow_none:
+        return
+    ok_type = isinstance(value, kind) and not isinstance(value, bool)
+    if not ok_type:
+        raise TypeError(f"{name} must be {kind.__name__}{' or None' if allow_none else ''}, got {value!r}.")
+    if low is not None and (value < low or (low_open and value == low)):
+        raise ValueError(f"{name} must be {'>' if low_open else '>='} {low}, got {value!r}.")
+    if high is not None and value > high:
+        raise ValueError(f"{name} must be <= {high}, got {value!r}.")
+
+
+class BaseTimeSeriesClassifier(ClassifierMixin, BaseEstimator):
+    """Base of the package's classifiers; not for direct use.
+
+    Subclasses set their constructor parameters (which must include the
+    common ones documented in ``COMMON_PARAMS_DOC``) and implement
+    ``_build_module(n_features, n_classes)`` returning a ``torch.nn.Module``
+    that maps the keyword batch ``x, m, dt, v`` to logits.
+    """
+
+    def _build_module(self, n_features, n_classes):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _module_aux_weight(self):
+        return 0.0
+
+    def _validate_params(self):
+        _check_param("lr", self.lr, Real, 0, low_open=True)
+        _check_param("max_epochs", self.max_epochs, Integral, 1)
+        _check_param("batch_size", self.batch_size, Integral, 1)
+        _check_param("weight_decay", self.weight_decay, Real, 0)
+        _check_param("dropout", self.dropout, Real, 0, 1)
+        if self.dropout >= 1:
+            raise ValueError(f"dropout must be < 1, got {self.dropout!r}.")
+        _check_param("validation_fraction", self.validation_fraction, Real, 0, 0.5, low_open=True)
+        _check_param("patience", self.patience, Integral, 1)
+        _check_param("clip_grad_norm", self.clip_grad_norm, Real, 0, allow_none=True, low_open=True)
+        _check_param("n_threads", self.n_threads, Integral, 1, allow_none=True)
+        _check_param("verbose", self.verbose, Integral, 0)
+        if not (self.class_weight is None or self.class_weight == "balanced" or isinstance(self.class_weight, dict)):
+            raise ValueError(f"class_weight must be None, 'balanced' or a dict, got {self.class_weight!r}.")
+
+    # ------------------------------------------------------------------ data
+    def _read_X(self, X, fitted):
+        return check_series(
+            X,
+            time_channel=self.time_channel,
+            n_channels=self.n_features_in_ if fitted else None,
+            estimator_name=type(self).__name__,
+        )
+
+    def _batch(self, data):
+        arrays = prepare_batch(data, self.scaling_)
+        return {k: torch.from_numpy(a) for k, a in arrays.items()}
+
+    def _check_y(self, y, n_samples):
+        if y is None:
+            raise ValueError(f"{type(self).__name__} requires y to be passed, but the target y is None.")
+        y = column_or_1d(y, warn=True)
+        check_classification_targets(y)
+        if len(y) != n_samples:
+            raise ValueError(f"X has {n_samples} samples but y has {len(y)}; they must match.")
+        if y.dtype.kind == "f" and np.isnan(y).any():
+            raise ValueError("y contains NaN; every sample needs a label.")
+        classes, y_enc = np.unique(y, return_inverse=True)
+        if len(classes) < 2:
+            raise ValueError(
+                f"{type(self).__name__} needs samples of at least 2 classes in y; got 1 class "
+                f"({classes[0]!r})."
+            )
+        return classes, y_enc.astype(np.int64)
+
+    # ------------------------------------------------------------------- fit
+    def fit(self, X, y):
+        """Fit the network.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_channels, n_timesteps), (n_samples, n_timesteps), or list
+            Channels first. 2D input is univariate; a list holds 2D arrays
+            ``(n_channels, n_timesteps_i)`` of variable length. NaN marks
+            missing values; trailing all-NaN steps are padding.
+        y : array-like of shape (n_samples,)
+            Class labels (ints or strings), at least two classes.
+
+        Returns
+        -------
+        self : object
+            The fitted estimator.
+
+        Raises
+        ------
+        TrainingDivergedError
+            If the loss or gradients become non-finite; the estimator then
+            keeps its previous fitted state (unfitted after a first fit).
+        """
+        self._validate_params()
+        warm = self.warm_start and hasattr(self, "net_")
+        data = self._read_X(X, fitted=warm)
+        classes, y_enc = self._check_y(y, data.values.shape[0])
+        if warm and not np.array_equal(classes, self.classes_):
+            raise ValueError(
+                f"warm_start=True but y has classes {classes.tolist()} while the fitted model has "
+                f"{self.classes_.tolist()}; set warm_start=False to refit."
+            )
+        device = _resolve_device(self.device)
+        seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
+        fork_devices = [torch.device(device).index or 0] if device.startswith("cuda") else []
+        with _torch_threads(self.n_threads), torch.random.fork_rng(devices=fork_devices):
+            torch.manual_seed(seed)
+            if warm:
+                net = self.net_
+                net.set_params(max_epochs=self.max_epochs, lr=self.lr, verbose=self.verbose)
+                batch = self._batch(data)
+                net.partial_fit(batch, torch.from_numpy(y_enc))
+            else:
+                scaling = fit_scaling(data)
+                n_features = data.n_features
+                self._reset_fitted()
+                self.scaling_ = scaling
+                batch = self._batch(data)
+                net = self._make_net(n_features, classes, y_enc, device, seed)
+                try:
+                    net.fit(batch, torch.from_numpy(y_enc))
+                except BaseException:
+                    self._reset_fitted()
+                    raise
+                self.classes_ = classes
+                self.n_features_in_ = data.n_features + (self.time_channel is not None)
+                self.net_ = net
+        self.history_ = self.net_.history
+        self._after_fit(batch)
+        return self
+
+    def _reset_fitted(self):
+        for name in ("net_", "classes_", "n_features_in_", "scaling_", "history_", "feature_importances_"):
+            self.__dict__.pop(name, None)
+
+    def _after_fit(self, batch):
+        """Hook for subclasses to compute fitted summaries (e.g. importances)."""
+
+    def _make_net(self, n_features, classes, y_enc, device, seed):
+        criterion_kwargs = {}
+        if self.class_weight is not None:
+            weight_spec = self.class_weight
+            if isinstance(weight_spec, dict):
+                unknown = [k for k in weight_spec if k not in set(classes.tolist())]
+                if unknown:
+                    raise ValueError(f"class_weight has labels {unknown} that are not in y.")
+                weight_spec = {i: weight_spec.get(c, 1.0) for i, c in enumerate(classes.tolist())}
+            weights = compute_class_weight(weight_spec, classes=np.arange(len(classes)), y=y_enc)
+            criterion_kwargs["criterion__weight"] = torch.as_tensor(weights, dtype=torch.float32)
+        callbacks = []
+        train_split = None
+        if self.early_stopping:
+            train_split = ValidSplit(self.validation_fraction, stratified=True, random_state=seed)
+            callbacks.append(
+                ("early_stopping", EarlyStopping(monitor="valid_loss", patience=self.patience, load_best=True))
+            )
+        module = self._build_module(n_features, len(classes))
+        net = _Net(
+            module,
+            criterion=torch.nn.CrossEntropyLoss,
+            optimizer=torch.optim.AdamW,
+            lr=self.lr,
+            optimizer__weight_decay=self.weight_decay,
+            max_epochs=self.max_epochs,
+            batch_size=self.batch_size,
+            train_split=train_split,
+            callbacks=callbacks,
+            device=device,
+            verbose=self.verbose,
+            aux_loss_weight=self._module_aux_weight(),
+            clip_grad_norm=self.clip_grad_norm,
+            shuffle_seed=seed,
+            **criterion_kwargs,
+        )
+        return net
+
+    # --------------------------------------------------------------- predict
+    def _logits(self, X):
+        check_is_fitted(self, "net_")
+        data = self._read_X(X, fitted=True)
+        batch = self._batch(data)
+        with _torch_threads(self.n_threads):
+            logits = self.net_.forward(batch, training=False).double().numpy()
+        if not np.isfinite(logits).all():
+            raise ValueError(
+                "The network produced non-finite scores; the model's weights are not usable "
+                "(refit with a lower lr)."
+            )
+        return logits
+
+    def decision_function(self, X):
+        """Confidence scores: the logit margin for binary, logits for multiclass.
+
+        Parameters
+        ----------
+        X : array-like, see :meth:`fit`
+
+        Returns
+        -------
+        scores : ndarray of shape (n_samples,) or (n_samples, n_classes)
+            For two classes, ``logit[1] - logit[0]`` (positive favours
+            ``classes_[1]``).
+        """
+        logits = self._logits(X)
+        if logits.shape[1] == 2:
+            return logits[:, 1] - logits[:, 0]
+        return logits
+
+    def predict_proba(self, X):
+        """Class probabilities.
+
+        Parameters
+        ----------
+        X : array-like, see :meth:`fit`
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes)
+            Rows sum to 1; columns follow ``classes_``.
+        """
+        logits = self._logits(X)
+        logits -= logits.max(axis=1, keepdims=True)
+        proba = np.exp(logits)
+        return proba / proba.sum(axis=1, keepdims=True)
+
+    def predict(self, X):
+        """Predicted class labels, as given in ``y`` at fit.
+
+        Parameters
+        ----------
+        X : array-like, see :meth:`fit`
+
+        Returns
+        -------
+        y_pred : ndarray of shape (n_samples,)
+        """
+        return self.classes_[np.argmax(self._logits(X), axis=1)]
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.three_d_array = True
+        tags.input_tags.two_d_array = True
+        tags.input_tags.allow_nan = True
+        tags.non_deterministic = False
+        return tags

@@ -1,0 +1,550 @@
+"""The input contract: validation, padding, masks, elapsed times and scaling.
+
+Every estimator of the package reads its ``X`` through :func:`check_series` and
+:func:`prepare_batch`, so the accepted layouts and the error messages live in
+this one module.
+
+Accepted layouts of ``X``
+-------------------------
+* 3D array ``(n_samples, n_channels, n_timesteps)``: channels first, as aeon's
+  ``numpy3D``.
+* 2D array ``(n_samples, n_timesteps)``: univariate series (aeon's
+  ``numpy2D``); this is what scikit-learn's own checks feed in.
+* list of 2D arrays ``(n_channels, n_timesteps_i)`` (aeon's ``np-list``) or of
+  1D arrays ``(n_timesteps_i,)`` (univariate): variable length, padded with NaN.
+* long-format :class:`pandas.DataFrame`: through :func:`to_sequences` only.
+
+``NaN`` is a missing value. Trailing time steps whose every channel (the time
+channel included) is NaN are padding. An interior step with nothing observed is
+a step without observation that still advances time.
+"""
+
+from dataclasses import dataclass
+from numbers import Integral
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils.validation import check_is_fitted
+
+__all__ = [
+    "SeriesData",
+    "ScalingStats",
+    "check_series",
+    "fit_scaling",
+    "prepare_batch",
+    "to_sequences",
+    "TimeSeriesScaler",
+]
+
+#: Standardised values are clipped to this magnitude so that far outliers at
+#: predict time cannot overflow float32 inside the network.
+VALUE_CLIP = 1e4
+#: Normalised elapsed times are clipped to this value for the same reason.
+DT_CLIP = 1e4
+
+
+@dataclass
+class SeriesData:
+    """A validated batch of series in the model's time-major-per-sample layout.
+
+    Attributes
+    ----------
+    values : ndarray of shape (n_samples, n_timesteps, n_features)
+        Measured values (time channel removed), NaN where missing or padding.
+    times : ndarray of shape (n_samples, n_timesteps) or None
+        Time stamps from the time channel, NaN on padding; None without one.
+    lengths : ndarray of shape (n_samples,)
+        Number of valid (non-padding) steps per sample, at least 1.
+    """
+
+    values: np.ndarray
+    times: np.ndarray | None
+    lengths: np.ndarray
+
+    @property
+    def n_features(self):
+        return self.values.shape[2]
+
+    @property
+    def valid(self):
+        """Boolean mask ``(n_samples, n_timesteps)`` of non-padding steps."""
+        return np.arange(self.values.shape[1])[None, :] < self.lengths[:, None]
+
+
+@dataclass
+class ScalingStats:
+    """Per-feature standardisation and time-scale statistics learned at fit.
+
+    Attributes
+    ----------
+    mean : ndarray of shape (n_features,)
+    scale : ndarray of shape (n_features,)
+    time_scale : float
+        Mean positive elapsed time between steps; elapsed times are divided by
+        it so that a typical step lasts 1.
+    """
+
+    mean: np.ndarray
+    scale: np.ndarray
+    time_scale: float = 1.0
+
+
+def _as_float_array(arr, what):
+    """Convert one array-like to a float array, with clear type errors."""
+    if sp.issparse(arr):
+        raise TypeError(
+            "Sparse input is not supported: pass a dense array of shape "
+            "(n_samples, n_channels, n_timesteps)."
+        )
+    if hasattr(arr, "iloc") and hasattr(arr, "columns"):
+        arr = arr.to_numpy()
+    try:
+        arr = np.asarray(arr)
+    except ValueError as exc:  # ragged nested lists
+        raise ValueError(f"{what} could not be read as an array: {exc}") from exc
+    if np.iscomplexobj(arr):
+        raise ValueError(f"Complex data not supported: {what} has dtype {arr.dtype}.")
+    if arr.dtype.kind in "fc" and arr.dtype.itemsize >= 4:
+        return arr if arr.dtype.kind == "f" else arr.astype(np.float64)
+    if arr.dtype.kind in "biuf":
+        return arr.astype(np.float64)
+    if arr.dtype.kind in "USO":
+        try:
+            return arr.astype(np.float64)
+        except (TypeError, ValueError) as exc:
+            raise TypeError(
+                f"{what} contains non-numeric data ({exc}); every value must be a "
+                "number or NaN."
+            ) from exc
+    raise TypeError(f"{what} has unsupported dtype {arr.dtype}; expected numbers.")
+
+
+def _stack_list(X):
+    """Pad a list of 1D/2D arrays (channels first) into a 3D NaN-padded array."""
+    if len(X) == 0:
+        raise ValueError("X is an empty list: found 0 sample(s), at least 1 is required.")
+    arrays = [_as_float_array(a, f"sample {i} of X") for i, a in enumerate(X)]
+    ndims = {a.ndim for a in arrays}
+    if ndims == {1}:
+        arrays = [a[None, :] for a in arrays]
+    elif ndims != {2}:
+        raise ValueError(
+            "A list X must hold 2D arrays (n_channels, n_timesteps_i) or 1D arrays "
+            f"(n_timesteps_i,) alike; found arrays with ndim {sorted(ndims)}."
+        )
+    n_channels = {a.shape[0] for a in arrays}
+    if len(n_channels) != 1:
+        raise ValueError(
+            "All samples of a list X must have the same number of channels; found "
+            f"{sorted(n_channels)} (arrays are (n_channels, n_timesteps_i))."
+        )
+    n_steps = max(a.shape[1] for a in arrays)
+    dtype = np.result_type(*arrays)
+    out = np.full((len(arrays), n_channels.pop(), n_steps), np.nan, dtype=dtype)
+    for i, a in enumerate(arrays):
+        out[i, :, : a.shape[1]] = a
+    return out
+
+
+def check_series(X, *, time_channel=None, n_channels=None, estimator_name="estimator"):
+    """Validate ``X`` and bring it into the model's layout.
+
+    Parameters
+    ----------
+    X : array-like or list of array-like
+        3D array ``(n_samples, n_channels, n_timesteps)``, 2D array
+        ``(n_samples, n_timesteps)`` (univariate) or a list of 2D arrays
+        ``(n_channels, n_timesteps_i)`` / 1D arrays ``(n_timesteps_i,)``.
+    time_channel : int or None, default=None
+        Index of the channel holding time stamps, removed from the features.
+    n_channels : int or None, default=None
+        Number of channels seen at fit (the time channel included); a different
+        number raises ``ValueError``.
+    estimator_name : str, default="estimator"
+        Used in error messages.
+
+    Returns
+    -------
+    data : SeriesData
+
+    Raises
+    ------
+    TypeError
+        Sparse, non-numeric or otherwise unsupported input.
+    ValueError
+        Wrong dimensionality, no sample / step / channel, infinite values, a
+        sample without any observation, a channel count that differs from fit,
+        missing or decreasing time stamps, an invalid ``time_channel``.
+    """
+    if X is None:
+        raise ValueError(f"{estimator_name} expected X, got None.")
+    if isinstance(X, (list, tuple)) and len(X) and not np.isscalar(X[0]):
+        try:
+            arr = _as_float_array(X, "X")
+        except (TypeError, ValueError):
+            arr = None
+        if arr is None or arr.dtype == object or arr.ndim not in (2, 3):
+            arr = _stack_list(X)
+    else:
+        arr = _as_float_array(X, "X")
+    if arr.ndim == 2:
+        arr = arr[:, None, :]
+    elif arr.ndim != 3:
+        raise ValueError(
+            f"Expected 2D (n_samples, n_timesteps) or 3D (n_samples, n_channels, "
+            f"n_timesteps) input, got an array with ndim={arr.ndim} and shape "
+            f"{arr.shape}. Reshape a single series to (1, n_timesteps)."
+        )
+    n_samples, n_ch, n_steps = arr.shape
+    if n_samples == 0:
+        raise ValueError(f"Found array with 0 sample(s) (shape={arr.shape}); a minimum of 1 is required.")
+    if n_ch == 0:
+        raise ValueError(f"Found array with 0 channel(s) (shape={arr.shape}); a minimum of 1 is required.")
+    if n_steps == 0:
+        raise ValueError(f"Found array with 0 time step(s) (shape={arr.shape}); a minimum of 1 is required.")
+    if n_channels is not None and n_ch != n_channels:
+        raise ValueError(
+            f"X has {n_ch} channels, but {estimator_name} was fitted with "
+            f"{n_channels} channels (the time channel included)."
+        )
+    if np.isinf(arr).any():
+        i, c, t = np.argwhere(np.isinf(arr))[0]
+        raise ValueError(
+            f"X contains infinity (first at sample {i}, channel {c}, step {t}); "
+            "use NaN for missing values."
+        )
+
+    nan = np.isnan(arr)
+    step_empty = nan.all(axis=1)  # (n_samples, n_steps)
+    not_empty = ~step_empty
+    lengths = np.where(not_empty.any(1), n_steps - np.argmax(not_empty[:, ::-1], axis=1), 0)
+
+    times = None
+    if time_channel is not None:
+        if not isinstance(time_channel, Integral) or isinstance(time_channel, bool):
+            raise TypeError(f"time_channel must be an int or None, got {time_channel!r}.")
+        if not -n_ch <= time_channel < n_ch:
+            raise ValueError(
+                f"time_channel={time_channel} is out of range for X with {n_ch} channel(s)."
+            )
+        if n_ch < 2:
+            raise ValueError(
+                "time_channel is set but X has a single channel: there would be no "
+                "measured feature left."
+            )
+        time_channel = time_channel % n_ch
+        times = arr[:, time_channel, :].astype(np.float64)
+        arr = np.delete(arr, time_channel, axis=1)
+        nan = np.delete(nan, time_channel, axis=1)
+
+    observed = ~nan
+    empty = np.flatnonzero(~observed.any(axis=(1, 2)))
+    if empty.size:
+        raise ValueError(
+            f"Sample(s) {empty[:10].tolist()} of X have no observed value; every sample "
+            "needs at least one non-NaN measurement."
+        )
+    valid = np.arange(n_steps)[None, :] < lengths[:, None]
+    if times is not None:
+        _check_times(times, valid)
+    values = np.ascontiguousarray(arr.transpose(0, 2, 1))
+    return SeriesData(values=values, times=times, lengths=lengths.astype(np.int64))
+
+
+def _check_times(times, valid):
+    missing = valid & np.isnan(times)
+    if missing.any():
+        i, t = np.argwhere(missing)[0]
+        raise ValueError(
+            f"The time channel is NaN at sample {i}, step {t}, inside the series; every "
+            "non-padding step needs a time stamp."
+        )
+    diffs = np.diff(times, axis=1)
+    decreasing = valid[:, 1:] & (diffs < 0)
+    if decreasing.any():
+        i, t = np.argwhere(decreasing)[0]
+        raise ValueError(
+            f"Time stamps decrease in sample {i} at step {t + 1} "
+            f"({times[i, t]!r} -> {times[i, t + 1]!r}); they must be non-decreasing."
+        )
+
+
+def _nan_stats(values):
+    """NaN-aware per-feature mean and standard deviation, overflow-safe."""
+    n_features = values.shape[-1]
+    flat = values.reshape(-1, n_features)
+    mean = np.zeros(n_features)
+    scale = np.ones(n_features)
+    for f in range(n_features):
+        col = flat[:, f]
+        col = col[~np.isnan(col)].astype(np.float64)
+        if col.size == 0:
+            continue
+        big = np.abs(col).max()
+        if big == 0:
+            continue
+        unit = col / big
+        mean[f] = unit.mean() * big
+        std = unit.std() * big
+        scale[f] = std if std > 0 and np.isfinite(std) else 1.0
+    return mean, scale
+
+
+def _raw_dt(data):
+    """Elapsed time before each step (NaN at step 0 and on padding)."""
+    if data.times is None:
+        return None
+    dt = np.full(data.times.shape, np.nan)
+    dt[:, 1:] = np.diff(data.times, axis=1)
+    return dt
+
+
+def fit_scaling(data):
+    """Learn per-feature standardisation and the time scale from ``data``.
+
+    Parameters
+    ----------
+    data : SeriesData
+
+    Returns
+    -------
+    stats : ScalingStats
+    """
+    mean, scale = _nan_stats(data.values)
+    time_scale = 1.0
+    dt = _raw_dt(data)
+    if dt is not None:
+        positive = dt[data.valid & (dt > 0)]
+        if positive.size:
+            time_scale = float(np.mean(positive / positive.max()) * positive.max())
+    return ScalingStats(mean=mean, scale=scale, time_scale=time_scale)
+
+
+def prepare_batch(data, stats, chunk_size=2048):
+    """Turn validated series into the float32 arrays the networks consume.
+
+    Parameters
+    ----------
+    data : SeriesData
+    stats : ScalingStats
+    chunk_size : int, default=2048
+        Samples standardised at once (bounds the float64 temporary memory).
+
+    Returns
+    -------
+    batch : dict of ndarray
+        ``x`` (n, T, F) float32, standardised, 0 where missing; ``m`` (n, T, F)
+        bool observed mask; ``dt`` (n, T) float32 elapsed time before each step
+        in units of ``stats.time_scale`` (1 at the first step, 0 on padding);
+        ``v`` (n, T) bool valid-step mask.
+    """
+    values = data.values
+    n, T, F = values.shape
+    x = np.empty((n, T, F), dtype=np.float32)
+    m = ~np.isnan(values)
+    for start in range(0, n, chunk_size):
+        part = (values[start : start + chunk_size].astype(np.float64) - stats.mean) / stats.scale
+        np.clip(part, -VALUE_CLIP, VALUE_CLIP, out=part)
+        x[start : start + chunk_size] = np.nan_to_num(part, nan=0.0)
+    v = data.valid
+    dt = _raw_dt(data)
+    if dt is None:
+        dt = np.ones((n, T))
+    else:
+        dt = dt / stats.time_scale
+        dt[:, 0] = 1.0
+        np.clip(dt, 0.0, DT_CLIP, out=dt)
+    dt = np.where(v, dt, 0.0).astype(np.float32)
+    return {"x": x, "m": m, "dt": dt, "v": v}
+
+
+def to_sequences(
+    df,
+    id_col,
+    time_col,
+    value_cols=None,
+    *,
+    var_col=None,
+    value_col=None,
+    time_unit="h",
+    max_length=None,
+):
+    """Turn a long-format DataFrame (one row per observation) into a 3D array.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        One row per observation time of one sequence (``id_col``), e.g. one row
+        per chart time of an ICU stay. Values not measured at that time are NaN.
+    id_col : str
+        Column identifying the sequence (sample).
+    time_col : str
+        Column of time stamps: numbers (used as they are) or datetimes
+        (converted to ``time_unit`` elapsed since the sequence's first row).
+    value_cols : list of str or None, default=None
+        Measured variables, in channel order. None takes every column except
+        ``id_col`` and ``time_col`` (and ``var_col``/``value_col``).
+    var_col, value_col : str or None, default=None
+        For "melted" data with one row per single measurement: the column that
+        names the variable and the one that holds its value. Rows sharing an id
+        and a time stamp become one time step.
+    time_unit : str, default="h"
+        Unit for datetime time stamps (a :func:`pandas.Timedelta` unit).
+    max_length : int or None, default=None
+        Keep at most the last ``max_length`` steps of each sequence. None keeps
+        all of them (no data is dropped silently).
+
+    Returns
+    -------
+    X : ndarray of shape (n_sequences, 1 + n_values, n_timesteps)
+        Channels first; channel 0 is the time channel (pass ``time_channel=0``
+        to the estimators), then ``value_cols`` in order. Shorter sequences are
+        padded at the end with NaN in every channel.
+    ids : ndarray of shape (n_sequences,)
+        The sequence ids in the order of ``X``'s rows (sorted), to align ``y``.
+    value_cols : list of str
+        The channel names after the time channel.
+
+    Raises
+    ------
+    TypeError
+        ``df`` is not a DataFrame or a value column is not numeric.
+    ValueError
+        A named column is missing, the frame is empty, or a time stamp is NaN.
+    """
+    import pandas as pd
+
+    if not isinstance(df, pd.DataFrame):
+        raise TypeError(f"to_sequences expects a pandas DataFrame, got {type(df).__name__}.")
+    needed = [id_col, time_col] + [c for c in (var_col, value_col) if c is not None]
+    missing = [c for c in needed if c not in df.columns]
+    if missing:
+        raise ValueError(f"Column(s) {missing} not found in the DataFrame.")
+    if (var_col is None) != (value_col is None):
+        raise ValueError("var_col and value_col must be given together.")
+    if len(df) == 0:
+        raise ValueError("The DataFrame has no rows.")
+    if df[time_col].isna().any():
+        raise ValueError(f"Column {time_col!r} has missing time stamps.")
+    if var_col is not None:
+        df = df.pivot_table(
+            index=[id_col, time_col], columns=var_col, values=value_col, aggfunc="mean"
+        ).reset_index()
+        df.columns = [str(c) for c in df.columns]
+        id_col, time_col = str(id_col), str(time_col)
+    if value_cols is None:
+        value_cols = [c for c in df.columns if c not in (id_col, time_col)]
+    else:
+        value_cols = list(value_cols)
+        absent = [c for c in value_cols if c not in df.columns]
+        if absent:
+            raise ValueError(f"Value column(s) {absent} not found in the DataFrame.")
+    if not value_cols:
+        raise ValueError("No value column left besides the id and time columns.")
+    for c in value_cols:
+        if not pd.api.types.is_numeric_dtype(df[c]) or pd.api.types.is_bool_dtype(df[c]):
+            if not pd.api.types.is_bool_dtype(df[c]):
+                raise TypeError(f"Value column {c!r} is not numeric (dtype {df[c].dtype}).")
+
+    df = df.sort_values([id_col, time_col], kind="stable")
+    t = df[time_col]
+    if pd.api.types.is_datetime64_any_dtype(t):
+        first = t.groupby(df[id_col]).transform("min")
+        t = (t - first) / pd.Timedelta(1, unit=time_unit)
+    times = t.to_numpy(dtype=np.float64)
+    values = df[value_cols].to_numpy(dtype=np.float64)
+    ids, starts, counts = np.unique(df[id_col].to_numpy(), return_index=True, return_counts=True)
+    n_steps = int(counts.max()) if max_length is None else min(int(counts.max()), int(max_length))
+    X = np.full((len(ids), 1 + len(value_cols), n_steps), np.nan)
+    for i, (s, c) in enumerate(zip(starts, counts)):
+        keep = min(c, n_steps)
+        rows = slice(s + c - keep, s + c)
+        X[i, 0, :keep] = times[rows]
+        X[i, 1:, :keep] = values[rows].T
+    return X, ids, value_cols
+
+
+class TimeSeriesScaler(TransformerMixin, BaseEstimator):
+    """Standardise each channel of a time-series panel, NaN-aware.
+
+    The same statistics every estimator of the package learns internally at
+    fit, exposed as a Pipeline step for users who want the step explicit.
+    Missing values stay NaN, padding stays padding, the time channel is left
+    untouched.
+
+    Parameters
+    ----------
+    time_channel : int or None, default=None
+        Channel holding time stamps, passed through unscaled.
+
+    Attributes
+    ----------
+    mean_ : ndarray of shape (n_features,)
+        Per-feature mean of the observed values (time channel excluded).
+    scale_ : ndarray of shape (n_features,)
+        Per-feature standard deviation (1 for constant or empty channels).
+    n_features_in_ : int
+        Number of channels seen at fit, the time channel included.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from mrmoe_sklearn import TimeSeriesScaler
+    >>> X = np.random.RandomState(0).normal(5, 2, size=(4, 2, 10))
+    >>> Xt = TimeSeriesScaler().fit_transform(X)
+    >>> Xt.shape
+    (4, 2, 10)
+    """
+
+    def __init__(self, time_channel=None):
+        self.time_channel = time_channel
+
+    def fit(self, X, y=None):
+        """Learn the per-channel statistics.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_channels, n_timesteps) or list
+            See :func:`check_series` for the accepted layouts.
+        y : ignored
+
+        Returns
+        -------
+        self : TimeSeriesScaler
+        """
+        data = check_series(X, time_channel=self.time_channel, estimator_name="TimeSeriesScaler")
+        self.mean_, self.scale_ = _nan_stats(data.values)
+        self.n_features_in_ = data.n_features + (self.time_channel is not None)
+        return self
+
+    def transform(self, X):
+        """Standardise ``X``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_channels, n_timesteps) or list
+
+        Returns
+        -------
+        Xt : ndarray of shape (n_samples, n_channels, n_timesteps)
+            Standardised, channels first, NaN kept; list input is padded.
+        """
+        check_is_fitted(self)
+        data = check_series(
+            X,
+            time_channel=self.time_channel,
+            n_channels=self.n_features_in_,
+            estimator_name="TimeSeriesScaler",
+        )
+        scaled = ((data.values - self.mean_) / self.scale_).transpose(0, 2, 1)
+        if data.times is None:
+            return scaled
+        tc = self.time_channel % self.n_features_in_
+        return np.insert(scaled, tc, data.times, axis=1)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.three_d_array = True
+        tags.input_tags.allow_nan = True
+        return tags

@@ -1,0 +1,494 @@
+"""The classifiers: MR-MoE and its baselines, all on one estimator base."""
+
+from numbers import Integral, Real
+
+import numpy as np
+import torch
+from sklearn.utils.validation import check_is_fitted
+
+from ._base import COMMON_PARAMS_DOC, BaseTimeSeriesClassifier, _check_param, _torch_threads
+from .nn.models import LSTMNet, MRMoENet
+
+__all__ = ["MRMoEClassifier", "LNNClassifier", "MoEClassifier", "LSTMClassifier"]
+
+
+class _LiquidMixtureClassifier(BaseTimeSeriesClassifier):
+    """Classifiers built on :class:`~mrmoe_sklearn.nn.models.MRMoENet`.
+
+    Subclasses implement ``_mixture_config()`` returning the network's
+    keyword arguments (rates, hidden size, which parts are on).
+    """
+
+    def _mixture_config(self):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _build_module(self, n_features, n_classes):
+        return MRMoENet(n_features, n_classes, dropout=self.dropout, **self._mixture_config())
+
+    def _module_aux_weight(self):
+        cfg = self._mixture_config()
+        return self.aux_loss_weight if cfg["gate"] and len(cfg["rates"]) > 1 else 0.0
+
+    def _validate_params(self):
+        super()._validate_params()
+        _check_param("hidden_size", self.hidden_size, Integral, 1)
+        _check_param("backbone_units", self.backbone_units, Integral, 1)
+        cfg = self._mixture_config()
+        top_k = cfg.get("top_k")
+        _check_param("top_k", top_k, Integral, 1, len(cfg["rates"]), allow_none=True)
+        if hasattr(self, "aux_loss_weight"):
+            _check_param("aux_loss_weight", self.aux_loss_weight, Real, 0)
+        if cfg.get("load_balance", "cv") not in ("cv", "switch"):
+            raise ValueError(f"load_balance must be 'cv' or 'switch', got {cfg['load_balance']!r}.")
+
+    @property
+    def rates_(self):
+        """Rates of the fitted experts, in the order of the gate's columns."""
+        check_is_fitted(self, "net_")
+        return self.net_.module_.rates
+
+    def _after_fit(self, batch):
+        if self.net_.module_.feature_attention is None:
+            self.__dict__.pop("feature_importances_", None)
+            return
+        weights = self._details(batch)["feature_weights"].mean(axis=0)
+        self.feature_importances_ = weights / weights.sum()
+
+    def _details(self, batch):
+        module = self.net_.module_
+        device = self.net_.device
+        n = batch["x"].shape[0]
+        parts = []
+        was_training = module.training
+        module.eval()
+        try:
+            with torch.no_grad(), _torch_threads(self.n_threads):
+                for start in range(0, n, self.batch_size):
+                    chunk = {k: t[start : start + self.batch_size].to(device) for k, t in batch.items()}
+                    _, details = module(**chunk, return_details=True)
+                    parts.append({k: d.double().cpu().numpy() for k, d in details.items()})
+        finally:
+            module.train(was_training)
+        return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+
+    def explain(self, X):
+        """Attention and gate weights behind each prediction.
+
+        Parameters
+        ----------
+        X : array-like, see :meth:`fit`
+
+        Returns
+        -------
+        explanation : dict
+            ``"feature_weights"``: ndarray (n_samples, n_features), mean
+            feature-attention weight of each measured channel over the valid
+            steps (1 everywhere without feature attention).
+            ``"temporal_weights"``: ndarray (n_samples, n_experts, n_timesteps),
+            each expert's temporal attention mapped back to the input steps
+            (sums to 1 over a sample's valid steps; zeros without temporal
+            attention). ``"gate_weights"``: ndarray (n_samples, n_experts).
+            ``"rates"``: the experts' rates.
+        """
+        check_is_fitted(self, "net_")
+        batch = self._batch(self._read_X(X, fitted=True))
+        details = self._details(batch)
+        details["rates"] = self.rates_
+        return details
+
+
+_MIXTURE_PARAMS_DOC = """\
+    hidden_size : int, default=16
+        Hidden units of each CfC expert.
+    backbone_units : int, default=32
+        Width of each expert's backbone layer.
+"""
+
+
+class MRMoEClassifier(_LiquidMixtureClassifier):
+    __doc__ = (
+        """Multi-rate mixture of liquid (CfC) experts for time-series classification.
+
+    Several closed-form continuous-time experts each run at their own rate
+    (expert ``k`` reads windows of ``rates[k]`` steps and takes
+    ``ceil(T / rates[k])`` steps), a gating network weighs them per sample, a
+    feature attention suppresses noisy variables and a temporal attention pools
+    the informative states. Handles irregular sampling (``time_channel``),
+    missing values (NaN) and variable length (trailing all-NaN padding or a
+    list of arrays).
+
+    Parameters
+    ----------
+    rates : tuple of int, default=(1, 2, 4, 8)
+        Rates of the experts. Sorted ascending internally; ``rates_`` gives the
+        order used by the gate weights.
+    n_experts : int or None, default=None
+        Number of experts; None uses ``len(rates)``. Otherwise expert ``k``
+        gets ``rates[k % len(rates)]`` (e.g. ``n_experts=2`` with the default
+        rates gives rates 1 and 2).
+"""
+        + _MIXTURE_PARAMS_DOC
+        + """    feature_attention : bool, default=True
+        Per-step softmax attention over features.
+    temporal_attention : bool, default=True
+        Attention pooling of each expert's states; False uses the last valid
+        state.
+    gate : bool, default=True
+        Softmax gating network over the experts; False averages them.
+    top_k : int or None, default=None
+        Keep only the ``top_k`` largest gate weights per sample.
+    aux_loss_weight : float, default=0.01
+        Weight of the load-balancing loss.
+    load_balance : {"cv", "switch"}, default="cv"
+        Form of the load-balancing loss (coefficient of variation of summed
+        gates, or the Switch-Transformer form).
+    head_size : int, default=32
+        Width the experts' contexts are projected to before the output layer.
+"""
+        + COMMON_PARAMS_DOC
+        + """
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+        Class labels.
+    n_features_in_ : int
+        Number of channels of ``X`` at fit, the time channel included.
+    net_ : skorch.NeuralNet
+        The trained network; ``net_.module_`` is the PyTorch module.
+    history_ : skorch.History
+        Per-epoch losses and durations.
+    scaling_ : ScalingStats
+        Per-feature means and scales and the time scale learned at fit.
+    feature_importances_ : ndarray of shape (n_features,)
+        Mean feature-attention weight of each measured channel (time channel
+        excluded) over the training data, normalised to sum to 1. Only with
+        ``feature_attention=True``.
+    rates_ : tuple of int
+        The experts' rates in gate order.
+
+    Notes
+    -----
+    Input layout: 3D ``(n_samples, n_channels, n_timesteps)`` channels first
+    (aeon's ``numpy3D``), 2D ``(n_samples, n_timesteps)`` univariate, or a list
+    of ``(n_channels, n_timesteps_i)`` arrays. Values are standardised per
+    channel at fit (NaN-aware) and clipped to +-1e4 standard deviations.
+
+    Examples
+    --------
+    >>> from mrmoe_sklearn import MRMoEClassifier
+    >>> from mrmoe_sklearn.datasets import make_multirate_classification
+    >>> X, y = make_multirate_classification(n_samples=80, n_timesteps=32, random_state=0)
+    >>> clf = MRMoEClassifier(time_channel=0, max_epochs=2, random_state=0).fit(X, y)
+    >>> clf.predict_proba(X).shape
+    (80, 2)
+    """
+    )
+
+    def __init__(
+        self,
+        rates=(1, 2, 4, 8),
+        n_experts=None,
+        hidden_size=16,
+        backbone_units=32,
+        feature_attention=True,
+        temporal_attention=True,
+        gate=True,
+        top_k=None,
+        aux_loss_weight=0.01,
+        load_balance="cv",
+        head_size=32,
+        lr=5e-3,
+        max_epochs=30,
+        batch_size=64,
+        weight_decay=1e-4,
+        dropout=0.1,
+        class_weight=None,
+        early_stopping=False,
+        validation_fraction=0.1,
+        patience=5,
+        clip_grad_norm=1.0,
+        time_channel=None,
+        device="cpu",
+        n_threads=None,
+        random_state=None,
+        verbose=0,
+        warm_start=False,
+    ):
+        self.rates = rates
+        self.n_experts = n_experts
+        self.hidden_size = hidden_size
+        self.backbone_units = backbone_units
+        self.feature_attention = feature_attention
+        self.temporal_attention = temporal_attention
+        self.gate = gate
+        self.top_k = top_k
+        self.aux_loss_weight = aux_loss_weight
+        self.load_balance = load_balance
+        self.head_size = head_size
+        self.lr = lr
+        self.max_epochs = max_epochs
+        self.batch_size = batch_size
+        self.weight_decay = weight_decay
+        self.dropout = dropout
+        self.class_weight = class_weight
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.patience = patience
+        self.clip_grad_norm = clip_grad_norm
+        self.time_channel = time_channel
+        self.device = device
+        self.n_threads = n_threads
+        self.random_state = random_state
+        self.verbose = verbose
+        self.warm_start = warm_start
+
+    def _mixture_config(self):
+        rates = self.rates
+        if isinstance(rates, Integral):
+            rates = (rates,)
+        rates = tuple(rates) if rates is not None else ()
+        if not rates or not all(isinstance(r, Integral) and not isinstance(r, bool) and r >= 1 for r in rates):
+            raise ValueError(f"rates must be a non-empty sequence of positive ints, got {self.rates!r}.")
+        _check_param("n_experts", self.n_experts, Integral, 1, allow_none=True)
+        if self.n_experts is not None:
+            rates = tuple(rates[k % len(rates)] for k in range(self.n_experts))
+        _check_param("head_size", self.head_size, Integral, 1)
+        return dict(
+            rates=rates,
+            hidden_size=self.hidden_size,
+            backbone_units=self.backbone_units,
+            feature_attention=bool(self.feature_attention),
+            temporal_attention=bool(self.temporal_attention),
+            gate=bool(self.gate),
+            top_k=self.top_k,
+            head_size=self.head_size,
+            load_balance=self.load_balance,
+        )
+
+
+class LNNClassifier(_LiquidMixtureClassifier):
+    __doc__ = (
+        """Monolithic liquid network: one CfC at rate 1, classified from its last valid state.
+
+    The baseline without the mixture's parts: no feature or temporal attention,
+    no gate, a single expert that reads every step.
+
+    Parameters
+    ----------
+    hidden_size : int, default=64
+        Hidden units of the CfC (the same total as MR-MoE's default 4 x 16).
+    backbone_units : int, default=64
+        Width of the CfC's backbone layer.
+"""
+        + COMMON_PARAMS_DOC
+        + """
+    Attributes
+    ----------
+    classes_, n_features_in_, net_, history_, scaling_, rates_
+        As in :class:`MRMoEClassifier`.
+    """
+    )
+
+    def __init__(
+        self,
+        hidden_size=64,
+        backbone_units=64,
+        lr=5e-3,
+        max_epochs=30,
+        batch_size=64,
+        weight_decay=1e-4,
+        dropout=0.1,
+        class_weight=None,
+        early_stopping=False,
+        validation_fraction=0.1,
+        patience=5,
+        clip_grad_norm=1.0,
+        time_channel=None,
+        device="cpu",
+        n_threads=None,
+        random_state=None,
+        verbose=0,
+        warm_start=False,
+    ):
+        self.hidden_size = hidden_size
+        self.backbone_units = backbone_units
+        self.lr = lr
+        self.max_epochs = max_epochs
+        self.batch_size = batch_size
+        self.weight_decay = weight_decay
+        self.dropout = dropout
+        self.class_weight = class_weight
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.patience = patience
+        self.clip_grad_norm = clip_grad_norm
+        self.time_channel = time_channel
+        self.device = device
+        self.n_threads = n_threads
+        self.random_state = random_state
+        self.verbose = verbose
+        self.warm_start = warm_start
+
+    def _mixture_config(self):
+        return dict(
+            rates=(1,),
+            hidden_size=self.hidden_size,
+            backbone_units=self.backbone_units,
+            feature_attention=False,
+            temporal_attention=False,
+            gate=False,
+            head_size=self.hidden_size,
+        )
+
+
+class MoEClassifier(_LiquidMixtureClassifier):
+    __doc__ = (
+        """Standard mixture of CfC experts: all at rate 1, softmax gate, last valid state.
+
+    Parameters
+    ----------
+    n_experts : int, default=4
+        Number of experts.
+"""
+        + _MIXTURE_PARAMS_DOC
+        + """    top_k : int or None, default=None
+        Keep only the ``top_k`` largest gate weights per sample.
+    aux_loss_weight : float, default=0.01
+        Weight of the load-balancing loss.
+"""
+        + COMMON_PARAMS_DOC
+        + """
+    Attributes
+    ----------
+    classes_, n_features_in_, net_, history_, scaling_, rates_
+        As in :class:`MRMoEClassifier`.
+    """
+    )
+
+    def __init__(
+        self,
+        n_experts=4,
+        hidden_size=16,
+        backbone_units=32,
+        top_k=None,
+        aux_loss_weight=0.01,
+        lr=5e-3,
+        max_epochs=30,
+        batch_size=64,
+        weight_decay=1e-4,
+        dropout=0.1,
+        class_weight=None,
+        early_stopping=False,
+        validation_fraction=0.1,
+        patience=5,
+        clip_grad_norm=1.0,
+        time_channel=None,
+        device="cpu",
+        n_threads=None,
+        random_state=None,
+        verbose=0,
+        warm_start=False,
+    ):
+        self.n_experts = n_experts
+        self.hidden_size = hidden_size
+        self.backbone_units = backbone_units
+        self.top_k = top_k
+        self.aux_loss_weight = aux_loss_weight
+        self.lr = lr
+        self.max_epochs = max_epochs
+        self.batch_size = batch_size
+        self.weight_decay = weight_decay
+        self.dropout = dropout
+        self.class_weight = class_weight
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.patience = patience
+        self.clip_grad_norm = clip_grad_norm
+        self.time_channel = time_channel
+        self.device = device
+        self.n_threads = n_threads
+        self.random_state = random_state
+        self.verbose = verbose
+        self.warm_start = warm_start
+
+    def _mixture_config(self):
+        _check_param("n_experts", self.n_experts, Integral, 1)
+        return dict(
+            rates=(1,) * self.n_experts,
+            hidden_size=self.hidden_size,
+            backbone_units=self.backbone_units,
+            feature_attention=False,
+            temporal_attention=False,
+            gate=True,
+            top_k=self.top_k,
+            head_size=32,
+        )
+
+
+class LSTMClassifier(BaseTimeSeriesClassifier):
+    __doc__ = (
+        """LSTM baseline: ``torch.nn.LSTM`` on ``[x, mask, dt]``, last valid hidden state.
+
+    Parameters
+    ----------
+    hidden_size : int, default=64
+        Hidden units of the LSTM.
+    num_layers : int, default=1
+        Stacked LSTM layers.
+"""
+        + COMMON_PARAMS_DOC
+        + """
+    Attributes
+    ----------
+    classes_, n_features_in_, net_, history_, scaling_
+        As in :class:`MRMoEClassifier`.
+    """
+    )
+
+    def __init__(
+        self,
+        hidden_size=64,
+        num_layers=1,
+        lr=5e-3,
+        max_epochs=30,
+        batch_size=64,
+        weight_decay=1e-4,
+        dropout=0.1,
+        class_weight=None,
+        early_stopping=False,
+        validation_fraction=0.1,
+        patience=5,
+        clip_grad_norm=1.0,
+        time_channel=None,
+        device="cpu",
+        n_threads=None,
+        random_state=None,
+        verbose=0,
+        warm_start=False,
+    ):
+        self.hidden_size = hidden_size
+        self.num_layers = num_layers
+        self.lr = lr
+        self.max_epochs = max_epochs
+        self.batch_size = batch_size
+        self.weight_decay = weight_decay
+        self.dropout = dropout
+        self.class_weight = class_weight
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.patience = patience
+        self.clip_grad_norm = clip_grad_norm
+        self.time_channel = time_channel
+        self.device = device
+        self.n_threads = n_threads
+        self.random_state = random_state
+        self.verbose = verbose
+        self.warm_start = warm_start
+
+    def _validate_params(self):
+        super()._validate_params()
+        _check_param("hidden_size", self.hidden_size, Integral, 1)
+        _check_param("num_layers", self.num_layers, Integral, 1)
+
+    def _build_module(self, n_features, n_classes):
+        return LSTMNet(n_features, n_classes, self.hidden_size, self.num_layers, self.dropout)

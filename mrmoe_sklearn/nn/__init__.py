@@ -1,0 +1,21 @@
+"""Pure PyTorch modules of the package (no scikit-learn inside)."""
+
+from .attention import FeatureAttention, TemporalAttention
+from .cells import CfCCell, cfc_scan
+from .experts import MultiRateCfC, resample
+from .gating import Gate, load_balance_loss, sequence_summaries
+from .models import LSTMNet, MRMoENet
+
+__all__ = [
+    "CfCCell",
+    "cfc_scan",
+    "FeatureAttention",
+    "TemporalAttention",
+    "MultiRateCfC",
+    "resample",
+    "Gate",
+    "load_balance_loss",
+    "sequence_summaries",
+    "MRMoENet",
+    "LSTMNet",
+]

@@ -1,0 +1,186 @@
+"""The complete networks: the multi-rate mixture of liquid experts and the LSTM baseline.
+
+Both take the batch produced by :func:`mrmoe_sklearn._data.prepare_batch` as
+keyword arguments ``x (B, T, F)``, ``m (B, T, F)``, ``dt (B, T)``, ``v (B, T)``
+and return class logits ``(B, n_classes)``.
+"""
+
+import torch
+from torch import nn
+
+from .attention import FeatureAttention, TemporalAttention
+from .experts import MultiRateCfC
+from .gating import Gate, load_balance_loss, sequence_summaries
+
+__all__ = ["MRMoENet", "LSTMNet"]
+
+
+def _trim(x, m, dt, v):
+    """Cast the masks to float and drop trailing steps that no sample uses."""
+    length = int(v.sum(1).max().item()) if v.numel() else 0
+    length = max(length, 1)
+    return x[:, :length], m[:, :length].to(x.dtype), dt[:, :length], v[:, :length].to(x.dtype)
+
+
+class MRMoENet(nn.Module):
+    """Multi-rate mixture of CfC experts with feature and temporal attention.
+
+    Parameters
+    ----------
+    n_features : int
+        Number of input features ``F`` (the time channel excluded).
+    n_classes : int
+        Number of output logits.
+    rates : sequence of int, default=(1, 2, 4, 8)
+        Rate of each expert (window length in steps), sorted internally.
+    hidden_size : int, default=16
+        Hidden units per expert.
+    backbone_units : int, default=32
+        Width of each expert's CfC backbone.
+    feature_attention : bool, default=True
+        Weight the features per step (else identity).
+    temporal_attention : bool, default=True
+        Pool each expert's states by attention (else its last valid state).
+    gate : bool, default=True
+        Weigh the experts per sample by a gating network (else uniformly).
+    top_k : int or None, default=None
+        Keep only the ``top_k`` largest gate weights.
+    gate_hidden : int, default=16
+        Hidden units of the gating network.
+    head_size : int, default=32
+        Common width the experts' contexts are projected to.
+    dropout : float, default=0.1
+        Dropout before the output layer.
+    load_balance : {"cv", "switch"}, default="cv"
+        Form of the load-balancing loss, see :func:`load_balance_loss`.
+
+    Attributes
+    ----------
+    aux_loss : Tensor or None
+        Load-balancing loss of the last forward pass in training mode.
+    """
+
+    def __init__(
+        self,
+        n_features,
+        n_classes,
+        rates=(1, 2, 4, 8),
+        hidden_size=16,
+        backbone_units=32,
+        feature_attention=True,
+        temporal_attention=True,
+        gate=True,
+        top_k=None,
+        gate_hidden=16,
+        head_size=32,
+        dropout=0.1,
+        load_balance="cv",
+    ):
+        super().__init__()
+        self.rates = tuple(sorted(int(r) for r in rates))
+        K = len(self.rates)
+        self.load_balance = load_balance
+        self.feature_attention = FeatureAttention(n_features) if feature_attention else None
+        self.experts = MultiRateCfC(2 * n_features, self.rates, hidden_size, backbone_units)
+        self.temporal_attention = TemporalAttention(K, hidden_size) if temporal_attention else None
+        self.gate = Gate(n_features, K, gate_hidden, top_k) if gate and K > 1 else None
+        self.proj_weight = nn.Parameter(torch.empty(K, hidden_size, head_size))
+        self.proj_bias = nn.Parameter(torch.zeros(K, head_size))
+        nn.init.uniform_(self.proj_weight, -(hidden_size**-0.5), hidden_size**-0.5)
+        self.dropout = nn.Dropout(dropout)
+        self.out = nn.Linear(head_size, n_classes)
+        self.aux_loss = None
+
+    def forward(self, x, m, dt, v, return_details=False):
+        """Class logits of a batch.
+
+        Parameters
+        ----------
+        x, m : Tensor of shape (B, T, F)
+        dt, v : Tensor of shape (B, T)
+        return_details : bool, default=False
+            Also return a dict with ``feature_weights (B, F)``, ``gate_weights
+            (B, K)`` and ``temporal_weights (B, K, T)`` mapped to the input steps.
+
+        Returns
+        -------
+        logits : Tensor of shape (B, n_classes)
+        details : dict, only with ``return_details=True``
+        """
+        T_in = x.shape[1]
+        x, m, dt, v = _trim(x, m, dt, v)
+        a = None
+        if self.feature_attention is not None:
+            x, a = self.feature_attention(x, m)
+        hs, valid, n_steps = self.experts(x, m, dt, v)
+        K = hs.shape[1]
+        weights = None
+        if self.temporal_attention is not None:
+            context, weights = self.temporal_attention(hs, valid)
+        else:
+            context = torch.stack([hs[n - 1, k] for k, n in enumerate(n_steps)])
+        if self.gate is not None:
+            g = self.gate(sequence_summaries(x, m, v))
+            self.aux_loss = load_balance_loss(g, self.load_balance) if self.training else None
+        else:
+            g = x.new_full((x.shape[0], K), 1.0 / K)
+            self.aux_loss = None
+        z = torch.einsum("kbh,khd->kbd", context, self.proj_weight) + self.proj_bias[:, None]
+        z = torch.einsum("bk,kbd->bd", g, z)
+        logits = self.out(self.dropout(z))
+        if not return_details:
+            return logits
+        details = {"gate_weights": g}
+        if a is not None:
+            denom = v.sum(1, keepdim=True).clamp(min=1.0)
+            details["feature_weights"] = (a * v[..., None]).sum(1) / denom
+        else:
+            details["feature_weights"] = torch.ones_like(x[:, 0])
+        details["temporal_weights"] = self._step_weights(weights, v, T_in)
+        return logits, details
+
+    def _step_weights(self, weights, v, T_in):
+        """Map window attention weights ``(S, K, B)`` back to steps ``(B, K, T_in)``."""
+        B, T = v.shape
+        out = v.new_zeros(B, len(self.rates), T_in)
+        if weights is None:
+            return out
+        for k, rate in enumerate(self.rates):
+            n = -(-T // rate)
+            w = weights[:n, k].t()  # (B, n)
+            per_step = w.repeat_interleave(rate, dim=1)[:, :T]
+            counts = torch.nn.functional.pad(v, (0, n * rate - T)).view(B, n, rate).sum(2)
+            per_window = counts.clamp(min=1.0).repeat_interleave(rate, dim=1)[:, :T]
+            out[:, k, :T] = per_step * v / per_window
+        return out
+
+
+class LSTMNet(nn.Module):
+    """``torch.nn.LSTM`` on ``[x, m, dt]``, classified from the last valid state.
+
+    Parameters
+    ----------
+    n_features : int
+    n_classes : int
+    hidden_size : int, default=64
+    num_layers : int, default=1
+    dropout : float, default=0.1
+    """
+
+    def __init__(self, n_features, n_classes, hidden_size=64, num_layers=1, dropout=0.1):
+        super().__init__()
+        self.lstm = nn.LSTM(2 * n_features + 1, hidden_size, num_layers=num_layers, batch_first=True)
+        self.dropout = nn.Dropout(dropout)
+        self.out = nn.Linear(hidden_size, n_classes)
+        self.aux_loss = None
+
+    def forward(self, x, m, dt, v, return_details=False):
+        """Class logits ``(B, n_classes)``; no explanation details exist."""
+        x, m, dt, v = _trim(x, m, dt, v)
+        out, _ = self.lstm(torch.cat([x, m, dt[..., None]], dim=-1))
+        last = (v.sum(1).long() - 1).clamp(min=0)
+        h = out[torch.arange(out.shape[0], device=out.device), last]
+        logits = self.out(self.dropout(h))
+        if return_details:
+            raise ValueError("LSTMNet has no attention or gate weights to explain.")
+        return logits
