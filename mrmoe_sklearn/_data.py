@@ -12,6 +12,7 @@ Accepted layouts of ``X``
   ``numpy2D``); this is what scikit-learn's own checks feed in.
 * list of 2D arrays ``(n_channels, n_timesteps_i)`` (aeon's ``np-list``) or of
   1D arrays ``(n_timesteps_i,)`` (univariate): variable length, padded with NaN.
+  A 1D object array holding such arrays is read as the list.
 * long-format :class:`pandas.DataFrame`: through :func:`to_sequences` only.
 
 ``NaN`` is a missing value. Trailing time steps whose every channel (the time
@@ -56,11 +57,14 @@ class SeriesData:
         Time stamps from the time channel, NaN on padding; None without one.
     lengths : ndarray of shape (n_samples,)
         Number of valid (non-padding) steps per sample, at least 1.
+    layout : {"2d", "3d", "list"}
+        The form ``X`` came in.
     """
 
     values: np.ndarray
     times: np.ndarray | None
     lengths: np.ndarray
+    layout: str = "3d"
 
     @property
     def n_features(self):
@@ -105,10 +109,13 @@ def _as_float_array(arr, what):
         raise ValueError(f"{what} could not be read as an array: {exc}") from exc
     if np.iscomplexobj(arr):
         raise ValueError(f"Complex data not supported: {what} has dtype {arr.dtype}.")
-    if arr.dtype.kind in "fc" and arr.dtype.itemsize >= 4:
-        return arr if arr.dtype.kind == "f" else arr.astype(np.float64)
+    if arr.dtype.kind == "f" and arr.dtype.itemsize in (4, 8):
+        return arr
     if arr.dtype.kind in "biuf":
-        return arr.astype(np.float64)
+        # float16 and extended precision (longdouble) become float64; values
+        # beyond float64's range turn into inf here, which the caller rejects.
+        with np.errstate(over="ignore"):
+            return arr.astype(np.float64)
     if arr.dtype.kind in "USO":
         try:
             return arr.astype(np.float64)
@@ -155,7 +162,8 @@ def check_series(X, *, time_channel=None, n_channels=None, estimator_name="estim
     X : array-like or list of array-like
         3D array ``(n_samples, n_channels, n_timesteps)``, 2D array
         ``(n_samples, n_timesteps)`` (univariate) or a list of 2D arrays
-        ``(n_channels, n_timesteps_i)`` / 1D arrays ``(n_timesteps_i,)``.
+        ``(n_channels, n_timesteps_i)`` / 1D arrays ``(n_timesteps_i,)``; a 1D
+        object array holding such arrays is read as that list.
     time_channel : int or None, default=None
         Index of the channel holding time stamps, removed from the features.
     n_channels : int or None, default=None
@@ -175,26 +183,37 @@ def check_series(X, *, time_channel=None, n_channels=None, estimator_name="estim
     ValueError
         Wrong dimensionality, no sample / step / channel, infinite values, a
         sample without any observation, a channel count that differs from fit,
-        missing or decreasing time stamps, an invalid ``time_channel``.
+        missing or decreasing time stamps, time stamps so far apart that the
+        elapsed time overflows float64, an invalid ``time_channel``.
     """
     if X is None:
         raise ValueError(f"{estimator_name} expected X, got None.")
-    if isinstance(X, (list, tuple)) and len(X) and not np.isscalar(X[0]):
+    if isinstance(X, np.ndarray) and X.dtype == object and X.ndim == 1:
+        if any(np.ndim(a) > 0 for a in X):
+            # A 1D object array of series (as aeon and sktime nest them): a list.
+            X = list(X)
+    if isinstance(X, (list, tuple)) and len(X) == 0:
+        raise ValueError(f"X is an empty {type(X).__name__}: found 0 sample(s), at least 1 is required.")
+    layout = None
+    if isinstance(X, (list, tuple)) and not np.isscalar(X[0]):
         try:
             arr = _as_float_array(X, "X")
         except (TypeError, ValueError):
             arr = None
         if arr is None or arr.dtype == object or arr.ndim not in (2, 3):
             arr = _stack_list(X)
+            layout = "list"
     else:
         arr = _as_float_array(X, "X")
+    orig_shape = arr.shape
+    layout = layout or ("2d" if arr.ndim == 2 else "3d")
     if arr.ndim == 2:
         arr = arr[:, None, :]
     elif arr.ndim != 3:
         raise ValueError(
             f"Expected 2D (n_samples, n_timesteps) or 3D (n_samples, n_channels, "
             f"n_timesteps) input, got an array with ndim={arr.ndim} and shape "
-            f"{arr.shape}. Reshape a single series to (1, n_timesteps)."
+            f"{arr.shape}. Reshape your data: a single series is X.reshape(1, -1)."
         )
     n_samples, n_ch, n_steps = arr.shape
     if n_samples == 0:
@@ -202,7 +221,10 @@ def check_series(X, *, time_channel=None, n_channels=None, estimator_name="estim
     if n_ch == 0:
         raise ValueError(f"Found array with 0 channel(s) (shape={arr.shape}); a minimum of 1 is required.")
     if n_steps == 0:
-        raise ValueError(f"Found array with 0 time step(s) (shape={arr.shape}); a minimum of 1 is required.")
+        raise ValueError(
+            f"X has 0 time steps: found array with 0 feature(s) (shape={orig_shape}) while a "
+            "minimum of 1 is required."
+        )
     if n_channels is not None and n_ch != n_channels:
         raise ValueError(
             f"X has {n_ch} channels, but {estimator_name} was fitted with "
@@ -249,7 +271,7 @@ def check_series(X, *, time_channel=None, n_channels=None, estimator_name="estim
     if times is not None:
         _check_times(times, valid)
     values = np.ascontiguousarray(arr.transpose(0, 2, 1))
-    return SeriesData(values=values, times=times, lengths=lengths.astype(np.int64))
+    return SeriesData(values=values, times=times, lengths=lengths.astype(np.int64), layout=layout)
 
 
 def _check_times(times, valid):
@@ -260,13 +282,22 @@ def _check_times(times, valid):
             f"The time channel is NaN at sample {i}, step {t}, inside the series; every "
             "non-padding step needs a time stamp."
         )
-    diffs = np.diff(times, axis=1)
+    with np.errstate(over="ignore", invalid="ignore"):
+        diffs = np.diff(times, axis=1)
     decreasing = valid[:, 1:] & (diffs < 0)
     if decreasing.any():
         i, t = np.argwhere(decreasing)[0]
         raise ValueError(
             f"Time stamps decrease in sample {i} at step {t + 1} "
-            f"({times[i, t]!r} -> {times[i, t + 1]!r}); they must be non-decreasing."
+            f"({float(times[i, t])!r} -> {float(times[i, t + 1])!r}); they must be non-decreasing."
+        )
+    overflow = valid[:, 1:] & np.isinf(diffs)
+    if overflow.any():
+        i, t = np.argwhere(overflow)[0]
+        raise ValueError(
+            f"The elapsed time between steps {t} and {t + 1} of sample {i} "
+            f"({float(times[i, t])!r} -> {float(times[i, t + 1])!r}) overflows float64; rescale the "
+            "time channel."
         )
 
 

@@ -17,6 +17,8 @@ handful of fused tensor operations instead of an autograd graph.
 """
 
 import math
+import warnings
+from typing import List, Tuple
 
 import torch
 from torch import nn
@@ -26,23 +28,6 @@ __all__ = ["CfCCell", "cfc_scan", "LECUN_OUTER", "LECUN_INNER"]
 #: LeCun's scaled tanh, ``1.7159 * tanh(0.666 * x)``, as used by ncps.
 LECUN_OUTER = 1.7159
 LECUN_INNER = 0.666
-
-
-def _cfc_heads(th, h_prev, Wo, bo, dt, v, out_h=None, out_f=None, out_s=None):
-    """One CfC update from the backbone's tanh output ``th``.
-
-    Shapes: ``th (K, B, U)``, ``h_prev (K, B, H)``, ``Wo (K, U, 4H)`` already
-    multiplied by ``LECUN_OUTER``, ``bo (K, 1, 4H)``, ``dt``/``v (K, B, 1)``.
-    Returns ``h_new, f (K, B, 2H) = [f1, f2], s (K, B, H)``. Steps with ``v=0``
-    keep ``h_prev``.
-    """
-    H = h_prev.shape[-1]
-    heads = torch.baddbmm(bo, th, Wo)
-    f = torch.tanh(heads[..., : 2 * H], out=out_f)
-    s = torch.sigmoid(torch.addcmul(heads[..., 3 * H :], heads[..., 2 * H : 3 * H], dt), out=out_s)
-    h_new = torch.lerp(f[..., :H], f[..., H:], s)
-    h_new = torch.lerp(h_prev, h_new, v, out=out_h)
-    return h_new, f, s
 
 
 class CfCCell(nn.Module):
@@ -91,12 +76,17 @@ class CfCCell(nn.Module):
         -------
         h_new : Tensor of shape (B, hidden_size)
         """
-        pre = self.input_proj(x) + h @ self.recurrent_weight
-        th = torch.tanh(LECUN_INNER * pre)
-        Wo = (LECUN_OUTER * self.heads.weight.t())[None]
-        ones = torch.ones_like(dt)
-        h_new, _, _ = _cfc_heads(th[None], h[None], Wo, self.heads.bias[None, None], dt[None], ones[None])
-        return h_new[0]
+        xin = self.input_proj(x)[None, None]
+        hs = cfc_scan(
+            xin,
+            self.recurrent_weight[None],
+            self.heads.weight.t()[None],
+            self.heads.bias[None],
+            dt[None, None],
+            torch.ones_like(dt)[None, None],
+            h0=h[None],
+        )
+        return hs[0, 0]
 
     @classmethod
     def from_ncps(cls, cell):
@@ -125,61 +115,147 @@ class CfCCell(nn.Module):
         return ours
 
 
+def _scan_forward(
+    xin: torch.Tensor,
+    h0: torch.Tensor,
+    Wh: torch.Tensor,
+    Wo: torch.Tensor,
+    bo: torch.Tensor,
+    dt: torch.Tensor,
+    v: torch.Tensor,
+    active: List[int],
+) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Forward recurrence; returns the states and what the backward pass needs.
+
+    ``Wo`` comes pre-multiplied by ``LECUN_OUTER``; ``LECUN_INNER`` is applied
+    inside the backbone's matrix product. ``hs[0]`` is ``h0``; ``hs[t + 1]`` the state after step t.
+    """
+    S, K, B, U = xin.shape
+    H = Wh.shape[1]
+    hs = xin.new_zeros(S + 1, K, B, H)
+    hs[0] = h0
+    # Only entries of active steps are written, and only those are read back.
+    TH = xin.new_empty(S, K, B, U)
+    Fb = xin.new_empty(S, K, B, 2 * H)
+    Sb = xin.new_empty(S, K, B, H)
+    bo3 = bo.unsqueeze(1)
+    for t in range(S):
+        a = active[t]
+        h_prev = hs[t, :a]
+        pre = torch.baddbmm(xin[t, :a], h_prev, Wh[:a], beta=LECUN_INNER, alpha=LECUN_INNER)
+        th = torch.tanh(pre, out=TH[t, :a])
+        heads = torch.baddbmm(bo3[:a], th, Wo[:a])
+        f = torch.tanh(heads[:, :, : 2 * H], out=Fb[t, :a])
+        logit = torch.addcmul(heads[:, :, 3 * H :], heads[:, :, 2 * H : 3 * H], dt[t, :a])
+        s = torch.sigmoid(logit, out=Sb[t, :a])
+        h_new = torch.lerp(f[:, :, :H], f[:, :, H:], s)
+        torch.lerp(h_prev, h_new, v[t, :a], out=hs[t + 1, :a])
+    return hs, TH, Fb, Sb
+
+
+def _scan_backward(
+    grad_hs: torch.Tensor,
+    Wh: torch.Tensor,
+    Wo: torch.Tensor,
+    dt: torch.Tensor,
+    v: torch.Tensor,
+    hs: torch.Tensor,
+    TH: torch.Tensor,
+    Fb: torch.Tensor,
+    Sb: torch.Tensor,
+    active: List[int],
+) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Backward recurrence: gradients of xin, h0, Wh, Wo (scaled) and bo."""
+    S, K, B, H = grad_hs.shape
+    U = TH.shape[-1]
+    # Steps each expert took (active is non-increasing): entries past them are
+    # never read, so nothing is computed or zero-filled there.
+    n_steps: List[int] = []
+    for k in range(K):
+        n = 0
+        for t in range(S):
+            if active[t] > k:
+                n = t + 1
+        n_steps.append(n)
+    # Local derivatives of every step at once, outside the loop: the loop then
+    # only chains them (G = dL/d heads, Gpre = dL/d backbone pre-activation).
+    D = TH.new_empty(S, K, B, 4, H)
+    DTH = torch.empty_like(TH)
+    for k in range(K):
+        n = n_steps[k]
+        f1 = Fb[:n, k, :, :H]
+        f2 = Fb[:n, k, :, H:]
+        s = Sb[:n, k]
+        ds = s * (1.0 - s) * (f2 - f1)
+        D[:n, k, :, 0] = (1.0 - s) * (1.0 - f1 * f1)
+        D[:n, k, :, 1] = s * (1.0 - f2 * f2)
+        D[:n, k, :, 2] = ds * dt[:n, k]
+        D[:n, k, :, 3] = ds
+        th = TH[:n, k]
+        DTH[:n, k] = LECUN_INNER * (1.0 - th * th)
+    G = torch.empty_like(D)
+    Gpre = torch.empty_like(TH)
+    carry = grad_hs.new_zeros(K, B, H)
+    WoT = Wo.transpose(1, 2).contiguous()
+    WhT = Wh.transpose(1, 2).contiguous()
+    for i in range(S):
+        t = S - 1 - i
+        a = active[t]
+        gh = grad_hs[t, :a] + carry[:a]
+        g_new = gh * v[t, :a]
+        g = torch.mul(D[t, :a], g_new.unsqueeze(2), out=G[t, :a])
+        g_pre = torch.mul(torch.bmm(g.view(a, B, 4 * H), WoT[:a]), DTH[t, :a], out=Gpre[t, :a])
+        carry[:a] = torch.baddbmm(gh - g_new, g_pre, WhT[:a])
+    G4 = G.view(S, K, B, 4 * H)
+    grad_Wo = torch.zeros_like(Wo)
+    grad_bo = Wo.new_zeros(K, 4 * H)
+    grad_Wh = torch.zeros_like(Wh)
+    for k in range(K):
+        n = n_steps[k]
+        Gpre[n:, k] = 0.0
+        g_k = G4[:n, k].reshape(n * B, 4 * H)
+        gp_k = Gpre[:n, k].reshape(n * B, U)
+        grad_Wo[k] = TH[:n, k].reshape(n * B, U).t() @ g_k
+        grad_bo[k] = g_k.sum(0)
+        grad_Wh[k] = hs[:n, k].reshape(n * B, H).t() @ gp_k
+    return Gpre, carry, grad_Wh, grad_Wo, grad_bo
+
+
+def _script(fn):
+    """TorchScript-compile a loop (removes the interpreter's per-operation
+    overhead); the same function runs eagerly where TorchScript is missing."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            return torch.jit.script(fn)
+    except Exception:  # pragma: no cover - depends on the torch build
+        return fn
+
+
+_scan_forward_impl = _script(_scan_forward)
+_scan_backward_impl = _script(_scan_backward)
+
+
 class _CfCScan(torch.autograd.Function):
     """K CfC cells over time-major sequences, with a hand-written backward."""
 
     @staticmethod
-    def forward(ctx, xin, Wh, Wo, bo, dt, v, active):
-        # xin (S, K, B, U) = LECUN_INNER * input half of the backbone
-        # Wh (K, H, U) = LECUN_INNER * recurrent weight; Wo (K, U, 4H) = LECUN_OUTER * heads
-        S, K, B, U = xin.shape
-        H = Wh.shape[1]
-        hs = xin.new_zeros(S + 1, K, B, H)  # hs[0] is the initial state
-        TH = xin.new_zeros(S, K, B, U)
-        Fb = xin.new_zeros(S, K, B, 2 * H)
-        Sb = xin.new_zeros(S, K, B, H)
-        bo3 = bo.unsqueeze(1)
-        for t in range(S):
-            a = active[t]
-            th = torch.tanh(torch.baddbmm(xin[t, :a], hs[t, :a], Wh[:a]), out=TH[t, :a])
-            _cfc_heads(th, hs[t, :a], Wo[:a], bo3[:a], dt[t, :a], v[t, :a], hs[t + 1, :a], Fb[t, :a], Sb[t, :a])
+    def forward(ctx, xin, h0, Wh, Wo, bo, dt, v, active):
+        hs, TH, Fb, Sb = _scan_forward_impl(xin, h0, Wh, Wo, bo, dt, v, list(active))
         ctx.save_for_backward(Wh, Wo, dt, v, hs, TH, Fb, Sb)
-        ctx.active = active
+        ctx.active = list(active)
         return hs[1:]
 
     @staticmethod
     def backward(ctx, grad_hs):
         Wh, Wo, dt, v, hs, TH, Fb, Sb = ctx.saved_tensors
-        active = ctx.active
-        S, K, B, H = grad_hs.shape
-        U = TH.shape[-1]
-        # Local derivatives of every step at once, outside the loop: the loop
-        # then only chains them (G = dL/d heads, Gpre = dL/d backbone pre-activation).
-        f1, f2 = Fb[..., :H], Fb[..., H:]
-        ds = Sb * (1.0 - Sb) * (f2 - f1)
-        D = torch.cat([(1.0 - Sb) * (1.0 - f1 * f1), Sb * (1.0 - f2 * f2), ds * dt, ds], dim=-1)
-        D = D.view(S, K, B, 4, H)
-        DTH = 1.0 - TH * TH
-        G = grad_hs.new_zeros(S, K, B, 4, H)
-        Gpre = grad_hs.new_zeros(S, K, B, U)
-        carry = grad_hs.new_zeros(K, B, H)
-        WoT = Wo.transpose(1, 2)
-        WhT = Wh.transpose(1, 2)
-        for t in range(S - 1, -1, -1):
-            a = active[t]
-            gh = grad_hs[t, :a] + carry[:a]
-            g_new = gh * v[t, :a]
-            g = torch.mul(D[t, :a], g_new.unsqueeze(2), out=G[t, :a])
-            g_pre = torch.mul(torch.bmm(g.view(a, B, 4 * H), WoT[:a]), DTH[t, :a], out=Gpre[t, :a])
-            carry[:a] = torch.baddbmm(gh - g_new, g_pre, WhT[:a])
-        G = G.view(S, K, B, 4 * H)
-        grad_Wo = torch.einsum("skbu,skbh->kuh", TH, G)
-        grad_bo = G.sum(dim=(0, 2))
-        grad_Wh = torch.einsum("skbh,skbu->khu", hs[:-1], Gpre)
-        return Gpre, grad_Wh, grad_Wo, grad_bo, None, None, None
+        g_xin, g_h0, g_Wh, g_Wo, g_bo = _scan_backward_impl(
+            grad_hs.contiguous(), Wh, Wo, dt, v, hs, TH, Fb, Sb, ctx.active
+        )
+        return g_xin, g_h0, g_Wh, g_Wo, g_bo, None, None, None
 
 
-def cfc_scan(xin, recurrent_weight, head_weight, head_bias, dt, v, active=None):
+def cfc_scan(xin, recurrent_weight, head_weight, head_bias, dt, v, active=None, h0=None):
     """Run ``K`` CfC cells over time-major sequences.
 
     Parameters
@@ -199,18 +275,24 @@ def cfc_scan(xin, recurrent_weight, head_weight, head_bias, dt, v, active=None):
     active : sequence of int or None, default=None
         Number of leading experts still running at each step (non-increasing);
         experts past their last step are skipped. None runs all ``K``.
+    h0 : Tensor of shape (K, B, H) or None, default=None
+        Initial states; zeros when None.
 
     Returns
     -------
     hs : Tensor of shape (S, K, B, H)
-        Hidden state after each step, starting from zeros.
+        Hidden state after each step. An expert's entries after its last
+        active step are zeros.
     """
-    S, K = xin.shape[:2]
+    S, K, B, _ = xin.shape
     if active is None:
         active = (K,) * S
+    if h0 is None:
+        h0 = xin.new_zeros(K, B, recurrent_weight.shape[1])
     return _CfCScan.apply(
-        LECUN_INNER * xin,
-        LECUN_INNER * recurrent_weight,
+        xin,
+        h0,
+        recurrent_weight,
         LECUN_OUTER * head_weight,
         head_bias,
         dt,

@@ -107,22 +107,20 @@ class MultiRateCfC(nn.Module):
         B, T, _ = x.shape
         n_steps = [-(-T // r) for r in self.rates]
         S = n_steps[0]
-        xin_parts, dt_parts, v_parts = [], [], []
+        K, U = len(self.rates), self.input_weight.shape[2]
+        xin = x.new_zeros(S, K, B, U)
+        dt_all = x.new_zeros(S, K, B, 1)
+        v_all = x.new_zeros(S, K, B, 1)
         start = 0
         for rate in dict.fromkeys(self.rates):
             k = self.rates.count(rate)
             u, dt_w, v_w = resample(x, m, dt, v, rate)
             n = u.shape[1]
             sl = slice(start, start + k)
-            xin = torch.einsum("bni,kiu->nkbu", u, self.input_weight[sl]) + self.input_bias[sl, None]
-            pad = S - n
-            xin_parts.append(F.pad(xin, (0, 0, 0, 0, 0, 0, 0, pad)))
-            dt_parts.append(F.pad(dt_w.t(), (0, 0, 0, pad))[:, None].expand(S, k, B))
-            v_parts.append(F.pad(v_w.t(), (0, 0, 0, pad))[:, None].expand(S, k, B))
+            xin[:n, sl] = torch.einsum("bni,kiu->nkbu", u, self.input_weight[sl]) + self.input_bias[sl, None]
+            dt_all[:n, sl] = dt_w.t()[:, None, :, None]
+            v_all[:n, sl] = v_w.t()[:, None, :, None]
             start += k
-        xin = torch.cat(xin_parts, dim=1)
-        dt_all = torch.cat(dt_parts, dim=1).unsqueeze(-1).contiguous()
-        v_all = torch.cat(v_parts, dim=1).unsqueeze(-1).contiguous()
         active = [sum(n > t for n in n_steps) for t in range(S)]
         hs = cfc_scan(
             xin, self.recurrent_weight, self.head_weight, self.head_bias, dt_all, v_all, active

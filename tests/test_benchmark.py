@@ -1,0 +1,126 @@
+"""Smoke tests of ``benchmarks/speed.py`` (the speed and memory benchmark).
+
+The benchmark runs in a subprocess: it sets torch's thread count and trains
+several models, which must not leak into the test process.
+"""
+
+import importlib.util
+import math
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "speed.py"
+
+
+def _load_speed():
+    spec = importlib.util.spec_from_file_location("benchmark_speed", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+speed = _load_speed()
+
+HEADER = re.compile(r"^model\s+steps\s+s/epoch\s+x LSTM\s+peak MiB\s+x LSTM\s+predict/s\s+x LSTM$", re.M)
+VERDICT = re.compile(r"^(PASS|FAIL|N/A)\s+MR-MoE ", re.M)
+
+
+def _run(*args, timeout=120):
+    proc = subprocess.run(
+        [sys.executable, str(SCRIPT), *args], capture_output=True, text=True, timeout=timeout
+    )
+    assert proc.returncode == 0, f"stdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
+    return proc.stdout
+
+
+def _number(cell):
+    return float(cell.replace(",", ""))
+
+
+def _row(stdout, name, steps):
+    """The numeric cells of the table row of ``name`` at ``steps`` (after the header)."""
+    table = stdout[HEADER.search(stdout).end():]
+    pattern = re.compile(rf"^{re.escape(name)}\s+{steps}\s+(.*)$", re.M)
+    match = pattern.search(table)
+    assert match, f"no row for {name} at {steps} steps in:\n{stdout}"
+    return match.group(1).split()
+
+
+def _assert_positive(cells, what):
+    for cell in cells:
+        value = _number(cell)
+        assert math.isfinite(value) and value > 0, f"{what}: {cell!r} is not a finite positive number"
+
+
+def test_quick_run_prints_every_row_and_writes_markdown(tmp_path):
+    out = tmp_path / "x.md"
+    stdout = _run("--quick", "--output", str(out))
+
+    assert HEADER.search(stdout), stdout
+    sizes = speed.QUICK_DEFAULTS["sizes"]
+    for key, (name, kind) in speed.MODELS.items():
+        for steps in sizes:
+            if key in speed.SMALLEST_ONLY and steps != sizes[0]:
+                assert not re.search(rf"^{re.escape(name)}\s+{steps}\s", stdout, re.M)
+                continue
+            cells = _row(stdout, name, steps)
+            assert len(cells) == 6, f"{name} at {steps}: {cells}"
+            s_epoch, t_ratio, mem, m_ratio, pred, p_ratio = cells
+            if kind == "estimator":
+                _assert_positive(cells, f"{name} at {steps}")
+            else:  # the ncps models have no predict_proba
+                _assert_positive([s_epoch, t_ratio, mem, m_ratio], f"{name} at {steps}")
+                assert (pred, p_ratio) == ("-", "-")
+            if key == speed.REFERENCE:
+                assert (t_ratio, m_ratio, p_ratio) == ("1.00", "1.00", "1.00")
+
+    # growth table and the five target lines
+    assert re.search(rf"^growth {sizes[0]} -> {sizes[-1]} steps\s+s/epoch\s+peak MiB$", stdout, re.M)
+    assert len(VERDICT.findall(stdout)) == 5, stdout
+
+    md = out.read_text()
+    assert "| model | steps | s/epoch | x LSTM | peak MiB | x LSTM | predict/s | x LSTM |" in md
+    assert f"python benchmarks/speed.py --quick --output {out}" in md
+    for name, _ in speed.MODELS.values():
+        assert f"| {name} | {sizes[0]} |" in md
+    assert "torch" in md and "thread" in md
+    assert md.count("PASS") + md.count("FAIL") + md.count("N/A") >= 5
+
+
+def test_isolated_worker_and_budget_skip():
+    # A fresh process per model (the default of full runs), reference model only.
+    stdout = _run("--sizes", "8", "--samples", "64", "--epochs", "1", "--models", "lstm",
+                  "--predict-samples", "1000", "--isolation", "process")
+    _assert_positive(_row(stdout, "LSTMClassifier", 8), "isolated LSTMClassifier")
+
+    # A budget no epoch can meet: every run is skipped, the targets are not applicable.
+    stdout = _run("--quick", "--models", "lstm,cfc", "--sizes", "8", "--max-seconds", "1e-9")
+    assert stdout.count("skipped (over budget)") >= 4, stdout  # progress line + table row, per model
+    assert "FAIL" not in stdout
+
+
+@pytest.mark.parametrize(
+    "durations, expected",
+    [([5.0, 1.0, 2.0, 3.0], 2.0), ([5.0, 1.0], 3.0), ([4.0], 4.0), ([9.0, 2.0, 1.0], 1.5)],
+)
+def test_median_epoch_skips_warm_up_from_three_epochs(durations, expected):
+    assert speed._median_epoch(durations) == pytest.approx(expected)
+
+
+def test_options():
+    args = speed.parse_args(["--sizes", "256,64,64", "--samples", "100", "--predict-samples", "10"])
+    assert args.sizes == [64, 256] and args.samples == [100]
+    assert args.predict_samples == speed.MIN_PREDICT_SAMPLES
+    assert args.epochs == 3 and args.batch_size == 64 and args.threads == 1 and args.device == "cpu"
+    assert args.isolation == "process" and args.output is None
+    quick = speed.parse_args(["--quick", "--epochs", "4"])
+    assert quick.epochs == 4 and quick.isolation == "none"
+    assert speed.parse_args(["--models", "mrmoe"]).models == ["mrmoe", "lstm"]
+    with pytest.raises(SystemExit):
+        speed.parse_args(["--sizes", "0"])
+    with pytest.raises(SystemExit):
+        speed.parse_args(["--models", "gru"])
