@@ -509,6 +509,12 @@ def _fmt(value, spec):
     return format(value, spec)
 
 
+def _fmt_p(p):
+    if p is None or pd.isna(p):
+        return "n/a"
+    return f"{p:.3f}" if p >= 0.001 else f"{p:.0e}"
+
+
 def _table_cells(summary):
     reference = summary.attrs.get("reference") or REFERENCE
     header = [
@@ -539,7 +545,7 @@ def _table_cells(summary):
             else:
                 cells += [
                     f"{r[f'{metric}_diff']:+.3f}",
-                    _fmt(r[f"{metric}_pvalue"], ".3f") or "n/a",
+                    _fmt_p(r[f"{metric}_pvalue"]),
                     f"{int(wins)}/{n}",
                 ]
         rows.append(cells)

@@ -1,0 +1,232 @@
+"""MRMoEClassifier and the baselines as scikit-learn classifiers."""
+
+import pickle
+
+import joblib
+import numpy as np
+import pytest
+import torch
+from conftest import FAST
+from sklearn.base import clone
+from sklearn.metrics import roc_auc_score
+from sklearn.model_selection import GridSearchCV, StratifiedKFold, cross_val_score
+from sklearn.pipeline import Pipeline
+
+from mrmoe_sklearn import (
+    LNNClassifier,
+    LSTMClassifier,
+    MoEClassifier,
+    MRMoEClassifier,
+    TimeSeriesScaler,
+    make_multirate_classification,
+)
+
+ALL = [MRMoEClassifier, LNNClassifier, MoEClassifier, LSTMClassifier]
+
+
+def _fast(cls, **kw):
+    params = dict(FAST, time_channel=0)
+    if cls is LSTMClassifier:
+        params.pop("backbone_units")
+    params.update(kw)
+    return cls(**params)
+
+
+@pytest.mark.parametrize("cls", ALL)
+def test_fit_predict_proba_contract(cls, binary_task):
+    X, y = binary_task
+    clf = _fast(cls).fit(X, y)
+    proba = clf.predict_proba(X)
+    assert proba.shape == (len(y), 2)
+    assert np.isfinite(proba).all()
+    np.testing.assert_allclose(proba.sum(1), 1, atol=1e-12)
+    scores = clf.decision_function(X)
+    assert scores.shape == (len(y),)
+    np.testing.assert_array_equal(clf.predict(X), clf.classes_[(scores > 0).astype(int)])
+    assert clf.n_features_in_ == X.shape[1]
+    assert len(clf.history_) == FAST["max_epochs"]
+    assert 0 <= clf.score(X, y) <= 1
+
+
+def test_pipeline_grid_search_and_cross_val_scores(binary_task):
+    X, y = binary_task
+    pipe = Pipeline([("scale", TimeSeriesScaler(time_channel=0)), ("clf", _fast(MRMoEClassifier, max_epochs=2))])
+    grid = GridSearchCV(
+        pipe,
+        {"clf__n_experts": [1, 2], "clf__hidden_size": [4, 8]},
+        cv=StratifiedKFold(2, shuffle=True, random_state=0),
+        scoring="roc_auc",
+    )
+    grid.fit(X, y)
+    assert set(grid.best_params_) == {"clf__n_experts", "clf__hidden_size"}
+    assert grid.cv_results_["mean_test_score"].shape == (4,)
+    for scoring in ("roc_auc", "average_precision"):
+        scores = cross_val_score(pipe, X, y, cv=2, scoring=scoring)
+        assert np.isfinite(scores).all() and ((0 <= scores) & (scores <= 1)).all()
+
+
+def test_multiclass_roc_auc_ovr(multiclass_task):
+    X, y = multiclass_task
+    clf = _fast(MRMoEClassifier, max_epochs=3)
+    scores = cross_val_score(clf, X, y, cv=2, scoring="roc_auc_ovr")
+    assert np.isfinite(scores).all()
+    fitted = clf.fit(X, y)
+    assert fitted.predict_proba(X).shape == (len(y), 3)
+    assert fitted.decision_function(X).shape == (len(y), 3)
+
+
+@pytest.mark.parametrize("labels", [np.array(["no", "yes"]), np.array([3, 7])])
+def test_labels_come_back_as_given(labels, binary_task):
+    X, y = binary_task
+    y_lab = labels[y]
+    clf = _fast(MRMoEClassifier, max_epochs=2).fit(X, y_lab)
+    np.testing.assert_array_equal(clf.classes_, labels)
+    assert set(clf.predict(X)) <= set(labels)
+    assert clf.predict(X).dtype == y_lab.dtype
+
+
+def test_same_random_state_gives_identical_probabilities(binary_task):
+    X, y = binary_task
+    a = _fast(MRMoEClassifier).fit(X, y).predict_proba(X)
+    b = _fast(MRMoEClassifier).fit(X, y).predict_proba(X)
+    np.testing.assert_array_equal(a, b)
+    c = _fast(MRMoEClassifier, random_state=1).fit(X, y).predict_proba(X)
+    assert not np.array_equal(a, c)
+
+
+def test_pickle_and_joblib_round_trip(binary_task, tmp_path):
+    X, y = binary_task
+    clf = _fast(MRMoEClassifier).fit(X, y)
+    expected = clf.predict_proba(X)
+    np.testing.assert_array_equal(pickle.loads(pickle.dumps(clf)).predict_proba(X), expected)
+    joblib.dump(clf, tmp_path / "clf.joblib")
+    np.testing.assert_array_equal(joblib.load(tmp_path / "clf.joblib").predict_proba(X), expected)
+
+
+def test_model_learns_slow_trend_and_fast_bursts_and_ranks_channels():
+    """Irregular stamps, 20% missing, noise channels: held-out AUROC well above chance."""
+    X, y, info = make_multirate_classification(
+        n_samples=400,
+        n_channels=6,
+        n_timesteps=64,
+        missing_rate=0.2,
+        class_sep=1.5,
+        return_info=True,
+        random_state=3,
+    )
+    train, test = np.arange(300), np.arange(300, 400)
+    clf = MRMoEClassifier(time_channel=0, max_epochs=20, n_threads=1, random_state=0).fit(X[train], y[train])
+    auroc = roc_auc_score(y[test], clf.predict_proba(X[test])[:, 1])
+    assert auroc > 0.8, auroc  # measured 0.90 (chance is 0.5)
+    # feature_importances_ index the measured channels (time channel removed)
+    imp = clf.feature_importances_
+    assert imp.shape == (6,) and imp.sum() == pytest.approx(1)
+    informative = [c - 1 for c in info["slow_channels"] + info["fast_channels"]]
+    noise = [c - 1 for c in info["noise_channels"]]
+    assert imp[informative].mean() > imp[noise].mean()
+    assert imp[informative].min() > imp[noise].max()
+
+
+def test_explain_shapes(binary_task):
+    X, y = binary_task
+    clf = _fast(MRMoEClassifier).fit(X, y)
+    exp = clf.explain(X[:10])
+    assert exp["feature_weights"].shape == (10, X.shape[1] - 1)
+    assert exp["gate_weights"].shape == (10, 4)
+    assert exp["temporal_weights"].shape == (10, 4, X.shape[2])
+    np.testing.assert_allclose(exp["gate_weights"].sum(1), 1, atol=1e-6)
+    np.testing.assert_allclose(exp["temporal_weights"].sum(-1), 1, atol=1e-5)
+    assert exp["rates"] == (1, 2, 4, 8)
+
+
+@pytest.mark.parametrize(
+    "params, match",
+    [
+        ({"lr": -1.0}, "lr must be >"),
+        ({"max_epochs": 0}, "max_epochs must be >= 1"),
+        ({"rates": (1, 0)}, "rates must be"),
+        ({"top_k": 9}, "top_k must be <="),
+        ({"device": "gpu"}, "device must be"),
+        ({"class_weight": "heavy"}, "class_weight"),
+        ({"load_balance": "nope"}, "load_balance"),
+    ],
+)
+def test_bad_parameters_raise_at_fit(params, match, binary_task):
+    X, y = binary_task
+    with pytest.raises((ValueError, TypeError), match=match):
+        _fast(MRMoEClassifier, **params).fit(X, y)
+
+
+def test_bad_inputs_at_fit_and_predict(binary_task):
+    X, y = binary_task
+    with pytest.raises(ValueError, match="at least 2 classes"):
+        _fast(MRMoEClassifier).fit(X, np.zeros(len(y)))
+    with pytest.raises(ValueError, match="samples but y has"):
+        _fast(MRMoEClassifier).fit(X, y[:-1])
+    clf = _fast(MRMoEClassifier, max_epochs=1).fit(X, y)
+    with pytest.raises(ValueError, match="fitted with 5 channels"):
+        clf.predict(X[:, :4])
+    bad = X.copy()
+    bad[3, 2, 5] = np.inf
+    with pytest.raises(ValueError, match="infinity"):
+        clf.predict_proba(bad)
+    bad = X.copy()
+    bad[1, 0, 4] = bad[1, 0, 2] - 1
+    with pytest.raises(ValueError, match="decrease in sample 1"):
+        clf.predict_proba(bad)
+    empty = X.copy()
+    empty[2, 1:] = np.nan
+    with pytest.raises(ValueError, match="no observed value"):
+        clf.predict_proba(empty)
+
+
+def test_variable_length_lists_and_padding_agree(binary_task):
+    X, y = binary_task
+    clf = _fast(MRMoEClassifier, max_epochs=2).fit(X, y)
+    as_list = [x[:, : 10 + i % 10] for i, x in enumerate(X[:8])]
+    padded = np.full((8, X.shape[1], X.shape[2]), np.nan)
+    for i, x in enumerate(as_list):
+        padded[i, :, : x.shape[1]] = x
+    np.testing.assert_allclose(clf.predict_proba(as_list), clf.predict_proba(padded), atol=1e-6)
+
+
+def test_class_weight_early_stopping_and_verbose(binary_task, capsys):
+    X, y = binary_task
+    clf = _fast(MRMoEClassifier, class_weight="balanced", early_stopping=True, max_epochs=30, patience=2, verbose=1)
+    clf.fit(X, y)
+    assert len(clf.history_) < 30  # stopped early
+    assert "valid_loss" in capsys.readouterr().out
+    w = clf.net_.criterion_.weight
+    assert w is not None and w.shape == (2,)
+    # a dict by label, with a label not in y
+    with pytest.raises(ValueError, match="not in y"):
+        _fast(MRMoEClassifier, class_weight={5: 2.0}).fit(X, y)
+
+
+def test_clone_and_params_untouched(binary_task):
+    X, y = binary_task
+    clf = _fast(MRMoEClassifier, rates=(1, 4))
+    params = clf.get_params()
+    clf.fit(X, y)
+    assert clf.get_params() == params
+    assert not hasattr(clone(clf), "net_")
+
+
+def test_cuda_device_without_cuda_is_a_clear_error(binary_task):
+    if torch.cuda.is_available():
+        pytest.skip("CUDA is available")
+    X, y = binary_task
+    with pytest.raises(ValueError, match="CUDA is not available"):
+        _fast(MRMoEClassifier, device="cuda").fit(X, y)
+    assert _fast(MRMoEClassifier, device="auto", max_epochs=1).fit(X, y).net_.device == "cpu"
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.parametrize("cls", ALL)
+def test_cuda_fit_predict_matches_cpu_shapes(cls, binary_task):
+    X, y = binary_task
+    clf = _fast(cls, device="cuda").fit(X, y)
+    proba = clf.predict_proba(X)
+    assert np.isfinite(proba).all() and proba.shape == (len(y), 2)
+    assert next(clf.net_.module_.parameters()).is_cuda

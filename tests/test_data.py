@@ -1,0 +1,159 @@
+"""The input contract (mrmoe_sklearn._data)."""
+
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.sparse as sp
+
+from mrmoe_sklearn import TimeSeriesScaler, to_sequences
+from mrmoe_sklearn._data import check_series, fit_scaling, prepare_batch
+
+
+def test_3d_is_channels_first_and_transposed(rng):
+    X = rng.normal(size=(5, 3, 7))
+    data = check_series(X)
+    assert data.values.shape == (5, 7, 3)
+    np.testing.assert_array_equal(data.values[2, 4], X[2, :, 4])
+    assert data.layout == "3d"
+    assert (data.lengths == 7).all()
+
+
+def test_2d_is_univariate(rng):
+    data = check_series(rng.normal(size=(4, 9)))
+    assert data.values.shape == (4, 9, 1)
+    assert data.layout == "2d"
+
+
+def test_list_of_variable_length_is_padded(rng):
+    X = [rng.normal(size=(2, n)) for n in (3, 6, 4)]
+    data = check_series(X)
+    assert data.values.shape == (3, 6, 2)
+    assert data.lengths.tolist() == [3, 6, 4]
+    assert np.isnan(data.values[0, 3:]).all()
+    assert data.valid.sum(1).tolist() == [3, 6, 4]
+
+
+def test_trailing_all_nan_is_padding_interior_gap_is_not(rng):
+    X = rng.normal(size=(2, 2, 6))
+    X[0, :, 4:] = np.nan  # padding
+    X[1, :, 2] = np.nan  # interior step without observation
+    data = check_series(X)
+    assert data.lengths.tolist() == [4, 6]
+
+
+def test_time_channel_gives_elapsed_times(rng):
+    X = rng.normal(size=(2, 3, 5))
+    X[:, 0] = [[0, 1, 3, 3, 7], [0, 2, 4, 6, 8]]
+    data = check_series(X, time_channel=0)
+    assert data.values.shape == (2, 5, 2)
+    stats = fit_scaling(data)
+    batch = prepare_batch(data, stats)
+    # time scale = mean positive gap (1, 2, 4, 2, 2, 2, 2) = 15/7; the first
+    # step counts as one typical step; repeated stamps give dt = 0
+    assert stats.time_scale == pytest.approx(15 / 7)
+    np.testing.assert_allclose(batch["dt"][0], np.array([15 / 7, 1, 2, 0, 4]) / (15 / 7), rtol=1e-6)
+    assert batch["x"].dtype == np.float32
+
+
+def test_standardisation_is_nan_aware(rng):
+    X = rng.normal(loc=100, scale=10, size=(50, 2, 20))
+    X[rng.rand(*X.shape) < 0.3] = np.nan
+    data = check_series(X)
+    stats = fit_scaling(data)
+    np.testing.assert_allclose(stats.mean, np.nanmean(X, axis=(0, 2)), rtol=1e-10)
+    batch = prepare_batch(data, stats)
+    observed = batch["m"]
+    assert abs(batch["x"][observed].mean()) < 0.05
+    assert (batch["x"][~observed] == 0).all()
+
+
+@pytest.mark.parametrize(
+    "X, error, match",
+    [
+        (np.zeros(5), ValueError, "ndim=1"),
+        (np.zeros((2, 2, 2, 2)), ValueError, "ndim=4"),
+        (np.zeros((0, 3)), ValueError, "0 sample"),
+        (np.zeros((3, 0)), ValueError, "0 feature"),
+        (np.array([[1.0, np.inf]]), ValueError, "infinity"),
+        (np.array([["a", "b"]], dtype=object), TypeError, "non-numeric"),
+        (np.array([[1.0, 2.0]]) * 1j, ValueError, "Complex"),
+        (sp.csr_matrix(np.eye(3)), TypeError, "parse|Sparse"),
+        (np.array([[np.nan, np.nan], [1.0, 2.0]]), ValueError, r"Sample\(s\) \[0\]"),
+    ],
+)
+def test_bad_inputs_raise_clear_errors(X, error, match):
+    with pytest.raises(error, match=match):
+        check_series(X)
+
+
+def test_channel_count_must_match_fit(rng):
+    with pytest.raises(ValueError, match="4 channels, but .* fitted with 3"):
+        check_series(rng.normal(size=(2, 4, 5)), n_channels=3)
+
+
+def test_decreasing_time_stamps_name_the_sample(rng):
+    X = rng.normal(size=(3, 2, 4))
+    X[:, 0] = [0, 1, 2, 3]
+    X[2, 0, 2] = 0.5
+    with pytest.raises(ValueError, match="decrease in sample 2"):
+        check_series(X, time_channel=0)
+
+
+def test_time_channel_out_of_range(rng):
+    with pytest.raises(ValueError, match="time_channel=5"):
+        check_series(rng.normal(size=(2, 2, 4)), time_channel=5)
+
+
+def test_to_sequences_long_format():
+    df = pd.DataFrame(
+        {
+            "stay": [2, 2, 1, 1, 1],
+            "t": [0.0, 1.5, 0.0, 2.0, 5.0],
+            "hr": [80, 82, 90, np.nan, 95],
+            "lac": [np.nan, 1.1, 2.0, 2.5, np.nan],
+        }
+    )
+    X, ids, cols = to_sequences(df, "stay", "t")
+    assert ids.tolist() == [1, 2]
+    assert cols == ["hr", "lac"]
+    assert X.shape == (2, 3, 3)
+    np.testing.assert_array_equal(X[0, 0], [0, 2, 5])
+    np.testing.assert_array_equal(X[1, 1, :2], [80, 82])
+    assert np.isnan(X[1, :, 2]).all()  # padding in every channel
+
+
+def test_to_sequences_melted_and_datetimes():
+    df = pd.DataFrame(
+        {
+            "id": ["a", "a", "a", "b"],
+            "time": pd.to_datetime(["2026-01-01 00:00", "2026-01-01 00:00", "2026-01-01 03:00", "2026-01-02 00:00"]),
+            "var": ["hr", "map", "hr", "map"],
+            "val": [80.0, 70.0, 85.0, 65.0],
+        }
+    )
+    X, ids, cols = to_sequences(df, "id", "time", var_col="var", value_col="val")
+    assert cols == ["hr", "map"]
+    np.testing.assert_array_equal(X[0, 0, :2], [0.0, 3.0])  # hours since first row
+    np.testing.assert_array_equal(X[0, 1, :2], [80.0, 85.0])
+
+
+def test_to_sequences_errors():
+    df = pd.DataFrame({"id": [1], "t": [0.0], "x": ["a"]})
+    with pytest.raises(ValueError, match="not found"):
+        to_sequences(df, "id", "missing")
+    with pytest.raises(TypeError, match="not numeric"):
+        to_sequences(df, "id", "t")
+    with pytest.raises(TypeError, match="DataFrame"):
+        to_sequences(np.zeros((2, 2)), "id", "t")
+
+
+def test_time_series_scaler_keeps_layout_nan_and_time(rng):
+    X = rng.normal(loc=5, scale=3, size=(20, 3, 8))
+    X[:, 0] = np.arange(8) * 2.0
+    X[0, 1, 3] = np.nan
+    Xt = TimeSeriesScaler(time_channel=0).fit_transform(X)
+    assert Xt.shape == X.shape
+    np.testing.assert_array_equal(Xt[:, 0], X[:, 0])
+    assert np.isnan(Xt[0, 1, 3])
+    np.testing.assert_allclose(np.nanmean(Xt[:, 1:], axis=(0, 2)), 0, atol=1e-12)
+    np.testing.assert_allclose(np.nanstd(Xt[:, 1:], axis=(0, 2)), 1, atol=1e-12)

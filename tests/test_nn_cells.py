@@ -1,0 +1,101 @@
+"""CfC cells: agreement with ncps, and the fused scan against autograd."""
+
+import pytest
+import torch
+
+from mrmoe_sklearn.nn.cells import LECUN_INNER, LECUN_OUTER, CfCCell, cfc_scan
+
+ncps = pytest.importorskip("ncps.torch")
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_cell_matches_ncps_default_mode(seed):
+    torch.manual_seed(seed)
+    theirs = ncps.CfCCell(5, 7, mode="default", backbone_units=11)
+    ours = CfCCell.from_ncps(theirs)
+    x, h = torch.randn(9, 5), torch.randn(9, 7)
+    dt = torch.rand(9, 1) * 3  # (B, 1): ncps' own sequence wrapper mishandles (B,)
+    expected, _ = theirs(x, h, dt)
+    torch.testing.assert_close(ours(x, h, dt), expected, atol=1e-5, rtol=0)
+
+
+def test_cell_from_ncps_rejects_other_modes():
+    with pytest.raises(ValueError, match="default"):
+        CfCCell.from_ncps(ncps.CfCCell(3, 4, mode="pure"))
+
+
+def _reference_scan(xin, Wh, Wo, bo, dt, v, h0):
+    """The CfC update written out with autograd, every expert every step."""
+    H = Wh.shape[1]
+    h, outs = h0, []
+    for t in range(xin.shape[0]):
+        th = torch.tanh(LECUN_INNER * (xin[t] + h @ Wh))
+        heads = bo[:, None] + LECUN_OUTER * th @ Wo
+        f1, f2 = torch.tanh(heads[..., :H]), torch.tanh(heads[..., H : 2 * H])
+        s = torch.sigmoid(heads[..., 2 * H : 3 * H] * dt[t] + heads[..., 3 * H :])
+        h = v[t] * (f1 * (1 - s) + s * f2) + (1 - v[t]) * h
+        outs.append(h)
+    return torch.stack(outs)
+
+
+def _problem(dtype=torch.float64, S=7, K=3, B=4, U=5, H=3):
+    torch.manual_seed(0)
+    args = [
+        torch.randn(S, K, B, U, dtype=dtype),
+        torch.randn(K, H, U, dtype=dtype) * 0.5,
+        torch.randn(K, U, 4 * H, dtype=dtype) * 0.5,
+        torch.randn(K, 4 * H, dtype=dtype),
+        torch.randn(K, B, H, dtype=dtype),
+    ]
+    for a in args:
+        a.requires_grad_(True)
+    dt = torch.rand(S, K, B, 1, dtype=dtype) * 2
+    v = (torch.rand(S, K, B, 1) > 0.25).to(dtype)
+    return args, dt, v
+
+
+def test_scan_forward_and_gradients_match_autograd_reference():
+    (xin, Wh, Wo, bo, h0), dt, v = _problem()
+    ours = cfc_scan(xin, Wh, Wo, bo, dt, v, h0=h0)
+    ref = _reference_scan(xin, Wh, Wo, bo, dt, v, h0)
+    torch.testing.assert_close(ours, ref)
+    w = torch.randn_like(ref)
+    g_ours = torch.autograd.grad((ours * w).sum(), [xin, Wh, Wo, bo, h0])
+    g_ref = torch.autograd.grad((ref * w).sum(), [xin, Wh, Wo, bo, h0])
+    for a, b in zip(g_ours, g_ref):
+        torch.testing.assert_close(a, b)
+
+
+def test_scan_with_finished_experts_passes_gradcheck():
+    (xin, Wh, Wo, bo, h0), dt, v = _problem(S=6)
+    active = (3, 3, 3, 2, 2, 1)
+    assert torch.autograd.gradcheck(
+        lambda *a: cfc_scan(*a[:4], dt, v, active, h0=a[4]), (xin, Wh, Wo, bo, h0)
+    )
+
+
+def test_finished_expert_outputs_are_zero_and_earlier_states_unaffected():
+    (xin, Wh, Wo, bo, h0), dt, v = _problem(dtype=torch.float32, S=5)
+    full = cfc_scan(xin, Wh, Wo, bo, dt, v, h0=h0)
+    part = cfc_scan(xin, Wh, Wo, bo, dt, v, active=(3, 3, 2, 1, 1), h0=h0)
+    torch.testing.assert_close(part[:2], full[:2])
+    torch.testing.assert_close(part[2, :2], full[2, :2])
+    assert (part[3:, 1:] == 0).all()
+
+
+def test_padding_steps_keep_the_state():
+    (xin, Wh, Wo, bo, h0), dt, v = _problem(dtype=torch.float32)
+    v = torch.ones_like(v)
+    v[3:] = 0
+    hs = cfc_scan(xin, Wh, Wo, bo, dt, v, h0=h0)
+    for t in range(3, hs.shape[0]):
+        torch.testing.assert_close(hs[t], hs[2], rtol=0, atol=0)
+
+
+def test_cell_uses_elapsed_time():
+    torch.manual_seed(0)
+    cell = CfCCell(3, 4, backbone_units=8)
+    x, h = torch.randn(2, 3), torch.randn(2, 4)
+    a = cell(x, h, torch.full((2, 1), 0.1))
+    b = cell(x, h, torch.full((2, 1), 5.0))
+    assert not torch.allclose(a, b)

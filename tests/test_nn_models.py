@@ -1,0 +1,137 @@
+"""PyTorch modules: attention, gating, resampling and the full networks."""
+
+import pytest
+import torch
+
+from mrmoe_sklearn.nn import (
+    FeatureAttention,
+    Gate,
+    LSTMNet,
+    MRMoENet,
+    MultiRateCfC,
+    TemporalAttention,
+    load_balance_loss,
+    resample,
+    sequence_summaries,
+)
+
+
+def _batch(B=6, T=13, F=3, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    m = (torch.rand(B, T, F, generator=g) > 0.3).float()
+    x = torch.randn(B, T, F, generator=g) * m
+    dt = torch.rand(B, T, generator=g) + 0.1
+    v = torch.ones(B, T)
+    v[0, 9:] = 0
+    dt = dt * v
+    return x, m, dt, v
+
+
+def test_resample_means_observed_values_and_sums_time():
+    x = torch.tensor([[[1.0], [0.0], [3.0], [5.0], [7.0]]])
+    m = torch.tensor([[[1.0], [0.0], [1.0], [1.0], [1.0]]])
+    dt = torch.tensor([[1.0, 2.0, 3.0, 4.0, 5.0]])
+    v = torch.tensor([[1.0, 1.0, 1.0, 1.0, 0.0]])
+    u, dt_w, v_w = resample(x, m, dt, v, 2)
+    assert u.shape == (1, 3, 2)
+    torch.testing.assert_close(u[0, :, 0], torch.tensor([1.0, 4.0, 7.0]))  # mask-aware means
+    torch.testing.assert_close(u[0, :, 1], torch.tensor([0.5, 1.0, 0.5]))  # observed fraction
+    torch.testing.assert_close(dt_w[0], torch.tensor([3.0, 7.0, 5.0]))
+    torch.testing.assert_close(v_w[0], torch.tensor([1.0, 1.0, 0.0]))
+
+
+def test_feature_attention_starts_as_identity_and_sums_to_F():
+    att = FeatureAttention(4)
+    x, m, _, _ = _batch(F=4)
+    out, a = att(x, m)
+    torch.testing.assert_close(out, x)
+    with torch.no_grad():
+        att.score.weight.normal_()
+    _, a = att(x, m)
+    torch.testing.assert_close(a.sum(-1), torch.full(a.shape[:2], 4.0))
+
+
+def test_temporal_attention_ignores_invalid_windows():
+    att = TemporalAttention(2, 3)
+    hs = torch.randn(5, 2, 4, 3)
+    valid = torch.ones(5, 2, 4, dtype=torch.bool)
+    valid[3:, 1] = False
+    ctx, w = att(hs, valid)
+    assert (w[3:, 1] == 0).all()
+    torch.testing.assert_close(w.sum(0), torch.ones(2, 4))
+    hs2 = hs.clone()
+    hs2[3:, 1] = 1e3  # changes only masked windows
+    torch.testing.assert_close(att(hs2, valid)[0], ctx)
+
+
+def test_gate_top_k_and_load_balance():
+    gate = Gate(3, 4, top_k=2)
+    x, m, _, v = _batch()
+    g = gate(sequence_summaries(x, m, v))
+    torch.testing.assert_close(g.sum(1), torch.ones(g.shape[0]))
+    assert ((g > 0).sum(1) == 2).all()
+    balanced = torch.full((8, 4), 0.25)
+    skewed = torch.zeros(8, 4)
+    skewed[:, 0] = 1
+    assert load_balance_loss(balanced) < 1e-6 < load_balance_loss(skewed)
+    assert load_balance_loss(balanced, "switch") == pytest.approx(1.0)
+    assert load_balance_loss(skewed, "switch") == pytest.approx(4.0)
+
+
+def test_slow_experts_take_fewer_steps():
+    experts = MultiRateCfC(6, (1, 2, 4, 8), hidden_size=5, backbone_units=7)
+    x, m, dt, v = _batch(T=13)
+    hs, valid, n_steps = experts(x, m, dt, v)
+    assert n_steps == [13, 7, 4, 2]
+    assert hs.shape == (13, 4, 6, 5)
+    assert (hs[7:, 1] == 0).all() and (hs[2:, 3] == 0).all()
+    assert valid[:, 0, 0].sum() == 9 and valid[:, 3, 0].sum() == 2
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {},
+        {"feature_attention": False},
+        {"temporal_attention": False},
+        {"gate": False},
+        {"rates": (1,)},
+        {"top_k": 1, "load_balance": "switch"},
+        {"rates": (3, 1, 1)},
+    ],
+)
+def test_mrmoe_net_switches_give_finite_logits_and_gradients(kwargs):
+    torch.manual_seed(0)
+    net = MRMoENet(3, 2, hidden_size=4, backbone_units=6, **kwargs)
+    x, m, dt, v = _batch()
+    logits = net(x, m, dt, v)
+    assert logits.shape == (6, 2)
+    loss = logits.logsumexp(1).mean() + (net.aux_loss if net.aux_loss is not None else 0)
+    loss.backward()
+    grads = [p.grad for p in net.parameters() if p.grad is not None]
+    assert grads and all(torch.isfinite(g).all() for g in grads)
+
+
+def test_mrmoe_details_shapes_and_padding_invariance():
+    torch.manual_seed(0)
+    net = MRMoENet(3, 2, hidden_size=4, backbone_units=6).eval()
+    x, m, dt, v = _batch()
+    logits, det = net(x, m, dt, v, return_details=True)
+    assert det["feature_weights"].shape == (6, 3)
+    assert det["gate_weights"].shape == (6, 4)
+    assert det["temporal_weights"].shape == (6, 4, 13)
+    torch.testing.assert_close(det["temporal_weights"].sum(-1), torch.ones(6, 4))
+    assert (det["temporal_weights"][0, :, 9:] == 0).all()
+    # extra trailing padding does not change any prediction
+    pad = lambda t: torch.cat([t, torch.zeros_like(t[:, :5])], 1)  # noqa: E731
+    torch.testing.assert_close(net(pad(x), pad(m), pad(dt), pad(v)), logits, atol=1e-5, rtol=1e-5)
+
+
+def test_lstm_net_reads_last_valid_state():
+    torch.manual_seed(0)
+    net = LSTMNet(3, 2, hidden_size=5).eval()
+    x, m, dt, v = _batch()
+    out = net(x, m, dt, v)
+    x2 = x.clone()
+    x2[0, 9:] = 100.0  # padding of sample 0 only
+    torch.testing.assert_close(net(x2, m, dt, v)[0], out[0])
