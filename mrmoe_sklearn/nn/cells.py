@@ -124,8 +124,11 @@ def _scan_forward(
     dt: torch.Tensor,
     v: torch.Tensor,
     active: List[int],
+    save: bool,
 ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """Forward recurrence; returns the states and what the backward pass needs.
+
+    With ``save=False`` (inference) the intermediate buffers hold one step only.
 
     ``Wo`` comes pre-multiplied by ``LECUN_OUTER``; ``LECUN_INNER`` is applied
     inside the backbone's matrix product. ``hs[0]`` is ``h0``; ``hs[t + 1]`` the state after step t.
@@ -135,19 +138,21 @@ def _scan_forward(
     hs = xin.new_zeros(S + 1, K, B, H)
     hs[0] = h0
     # Only entries of active steps are written, and only those are read back.
-    TH = xin.new_empty(S, K, B, U)
-    Fb = xin.new_empty(S, K, B, 2 * H)
-    Sb = xin.new_empty(S, K, B, H)
+    n_saved = S if save else 1
+    TH = xin.new_empty(n_saved, K, B, U)
+    Fb = xin.new_empty(n_saved, K, B, 2 * H)
+    Sb = xin.new_empty(n_saved, K, B, H)
     bo3 = bo.unsqueeze(1)
     for t in range(S):
         a = active[t]
+        i = t if save else 0
         h_prev = hs[t, :a]
         pre = torch.baddbmm(xin[t, :a], h_prev, Wh[:a], beta=LECUN_INNER, alpha=LECUN_INNER)
-        th = torch.tanh(pre, out=TH[t, :a])
+        th = torch.tanh(pre, out=TH[i, :a])
         heads = torch.baddbmm(bo3[:a], th, Wo[:a])
-        f = torch.tanh(heads[:, :, : 2 * H], out=Fb[t, :a])
+        f = torch.tanh(heads[:, :, : 2 * H], out=Fb[i, :a])
         logit = torch.addcmul(heads[:, :, 3 * H :], heads[:, :, 2 * H : 3 * H], dt[t, :a])
-        s = torch.sigmoid(logit, out=Sb[t, :a])
+        s = torch.sigmoid(logit, out=Sb[i, :a])
         h_new = torch.lerp(f[:, :, :H], f[:, :, H:], s)
         torch.lerp(h_prev, h_new, v[t, :a], out=hs[t + 1, :a])
     return hs, TH, Fb, Sb
@@ -241,7 +246,8 @@ class _CfCScan(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, xin, h0, Wh, Wo, bo, dt, v, active):
-        hs, TH, Fb, Sb = _scan_forward_impl(xin, h0, Wh, Wo, bo, dt, v, list(active))
+        save = any(ctx.needs_input_grad[:5])
+        hs, TH, Fb, Sb = _scan_forward_impl(xin, h0, Wh, Wo, bo, dt, v, list(active), save)
         ctx.save_for_backward(Wh, Wo, dt, v, hs, TH, Fb, Sb)
         ctx.active = list(active)
         return hs[1:]

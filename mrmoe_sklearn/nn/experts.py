@@ -108,8 +108,10 @@ class MultiRateCfC(nn.Module):
         n_steps = [-(-T // r) for r in self.rates]
         S = n_steps[0]
         K, U = len(self.rates), self.input_weight.shape[2]
-        xin = x.new_zeros(S, K, B, U)
-        dt_all = x.new_zeros(S, K, B, 1)
+        # The scan reads xin and dt only at an expert's own steps, which are all
+        # written below; v marks every other entry invalid.
+        xin = x.new_empty(S, K, B, U)
+        dt_all = x.new_empty(S, K, B, 1)
         v_all = x.new_zeros(S, K, B, 1)
         start = 0
         for rate in dict.fromkeys(self.rates):
