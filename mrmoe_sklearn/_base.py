@@ -8,6 +8,7 @@ PyTorch module to build (``_build_module``).
 """
 
 import contextlib
+import copy
 import math
 from numbers import Integral, Real
 
@@ -65,8 +66,9 @@ COMMON_PARAMS_DOC = """\
         available. A model fitted on a GPU unpickles on a CPU-only machine.
     n_threads : int or None, default=None
         Torch CPU threads used while fitting and predicting. None keeps torch's
-        setting, except inside a Dask worker, where the worker's thread count
-        is used so that parallel workers do not oversubscribe the cores.
+        setting (joblib's loky workers already limit it), except inside a Dask
+        worker, where each task uses one thread so that parallel tasks and
+        workers do not oversubscribe the cores.
     random_state : int, RandomState instance or None, default=None
         Seeds weight initialisation, batch shuffling, dropout and the
         validation split. Used inside ``fit`` only; global RNG state is left
@@ -97,7 +99,24 @@ class _Net(NeuralNet):
             kwargs.update(shuffle=True, generator=self.shuffle_generator_)
             kwargs.setdefault("batch_size", self.batch_size)
             return self.iterator_train(dataset, **kwargs)
-        return super().get_iterator(dataset, training=False)
+        kwargs = self.get_params_for("iterator_valid")
+        kwargs.setdefault("batch_size", self.batch_size)
+        # its own generator: iterating must not draw from torch's global RNG
+        kwargs.setdefault("generator", torch.Generator())
+        return self.iterator_valid(dataset, **kwargs)
+
+    def fit_loop(self, X, y=None, epochs=None, **fit_params):
+        # skorch swallows KeyboardInterrupt after this loop; remember it so that
+        # the estimator can re-raise once its fitted attributes are set.
+        try:
+            return super().fit_loop(X, y, epochs=epochs, **fit_params)
+        except KeyboardInterrupt:
+            # skorch's EarlyStopping stops training by raising it too
+            stopped_early = any(
+                isinstance(cb, EarlyStopping) and cb.misses_ >= cb.patience for _, cb in self.callbacks_
+            )
+            self.interrupted_ = not stopped_early
+            raise
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
         loss = super().get_loss(y_pred, y_true, X=X, training=training)
@@ -121,6 +140,47 @@ class _Net(NeuralNet):
                 "with this step."
             )
         return step
+
+
+def _snapshot(net):
+    """Copy of what training changes: weights, optimiser state, history length."""
+    return (
+        copy.deepcopy(net.module_.state_dict()),
+        copy.deepcopy(net.optimizer_.state_dict()),
+        len(net.history),
+    )
+
+
+def _restore(net, snapshot):
+    module_state, optimizer_state, n_epochs = snapshot
+    net.module_.load_state_dict(module_state)
+    net.optimizer_.load_state_dict(optimizer_state)
+    del net.history[n_epochs:]
+
+
+def _train(fit_method, X, y):
+    """Run skorch's fit or partial_fit and make sure the result is usable.
+
+    The per-step check in ``_Net`` cannot see damage done by the very last
+    optimiser step, and an absurd learning rate can make torch itself fail to
+    convert it; both end as :class:`TrainingDivergedError`.
+    """
+    net = fit_method.__self__
+    try:
+        fit_method(X, y)
+    except RuntimeError as exc:
+        if "overflow" not in str(exc):
+            raise
+        raise TrainingDivergedError(
+            f"Training failed numerically ({exc}). Lower `lr` (now {net.lr})."
+        ) from exc
+    probe = {k: v[: net.batch_size] for k, v in X.items()}
+    finite = all(torch.isfinite(p).all() for p in net.module_.parameters())
+    if not (finite and torch.isfinite(net.forward(probe, training=False)).all()):
+        raise TrainingDivergedError(
+            f"Training diverged: the weights or scores are no longer finite. Lower `lr` (now {net.lr}) and "
+            f"keep `clip_grad_norm` set (now {net.clip_grad_norm})."
+        )
 
 
 def _resolve_device(device):
@@ -155,13 +215,15 @@ def _worker_threads():
 def _torch_threads(n_threads):
     """Torch settings for fitting and predicting, restored afterwards.
 
-    Sets the intra-op thread count (``n_threads``, or the enclosing Dask
-    worker's thread count) and flushes denormal floats to zero: gradients that
+    Sets the intra-op thread count (``n_threads``, or one thread per task
+    inside a Dask worker) and flushes denormal floats to zero: gradients that
     decay through long recurrences otherwise turn denormal and slow every
     recurrent model (the LSTM baseline too) by an order of magnitude on CPUs.
     Flushing is switched off again on exit (torch's default).
     """
-    n = n_threads if n_threads is not None else _worker_threads()
+    # Inside a Dask worker every task gets one thread: a worker with T threads
+    # runs T tasks at once, and torch's setting is shared by the whole process.
+    n = n_threads if n_threads is not None else (1 if _worker_threads() else None)
     old = torch.get_num_threads()
     if n is not None:
         torch.set_num_threads(int(n))
@@ -203,6 +265,8 @@ class BaseTimeSeriesClassifier(ClassifierMixin, BaseEstimator):
 
     def _validate_params(self):
         _check_param("lr", self.lr, Real, 0, low_open=True)
+        if not math.isfinite(self.lr):
+            raise ValueError(f"lr must be finite, got {self.lr!r}.")
         _check_param("max_epochs", self.max_epochs, Integral, 1)
         _check_param("batch_size", self.batch_size, Integral, 1)
         _check_param("weight_decay", self.weight_decay, Real, 0)
@@ -276,8 +340,14 @@ class BaseTimeSeriesClassifier(ClassifierMixin, BaseEstimator):
         Raises
         ------
         TrainingDivergedError
-            If the loss or gradients become non-finite; the estimator then
-            keeps its previous fitted state (unfitted after a first fit).
+            If the loss, the gradients or the weights become non-finite. A
+            cold fit then leaves the estimator unfitted; a ``warm_start`` fit
+            restores the weights, optimiser state and history it started from.
+        KeyboardInterrupt
+            Re-raised after an interruption (Ctrl-C) once the estimator is
+            usable: it keeps the weights of the last completed optimiser step
+            (the best epoch's with early stopping), ``history_`` holds the
+            epochs so far, and every fitted attribute is set.
         """
         self._validate_params()
         warm = self.warm_start and hasattr(self, "net_")
@@ -291,22 +361,26 @@ class BaseTimeSeriesClassifier(ClassifierMixin, BaseEstimator):
         device = _resolve_device(self.device)
         seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
         fork_devices = [torch.device(device).index or 0] if device.startswith("cuda") else []
+        y_t = torch.from_numpy(y_enc)
         with _torch_threads(self.n_threads), torch.random.fork_rng(devices=fork_devices):
             torch.manual_seed(seed)
             if warm:
                 net = self.net_
-                net.set_params(max_epochs=self.max_epochs, lr=self.lr, verbose=self.verbose)
+                snapshot = _snapshot(net)
+                self._update_warm_params(net)
                 batch = self._batch(data)
-                net.partial_fit(batch, torch.from_numpy(y_enc))
-            else:
-                scaling = fit_scaling(data)
-                n_features = data.n_features
-                self._reset_fitted()
-                self.scaling_ = scaling
-                batch = self._batch(data)
-                net = self._make_net(n_features, classes, y_enc, device, seed)
                 try:
-                    net.fit(batch, torch.from_numpy(y_enc))
+                    _train(net.partial_fit, batch, y_t)
+                except BaseException:
+                    _restore(net, snapshot)
+                    raise
+            else:
+                self._reset_fitted()
+                self.scaling_ = fit_scaling(data)
+                batch = self._batch(data)
+                net = self._make_net(data.n_features, classes, y_enc, device, seed)
+                try:
+                    _train(net.fit, batch, y_t)
                 except BaseException:
                     self._reset_fitted()
                     raise
@@ -316,7 +390,23 @@ class BaseTimeSeriesClassifier(ClassifierMixin, BaseEstimator):
                 self.net_ = net
         self.history_ = self.net_.history
         self._after_fit(batch)
+        if self.net_.__dict__.pop("interrupted_", False):
+            raise KeyboardInterrupt
         return self
+
+    def _update_warm_params(self, net):
+        """Carry changed training settings over to a network trained further."""
+        changes = {
+            "max_epochs": self.max_epochs,
+            "verbose": self.verbose,
+            "batch_size": self.batch_size,
+            "clip_grad_norm": self.clip_grad_norm,
+        }
+        if net.lr != self.lr:
+            changes["lr"] = self.lr
+        if net.get_params().get("optimizer__weight_decay") != self.weight_decay:
+            changes["optimizer__weight_decay"] = self.weight_decay
+        net.set_params(**changes)
 
     def _reset_fitted(self):
         for name in (

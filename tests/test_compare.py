@@ -65,7 +65,7 @@ def test_paired_comparison_columns(full_result):
             assert f"{metric}_{suffix}" in summary.columns
     assert summary.attrs["reference"] == "MR-MoE"
     ref = summary.loc["MR-MoE"]
-    assert np.isnan(ref["auroc_diff"]) and pd.isna(ref["auroc_wins"])
+    assert pd.isna(ref["auroc_diff"]) and pd.isna(ref["auroc_wins"]) and pd.isna(ref["auprc_pvalue"])
     others = summary.drop(index="MR-MoE")
     assert np.isfinite(others["auroc_diff"].to_numpy(dtype=float)).all()
     wins = others["auroc_wins"].to_numpy(dtype=float)

@@ -5,8 +5,8 @@ What a failed or interrupted fit leaves behind (also in ``docs/scaling.md``):
 * ``TrainingDivergedError`` (a non-finite loss or gradient) in a first fit or
   a cold refit (``warm_start=False``): the estimator is left unfitted, so
   ``predict`` raises ``NotFittedError``; the message names ``lr``.
-* ``KeyboardInterrupt`` inside training is caught by skorch, which ends the
-  training loop and returns normally: ``fit`` returns the estimator with the
+* ``KeyboardInterrupt`` inside training ends the training loop; ``fit`` sets
+  every fitted attribute and then re-raises it. The estimator keeps the
   weights of the last completed optimizer step, ``history_`` holds the
   completed epochs plus one row for the interrupted epoch (without
   ``train_loss``), and the estimator predicts as usual.
@@ -122,16 +122,6 @@ def test_divergence_in_warm_fit_keeps_a_usable_model(monkeypatch, n_call):
         np.testing.assert_allclose(after, before, rtol=0, atol=1e-12)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=ValueError,
-    reason=(
-        "_base.py: a warm fit that diverges after some (finite but huge) updates keeps the "
-        "wrecked weights; predict then raises 'The network produced non-finite scores'. "
-        "Fix: snapshot module/optimizer state and history length before partial_fit and "
-        "restore them when it raises."
-    ),
-)
 def test_divergent_lr_in_warm_fit_keeps_a_usable_model():
     X, y = _data()
     clf = MRMoEClassifier(**TINY, max_epochs=3).fit(X, y)
@@ -147,16 +137,6 @@ def test_divergent_lr_in_warm_fit_keeps_a_usable_model():
         _assert_proba_ok(clf, X)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=ValueError,
-    reason=(
-        "_base.py: the divergence check runs before each optimizer step, so the last step's "
-        "update is never checked; with a single step (batch_size >= n_samples, max_epochs=1) "
-        "and lr=1e30 fit returns, and predict raises 'non-finite scores' instead of fit "
-        "raising TrainingDivergedError."
-    ),
-)
 def test_divergence_in_the_last_step_is_reported_by_fit():
     X, y = _data()
     clf = MRMoEClassifier(**dict(TINY, batch_size=len(X)), max_epochs=1, lr=1e30)
@@ -168,24 +148,39 @@ def test_divergence_in_the_last_step_is_reported_by_fit():
         _assert_proba_ok(clf, X)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=RuntimeError,
-    reason=(
-        "_base.py: lr >= ~3.4e37 makes AdamW's step size overflow float32 and torch raises "
-        "RuntimeError('value cannot be converted to type float without overflow'); lr is "
-        "not checked for finiteness/magnitude in _validate_params."
-    ),
-)
 def test_absurd_lr_raises_a_clear_error():
     X, y = _data()
     with pytest.raises((ValueError, TrainingDivergedError), match="lr"):
         MRMoEClassifier(**TINY, max_epochs=1, lr=1e38).fit(X, y)
 
 
+@pytest.mark.filterwarnings("ignore:One or more of the test scores are non-finite")
+def test_divergence_inside_grid_search_scores_nan(monkeypatch):
+    """GridSearchCV treats a diverged candidate as a failed fit (error_score=nan)."""
+    from sklearn.exceptions import FitFailedWarning
+    from sklearn.model_selection import GridSearchCV
+
+    original = base._Net.get_loss
+
+    def get_loss(self, y_pred, y_true, X=None, training=False):
+        loss = original(self, y_pred, y_true, X=X, training=training)
+        return loss * float("nan") if training and self.lr > 1 else loss
+
+    monkeypatch.setattr(base._Net, "get_loss", get_loss)
+    X, y = _data(n=24)
+    search = GridSearchCV(MRMoEClassifier(**TINY, max_epochs=1), {"lr": [1e-2, 10.0]}, cv=2)
+    with pytest.warns(FitFailedWarning, match="TrainingDivergedError"):
+        search.fit(X, y)
+    scores = search.cv_results_["mean_test_score"]
+    assert np.isfinite(scores[0]) and np.isnan(scores[1])
+    assert search.best_params_ == {"lr": 1e-2}
+    with pytest.raises(TrainingDivergedError):
+        GridSearchCV(MRMoEClassifier(**TINY, max_epochs=1), {"lr": [10.0]}, cv=2, error_score="raise").fit(X, y)
+
+
 # -------------------------------------------------------------- interruption
 def test_keyboard_interrupt_ends_training_and_leaves_a_usable_model(monkeypatch):
-    """skorch catches KeyboardInterrupt in ``partial_fit`` and ends training early."""
+    """Ctrl-C ends training, leaves a usable estimator, and reaches the caller."""
     X, y = _data()  # 40 samples, batch 16: 3 steps per epoch
     calls = {"n": 0}
     original = base._Net.train_step_single
@@ -198,7 +193,8 @@ def test_keyboard_interrupt_ends_training_and_leaves_a_usable_model(monkeypatch)
 
     monkeypatch.setattr(base._Net, "train_step_single", train_step_single)
     clf = MRMoEClassifier(**TINY, max_epochs=5)
-    assert clf.fit(X, y) is clf
+    with pytest.raises(KeyboardInterrupt):
+        clf.fit(X, y)
     assert calls["n"] == 7  # training stopped at the interrupt
     monkeypatch.undo()
 
@@ -216,19 +212,19 @@ def test_keyboard_interrupt_ends_training_and_leaves_a_usable_model(monkeypatch)
 # ---------------------------------------------------------------- warm start
 def test_warm_start_continues_from_previous_weights():
     X, y = _data()
-    clf = MRMoEClassifier(**TINY, max_epochs=8, lr=0.03).fit(X, y)
+    clf = MRMoEClassifier(**TINY, max_epochs=5, lr=0.03).fit(X, y)
     net = clf.net_
     old = list(clf.history_[:, "train_loss"])
     assert old[-1] < 0.5 * old[0]  # the model learned something
 
-    clf.set_params(warm_start=True, max_epochs=3)
+    clf.set_params(warm_start=True, max_epochs=2)
     clf.fit(X, y)
     assert clf.net_ is net
     new = list(clf.history_[:, "train_loss"])
-    assert len(new) == 11 and new[:8] == old
-    assert [row["epoch"] for row in clf.history_] == list(range(1, 12))
+    assert len(new) == 7 and new[:5] == old
+    assert [row["epoch"] for row in clf.history_] == list(range(1, 8))
     # The first new epoch starts where training stopped, not from scratch.
-    assert abs(new[8] - old[-1]) < 0.25 * abs(new[8] - old[0])
+    assert abs(new[5] - old[-1]) < 0.25 * abs(new[5] - old[0])
     _assert_proba_ok(clf, X)
 
     # Without warm_start the same estimator refits from scratch.
