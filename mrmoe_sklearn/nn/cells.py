@@ -13,12 +13,10 @@ for checks against ncps. :func:`cfc_scan` runs ``K`` independent cells (the
 experts) over their sequences at once: the input half of the backbone is
 computed outside the recurrence, all experts of a step advance in one batched
 matrix product, and the backward pass is written by hand so that each step is a
-handful of fused tensor operations instead of an autograd graph.
+handful of tensor operations instead of an autograd graph.
 """
 
 import math
-import warnings
-from typing import List, Tuple
 
 import torch
 from torch import nn
@@ -115,150 +113,102 @@ class CfCCell(nn.Module):
         return ours
 
 
-def _scan_forward(
-    xin: torch.Tensor,
-    h0: torch.Tensor,
-    Wh: torch.Tensor,
-    Wo: torch.Tensor,
-    bo: torch.Tensor,
-    dt: torch.Tensor,
-    v: torch.Tensor,
-    active: List[int],
-    save: bool,
-) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Forward recurrence; returns the states and what the backward pass needs.
-
-    With ``save=False`` (inference) the intermediate buffers hold one step only.
-
-    ``Wo`` comes pre-multiplied by ``LECUN_OUTER``; ``LECUN_INNER`` is applied
-    inside the backbone's matrix product. ``hs[0]`` is ``h0``; ``hs[t + 1]`` the state after step t.
-    """
-    S, K, B, U = xin.shape
-    H = Wh.shape[1]
-    hs = xin.new_zeros(S + 1, K, B, H)
-    hs[0] = h0
-    # Only entries of active steps are written, and only those are read back.
-    n_saved = S if save else 1
-    TH = xin.new_empty(n_saved, K, B, U)
-    Fb = xin.new_empty(n_saved, K, B, 2 * H)
-    Sb = xin.new_empty(n_saved, K, B, H)
-    bo3 = bo.unsqueeze(1)
-    for t in range(S):
-        a = active[t]
-        i = t if save else 0
-        h_prev = hs[t, :a]
-        pre = torch.baddbmm(xin[t, :a], h_prev, Wh[:a], beta=LECUN_INNER, alpha=LECUN_INNER)
-        th = torch.tanh(pre, out=TH[i, :a])
-        heads = torch.baddbmm(bo3[:a], th, Wo[:a])
-        f = torch.tanh(heads[:, :, : 2 * H], out=Fb[i, :a])
-        logit = torch.addcmul(heads[:, :, 3 * H :], heads[:, :, 2 * H : 3 * H], dt[t, :a])
-        s = torch.sigmoid(logit, out=Sb[i, :a])
-        h_new = torch.lerp(f[:, :, :H], f[:, :, H:], s)
-        torch.lerp(h_prev, h_new, v[t, :a], out=hs[t + 1, :a])
-    return hs, TH, Fb, Sb
-
-
-def _scan_backward(
-    grad_hs: torch.Tensor,
-    Wh: torch.Tensor,
-    Wo: torch.Tensor,
-    dt: torch.Tensor,
-    v: torch.Tensor,
-    hs: torch.Tensor,
-    TH: torch.Tensor,
-    Fb: torch.Tensor,
-    Sb: torch.Tensor,
-    active: List[int],
-) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Backward recurrence: gradients of xin, h0, Wh, Wo (scaled) and bo."""
-    S, K, B, H = grad_hs.shape
-    U = TH.shape[-1]
-    # Steps each expert took (active is non-increasing): entries past them are
-    # never read, so nothing is computed or zero-filled there.
-    n_steps: List[int] = []
-    for k in range(K):
-        n = 0
-        for t in range(S):
-            if active[t] > k:
-                n = t + 1
-        n_steps.append(n)
-    # Local derivatives of every step at once, outside the loop: the loop then
-    # only chains them (G = dL/d heads, Gpre = dL/d backbone pre-activation).
-    D = TH.new_empty(S, K, B, 4, H)
-    DTH = torch.empty_like(TH)
-    for k in range(K):
-        n = n_steps[k]
-        f1 = Fb[:n, k, :, :H]
-        f2 = Fb[:n, k, :, H:]
-        s = Sb[:n, k]
-        ds = s * (1.0 - s) * (f2 - f1)
-        D[:n, k, :, 0] = (1.0 - s) * (1.0 - f1 * f1)
-        D[:n, k, :, 1] = s * (1.0 - f2 * f2)
-        D[:n, k, :, 2] = ds * dt[:n, k]
-        D[:n, k, :, 3] = ds
-        th = TH[:n, k]
-        DTH[:n, k] = LECUN_INNER * (1.0 - th * th)
-    G = torch.empty_like(D)
-    Gpre = torch.empty_like(TH)
-    carry = grad_hs.new_zeros(K, B, H)
-    WoT = Wo.transpose(1, 2).contiguous()
-    WhT = Wh.transpose(1, 2).contiguous()
-    for i in range(S):
-        t = S - 1 - i
-        a = active[t]
-        gh = grad_hs[t, :a] + carry[:a]
-        g_new = gh * v[t, :a]
-        g = torch.mul(D[t, :a], g_new.unsqueeze(2), out=G[t, :a])
-        g_pre = torch.mul(torch.bmm(g.view(a, B, 4 * H), WoT[:a]), DTH[t, :a], out=Gpre[t, :a])
-        carry[:a] = torch.baddbmm(gh - g_new, g_pre, WhT[:a])
-    G4 = G.view(S, K, B, 4 * H)
-    grad_Wo = torch.zeros_like(Wo)
-    grad_bo = Wo.new_zeros(K, 4 * H)
-    grad_Wh = torch.zeros_like(Wh)
-    for k in range(K):
-        n = n_steps[k]
-        Gpre[n:, k] = 0.0
-        g_k = G4[:n, k].reshape(n * B, 4 * H)
-        gp_k = Gpre[:n, k].reshape(n * B, U)
-        grad_Wo[k] = TH[:n, k].reshape(n * B, U).t() @ g_k
-        grad_bo[k] = g_k.sum(0)
-        grad_Wh[k] = hs[:n, k].reshape(n * B, H).t() @ gp_k
-    return Gpre, carry, grad_Wh, grad_Wo, grad_bo
-
-
-def _script(fn):
-    """TorchScript-compile a loop (removes the interpreter's per-operation
-    overhead); the same function runs eagerly where TorchScript is missing."""
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", DeprecationWarning)
-            return torch.jit.script(fn)
-    except Exception:  # pragma: no cover - depends on the torch build
-        return fn
-
-
-_scan_forward_impl = _script(_scan_forward)
-_scan_backward_impl = _script(_scan_backward)
+def _segments(active):
+    """Runs ``(t0, t1, a)`` of consecutive steps with the same number of active experts."""
+    runs = []
+    for t, a in enumerate(active):
+        if runs and runs[-1][2] == a:
+            runs[-1][1] = t + 1
+        else:
+            runs.append([t, t + 1, a])
+    return [tuple(r) for r in runs]
 
 
 class _CfCScan(torch.autograd.Function):
-    """K CfC cells over time-major sequences, with a hand-written backward."""
+    """K CfC cells over time-major sequences, with a hand-written backward.
+
+    The loops work on per-step views made in bulk (``unbind``) for each run of
+    steps with the same active experts, so that a step costs its arithmetic
+    and nothing else: slicing a view per step costs as much as the step.
+    """
 
     @staticmethod
-    def forward(ctx, xin, h0, Wh, Wo, bo, dt, v, active):
-        save = any(ctx.needs_input_grad[:5])
-        hs, TH, Fb, Sb = _scan_forward_impl(xin, h0, Wh, Wo, bo, dt, v, list(active), save)
-        ctx.save_for_backward(Wh, Wo, dt, v, hs, TH, Fb, Sb)
-        ctx.active = list(active)
-        return hs[1:]
+    def forward(ctx, h0, Wh, Wo, bo, dt, v, active, *xin):
+        # xin: one tensor (n_k, B, U) per expert, its own steps only
+        S, K, B, _ = dt.shape
+        H = Wh.shape[1]
+        save = any(ctx.needs_input_grad[:4]) or any(ctx.needs_input_grad[7:])
+        segments = _segments(active)
+        hs = h0.new_zeros(S, K, B, H)
+        th_steps, f_steps, s_steps = [], [], []
+        h = h0
+        for t0, t1, a in segments:
+            h = h[:a]
+            Wh_a, Wo_a, bo_a = Wh[:a], Wo[:a], bo[:a].unsqueeze(1)
+            outs = []
+            x_seg = torch.stack([x[t0:t1] for x in xin[:a]], dim=1)
+            for x_t, dt_t, v_t in zip(x_seg.unbind(0), dt[t0:t1, :a].unbind(0), v[t0:t1, :a].unbind(0)):
+                th = torch.tanh(torch.baddbmm(x_t, h, Wh_a, beta=LECUN_INNER, alpha=LECUN_INNER))
+                f_pre, t_a, t_b = torch.baddbmm(bo_a, th, Wo_a).split((2 * H, H, H), dim=-1)
+                f = torch.tanh(f_pre)
+                s = torch.sigmoid(torch.addcmul(t_b, t_a, dt_t))
+                f1, f2 = f.chunk(2, dim=-1)
+                h = torch.lerp(h, torch.lerp(f1, f2, s), v_t)
+                outs.append(h)
+                if save:
+                    th_steps.append(th)
+                    f_steps.append(f)
+                    s_steps.append(s)
+            hs[t0:t1, :a] = torch.stack(outs)
+        if save:
+            ctx.save_for_backward(Wh, Wo, dt, v, h0, hs)
+            ctx.steps = (th_steps, f_steps, s_steps)
+            ctx.segments = segments
+        return hs
 
     @staticmethod
     def backward(ctx, grad_hs):
-        Wh, Wo, dt, v, hs, TH, Fb, Sb = ctx.saved_tensors
-        g_xin, g_h0, g_Wh, g_Wo, g_bo = _scan_backward_impl(
-            grad_hs.contiguous(), Wh, Wo, dt, v, hs, TH, Fb, Sb, ctx.active
-        )
-        return g_xin, g_h0, g_Wh, g_Wo, g_bo, None, None, None
+        Wh, Wo, dt, v, h0, hs = ctx.saved_tensors
+        th_steps, f_steps, s_steps = ctx.steps
+        S, K, B, H = grad_hs.shape
+        grad_xin = [[] for _ in range(K)]  # per expert, runs of steps in reverse order
+        grad_Wh, grad_Wo, grad_bo = torch.zeros_like(Wh), torch.zeros_like(Wo), Wo.new_zeros(K, 4 * H)
+        carry = grad_hs.new_zeros(0, B, H)
+        for t0, t1, a in reversed(ctx.segments):
+            n = t1 - t0
+            if carry.shape[0] < a:
+                carry = torch.cat([carry, carry.new_zeros(a - carry.shape[0], B, H)])
+            # Local derivatives of the run's steps at once; the loop below only chains them.
+            TH = torch.stack(th_steps[t0:t1])
+            Fs = torch.stack(f_steps[t0:t1])
+            Ss = torch.stack(s_steps[t0:t1])
+            f1, f2 = Fs.chunk(2, dim=-1)
+            ds = Ss * (1.0 - Ss) * (f2 - f1)
+            D = torch.cat([(1.0 - Ss) * (1.0 - f1 * f1), Ss * (1.0 - f2 * f2), ds * dt[t0:t1, :a], ds], dim=-1)
+            DTH = LECUN_INNER * (1.0 - TH * TH)
+            WoT = Wo[:a].transpose(1, 2).contiguous()
+            WhT = Wh[:a].transpose(1, 2).contiguous()
+            G_steps, P_steps = [None] * n, [None] * n
+            D_t, DTH_t = D.view(n, a, B, 4, H).unbind(0), DTH.unbind(0)
+            g_t, v_t = grad_hs[t0:t1, :a].unbind(0), v[t0:t1, :a].unbind(0)
+            for i in range(n - 1, -1, -1):
+                gh = g_t[i] + carry
+                g_new = gh * v_t[i]
+                G = (D_t[i] * g_new.unsqueeze(2)).view(a, B, 4 * H)
+                P = torch.bmm(G, WoT) * DTH_t[i]
+                carry = torch.baddbmm(gh - g_new, P, WhT)
+                G_steps[i], P_steps[i] = G, P
+            G = torch.stack(G_steps)
+            P = torch.stack(P_steps)
+            for k, piece in enumerate(P.unbind(1)):
+                grad_xin[k].append(piece)
+            h_prev = hs[t0 - 1 : t1 - 1, :a] if t0 > 0 else torch.cat([h0[None, :a], hs[: t1 - 1, :a]])
+            grad_Wo[:a] += torch.einsum("nabu,nabh->auh", TH, G)
+            grad_bo[:a] += G.sum(dim=(0, 2))
+            grad_Wh[:a] += torch.einsum("nabh,nabu->ahu", h_prev, P)
+        grad_h0 = torch.cat([carry, carry.new_zeros(K - carry.shape[0], B, H)])
+        grad_xin = [torch.cat(pieces[::-1]) if len(pieces) > 1 else pieces[0] for pieces in grad_xin]
+        return (grad_h0, grad_Wh, grad_Wo, grad_bo, None, None, None, *grad_xin)
 
 
 def cfc_scan(xin, recurrent_weight, head_weight, head_bias, dt, v, active=None, h0=None):
@@ -266,9 +216,10 @@ def cfc_scan(xin, recurrent_weight, head_weight, head_bias, dt, v, active=None, 
 
     Parameters
     ----------
-    xin : Tensor of shape (S, K, B, U)
+    xin : Tensor of shape (S, K, B, U), or list of K Tensors of shape (n_k, B, U)
         Input half of each cell's backbone pre-activation (``W_x x + b``) for
-        every step, computed outside the recurrence.
+        every step, computed outside the recurrence. As a list, expert ``k``'s
+        tensor holds only its ``n_k`` steps (no padding is built or copied).
     recurrent_weight : Tensor of shape (K, H, U)
         Hidden half of the backbone weight.
     head_weight : Tensor of shape (K, U, 4H)
@@ -290,18 +241,24 @@ def cfc_scan(xin, recurrent_weight, head_weight, head_bias, dt, v, active=None, 
         Hidden state after each step. An expert's entries after its last
         active step are zeros.
     """
-    S, K, B, _ = xin.shape
+    S, K, B = dt.shape[:3]
     if active is None:
         active = (K,) * S
+    active = tuple(int(a) for a in active)
+    n_steps = [sum(a > k for a in active) for k in range(K)]
+    if isinstance(xin, torch.Tensor):
+        xin = [xin[:n, k] for k, n in enumerate(n_steps)]
+    if len(xin) != K or any(x.shape[0] != n for x, n in zip(xin, n_steps)):
+        raise ValueError(f"xin must hold K={K} tensors of {n_steps} steps.")
     if h0 is None:
-        h0 = xin.new_zeros(K, B, recurrent_weight.shape[1])
+        h0 = dt.new_zeros(K, B, recurrent_weight.shape[1])
     return _CfCScan.apply(
-        xin,
         h0,
         recurrent_weight,
         LECUN_OUTER * head_weight,
         head_bias,
         dt,
         v,
-        tuple(int(a) for a in active),
+        active,
+        *xin,
     )

@@ -107,11 +107,9 @@ class MultiRateCfC(nn.Module):
         B, T, _ = x.shape
         n_steps = [-(-T // r) for r in self.rates]
         S = n_steps[0]
-        K, U = len(self.rates), self.input_weight.shape[2]
-        # The scan reads xin and dt only at an expert's own steps, which are all
-        # written below; v marks every other entry invalid.
-        xin = x.new_empty(S, K, B, U)
-        dt_all = x.new_empty(S, K, B, 1)
+        K = len(self.rates)
+        xin = []  # one (n_k, B, U) tensor per expert: no padding to S steps
+        dt_all = x.new_zeros(S, K, B, 1)
         v_all = x.new_zeros(S, K, B, 1)
         start = 0
         for rate in dict.fromkeys(self.rates):
@@ -119,7 +117,8 @@ class MultiRateCfC(nn.Module):
             u, dt_w, v_w = resample(x, m, dt, v, rate)
             n = u.shape[1]
             sl = slice(start, start + k)
-            xin[:n, sl] = torch.einsum("bni,kiu->nkbu", u, self.input_weight[sl]) + self.input_bias[sl, None]
+            group = torch.einsum("bni,kiu->knbu", u, self.input_weight[sl]) + self.input_bias[sl, None, None]
+            xin.extend(group.unbind(0))
             dt_all[:n, sl] = dt_w.t()[:, None, :, None]
             v_all[:n, sl] = v_w.t()[:, None, :, None]
             start += k
