@@ -463,6 +463,10 @@ def run_one(spec):
     X, y = make_data(spec["samples"], spec["steps"])
     old_threads = torch.get_num_threads()
     torch.set_num_threads(spec["threads"])
+    # The package's estimators flush denormals to zero while they fit (see
+    # mrmoe_sklearn._base._torch_threads); the plain ncps loops get the same,
+    # so that no model pays the denormal slowdown of long backward passes.
+    torch.set_flush_denormal(True)
     try:
         runner = _run_ncps if MODELS[key][1] == "ncps" else _run_estimator
         result = runner(key, spec, X, y)
@@ -470,6 +474,7 @@ def run_one(spec):
         return {**base, "status": "error", "message": f"{type(exc).__name__}: {exc}"}
     finally:
         torch.set_num_threads(old_threads)
+        torch.set_flush_denormal(False)
     return {**base, **result}
 
 
