@@ -589,16 +589,21 @@ def checks(results, n_samples, sizes):
             return "N/A "
         return "PASS" if all(ok(v) for v in values) else "FAIL"
 
+    def ratios_to_lstm(field):
+        """MR-MoE's ``field`` over the LSTM's at every size: (text parts, values)."""
+        parts, values = [], []
+        for s in sizes:
+            m, l = get("mrmoe", s), get(REFERENCE, s)
+            if m and l and m["status"] == "ok" and l["status"] == "ok":
+                v = m[field] / l[field]
+                values.append(v)
+                parts.append(f"{s}: {v:.2f}x")
+            else:
+                parts.append(f"{s}: n/a")
+        return parts, values
+
     # 1. MR-MoE s/epoch <= 1.0 x LSTM at every size.
-    parts, values = [], []
-    for s in sizes:
-        m, l = get("mrmoe", s), get(REFERENCE, s)
-        if m and l and m["status"] == "ok" and l["status"] == "ok":
-            v = m["sec_per_epoch"] / l["sec_per_epoch"]
-            values.append(v)
-            parts.append(f"{s}: {v:.2f}x")
-        else:
-            parts.append(f"{s}: n/a")
+    parts, values = ratios_to_lstm("sec_per_epoch")
     lines.append(f"{verdict(values, lambda v: v <= TARGET_TIME_RATIO)}  MR-MoE s/epoch <= "
                  f"{TARGET_TIME_RATIO:.1f}x LSTM at every size ({', '.join(parts)})")
 
@@ -636,15 +641,7 @@ def checks(results, n_samples, sizes):
         lines.append(f"N/A   MR-MoE growth <= {TARGET_GROWTH:g}x (needs at least two sizes)")
 
     # 5. Predict throughput >= LSTM's.
-    parts, values = [], []
-    for s in sizes:
-        m, l = get("mrmoe", s), get(REFERENCE, s)
-        if m and l and m["status"] == "ok" and l["status"] == "ok":
-            v = m["predict_per_s"] / l["predict_per_s"]
-            values.append(v)
-            parts.append(f"{s}: {v:.2f}x")
-        else:
-            parts.append(f"{s}: n/a")
+    parts, values = ratios_to_lstm("predict_per_s")
     lines.append(f"{verdict(values, lambda v: v >= 1.0)}  MR-MoE predict_proba throughput >= LSTM's "
                  f"at every size ({', '.join(parts)})")
     return lines

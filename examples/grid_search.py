@@ -43,7 +43,7 @@ def main(n_samples=300, n_timesteps=64, max_epochs=8, cv=3, n_experts=(2, 4), hi
     pipe = Pipeline(
         [
             ("scale", TimeSeriesScaler(time_channel=0)),
-            # One torch thread per fit: these small networks train fastest that way on CPU.
+            # One torch thread per fit: robust when other processes share the cores.
             (
                 "clf",
                 MRMoEClassifier(time_channel=0, max_epochs=max_epochs, n_threads=1, random_state=random_state),

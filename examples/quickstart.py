@@ -36,7 +36,7 @@ def main(n_samples=600, n_timesteps=96, max_epochs=15, random_state=0):
     X_train, X_test, y_train, y_test = train_test_split(
         X, y, test_size=0.25, stratify=y, random_state=random_state
     )
-    # One torch thread: these small networks train fastest that way on CPU.
+    # One torch thread: robust when other processes share the cores.
     clf = MRMoEClassifier(time_channel=0, max_epochs=max_epochs, n_threads=1, random_state=random_state)
     clf.fit(X_train, y_train)
     proba = clf.predict_proba(X_test)[:, 1]
