@@ -1111,7 +1111,7 @@ def _build_parser():
         "--n-threads",
         type=_positive_int,
         default=1,
-        help="torch threads per fit (default 1: fastest for these small networks; always 1 with --n-jobs)",
+        help="torch threads per fit (default 1: robust when other processes share the cores; always 1 with --n-jobs)",
     )
     run.add_argument(
         "--models",
