@@ -21,6 +21,7 @@ a step without observation that still advances time.
 """
 
 from dataclasses import dataclass
+from functools import cached_property
 from numbers import Integral
 
 import numpy as np
@@ -69,6 +70,16 @@ class SeriesData:
     @property
     def n_features(self):
         return self.values.shape[2]
+
+    @cached_property
+    def gaps(self):
+        """Elapsed time before each step ``(n_samples, n_timesteps)``: NaN at
+        step 0 and on padding; None without a time channel."""
+        if self.times is None:
+            return None
+        gaps = np.full(self.times.shape, np.nan)
+        gaps[:, 1:] = np.diff(self.times, axis=1)
+        return gaps
 
     @property
     def valid(self):
@@ -322,15 +333,6 @@ def _nan_stats(values):
     return mean, scale
 
 
-def _raw_dt(data):
-    """Elapsed time before each step (NaN at step 0 and on padding)."""
-    if data.times is None:
-        return None
-    dt = np.full(data.times.shape, np.nan)
-    dt[:, 1:] = np.diff(data.times, axis=1)
-    return dt
-
-
 def fit_scaling(data):
     """Learn per-feature standardisation and the time scale from ``data``.
 
@@ -344,7 +346,7 @@ def fit_scaling(data):
     """
     mean, scale = _nan_stats(data.values)
     time_scale = 1.0
-    dt = _raw_dt(data)
+    dt = data.gaps
     if dt is not None:
         positive = dt[data.valid & (dt > 0)]
         if positive.size:
@@ -379,7 +381,7 @@ def prepare_batch(data, stats, chunk_size=2048):
         np.clip(part, -VALUE_CLIP, VALUE_CLIP, out=part)
         x[start : start + chunk_size] = np.nan_to_num(part, nan=0.0)
     v = data.valid
-    dt = _raw_dt(data)
+    dt = data.gaps
     if dt is None:
         dt = np.ones((n, T))
     else:
