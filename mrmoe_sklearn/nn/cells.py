@@ -8,9 +8,10 @@ The CfC update (Hasani et al. 2022, "default" mode of the ncps library) with
     s  = sigmoid((Wa z + ba) * dt + (Wb z + bb))
     h' = f1 * (1 - s) + s * f2
 
-:class:`CfCCell` is one cell with autograd, kept as the readable reference and
-for checks against ncps. :func:`cfc_scan` runs ``K`` independent cells (the
-experts) over their sequences at once: the input half of the backbone is
+:class:`CfCCell` is one cell with ncps' weight layout, for checks against
+ncps; it runs the same code as the experts (one step of :func:`cfc_scan`).
+:func:`cfc_scan` runs ``K`` independent cells (the experts) over their
+sequences at once: the input half of the backbone is
 computed outside the recurrence, all experts of a step advance in one batched
 matrix product, and the backward pass is written by hand so that each step is a
 handful of tensor operations instead of an autograd graph.
