@@ -276,6 +276,18 @@ def _median_epoch(durations):
     return float(statistics.median(timed))
 
 
+def _result(estimate, durations, meter, predict_per_s):
+    """The record one successful (model, configuration) run reports."""
+    return {
+        "status": "ok",
+        "estimate_s": estimate,
+        "epoch_s": durations,
+        "sec_per_epoch": _median_epoch(durations),
+        "peak_mib": meter.peak_mib,
+        "predict_per_s": predict_per_s,
+    }
+
+
 def _sync(device):
     if device.startswith("cuda"):
         import torch
@@ -353,14 +365,7 @@ def _run_estimator(key, spec, X, y):
     predict_s = time.perf_counter() - t0
     if proba.shape != (len(Xp), 2) or not np.isfinite(proba).all():
         raise RuntimeError(f"predict_proba returned an unexpected result of shape {proba.shape}")
-    return {
-        "status": "ok",
-        "estimate_s": estimate,
-        "epoch_s": durations,
-        "sec_per_epoch": _median_epoch(durations),
-        "peak_mib": meter.peak_mib,
-        "predict_per_s": len(Xp) / predict_s,
-    }
+    return _result(estimate, durations, meter, len(Xp) / predict_s)
 
 
 def _ncps_model(key):
@@ -434,14 +439,7 @@ def _run_ncps(key, spec, X, y):
         meter.end()
         if not np.isfinite(losses).all():
             raise RuntimeError("ncps training produced a non-finite loss")
-    return {
-        "status": "ok",
-        "estimate_s": estimate,
-        "epoch_s": durations,
-        "sec_per_epoch": _median_epoch(durations),
-        "peak_mib": meter.peak_mib,
-        "predict_per_s": None,
-    }
+    return _result(estimate, durations, meter, None)
 
 
 def run_one(spec):
