@@ -56,7 +56,7 @@ def _problem(dtype=torch.float64, S=7, K=3, B=4, U=5, H=3):
 
 def test_scan_forward_and_gradients_match_autograd_reference():
     (xin, Wh, Wo, bo, h0), dt, v = _problem()
-    ours = cfc_scan(xin, Wh, Wo, bo, dt, v, h0=h0)
+    ours = torch.stack(cfc_scan(xin, Wh, Wo, bo, dt, v, h0=h0), dim=1)
     ref = _reference_scan(xin, Wh, Wo, bo, dt, v, h0)
     torch.testing.assert_close(ours, ref)
     w = torch.randn_like(ref)
@@ -74,20 +74,35 @@ def test_scan_with_finished_experts_passes_gradcheck():
     )
 
 
-def test_finished_expert_outputs_are_zero_and_earlier_states_unaffected():
+def test_finished_experts_stop_and_earlier_states_are_unaffected():
     (xin, Wh, Wo, bo, h0), dt, v = _problem(dtype=torch.float32, S=5)
     full = cfc_scan(xin, Wh, Wo, bo, dt, v, h0=h0)
     part = cfc_scan(xin, Wh, Wo, bo, dt, v, active=(3, 3, 2, 1, 1), h0=h0)
-    torch.testing.assert_close(part[:2], full[:2])
-    torch.testing.assert_close(part[2, :2], full[2, :2])
-    assert (part[3:, 1:] == 0).all()
+    assert [h.shape[0] for h in part] == [5, 3, 2]
+    for k in range(3):
+        torch.testing.assert_close(part[k], full[k][: part[k].shape[0]])
+
+
+def test_long_runs_are_split_without_changing_the_result(monkeypatch):
+    import mrmoe_sklearn.nn.cells as cells
+
+    (xin, Wh, Wo, bo, h0), dt, v = _problem(S=9)
+    active = (3,) * 4 + (2,) * 3 + (1,) * 2
+    whole = cfc_scan(xin, Wh, Wo, bo, dt, v, active, h0=h0)
+    g_whole = torch.autograd.grad(sum(h.sum() for h in whole), [xin, Wh, Wo, bo, h0])
+    monkeypatch.setattr(cells, "MAX_RUN", 2)
+    assert len(cells._segments(active)) == 5
+    split = cfc_scan(xin, Wh, Wo, bo, dt, v, active, h0=h0)
+    g_split = torch.autograd.grad(sum(h.sum() for h in split), [xin, Wh, Wo, bo, h0])
+    for a, b in zip(list(whole) + list(g_whole), list(split) + list(g_split)):
+        torch.testing.assert_close(a, b)
 
 
 def test_padding_steps_keep_the_state():
     (xin, Wh, Wo, bo, h0), dt, v = _problem(dtype=torch.float32)
     v = torch.ones_like(v)
     v[3:] = 0
-    hs = cfc_scan(xin, Wh, Wo, bo, dt, v, h0=h0)
+    hs = torch.stack(cfc_scan(xin, Wh, Wo, bo, dt, v, h0=h0), dim=1)
     for t in range(3, hs.shape[0]):
         torch.testing.assert_close(hs[t], hs[2], rtol=0, atol=0)
 

@@ -53,15 +53,20 @@ def test_feature_attention_starts_as_identity_and_sums_to_F():
 
 def test_temporal_attention_ignores_invalid_windows():
     att = TemporalAttention(2, 3)
-    hs = torch.randn(5, 2, 4, 3)
-    valid = torch.ones(5, 2, 4, dtype=torch.bool)
-    valid[3:, 1] = False
+    hs = [torch.randn(5, 4, 3), torch.randn(3, 4, 3)]
+    valid = [torch.ones(5, 4, dtype=torch.bool), torch.ones(3, 4, dtype=torch.bool)]
+    valid[1][2:] = False
     ctx, w = att(hs, valid)
-    assert (w[3:, 1] == 0).all()
-    torch.testing.assert_close(w.sum(0), torch.ones(2, 4))
-    hs2 = hs.clone()
-    hs2[3:, 1] = 1e3  # changes only masked windows
+    assert ctx.shape == (2, 4, 3) and [wk.shape for wk in w] == [(5, 4), (3, 4)]
+    assert (w[1][2:] == 0).all()
+    for wk in w:
+        torch.testing.assert_close(wk.sum(0), torch.ones(4))
+    hs2 = [h.clone() for h in hs]
+    hs2[1][2:] = 1e3  # changes only masked windows
     torch.testing.assert_close(att(hs2, valid)[0], ctx)
+    # expert k is pooled with its own scoring vector
+    expected = (torch.softmax(hs[0] @ att.weight[0] + att.bias[0], 0)[..., None] * hs[0]).sum(0)
+    torch.testing.assert_close(ctx[0], expected)
 
 
 def test_gate_top_k_and_load_balance():
@@ -81,11 +86,10 @@ def test_gate_top_k_and_load_balance():
 def test_slow_experts_take_fewer_steps():
     experts = MultiRateCfC(6, (1, 2, 4, 8), hidden_size=5, backbone_units=7)
     x, m, dt, v = _batch(T=13)
-    hs, valid, n_steps = experts(x, m, dt, v)
-    assert n_steps == [13, 7, 4, 2]
-    assert hs.shape == (13, 4, 6, 5)
-    assert (hs[7:, 1] == 0).all() and (hs[2:, 3] == 0).all()
-    assert valid[:, 0, 0].sum() == 9 and valid[:, 3, 0].sum() == 2
+    hs, valid = experts(x, m, dt, v)
+    assert [h.shape for h in hs] == [(13, 6, 5), (7, 6, 5), (4, 6, 5), (2, 6, 5)]
+    assert [ok.shape for ok in valid] == [(13, 6), (7, 6), (4, 6), (2, 6)]
+    assert valid[0][:, 0].sum() == 9 and valid[3][:, 0].sum() == 2
 
 
 @pytest.mark.parametrize(

@@ -85,7 +85,7 @@ class CfCCell(nn.Module):
             torch.ones_like(dt)[None, None],
             h0=h[None],
         )
-        return hs[0, 0]
+        return hs[0][0]
 
     @classmethod
     def from_ncps(cls, cell):
@@ -114,11 +114,17 @@ class CfCCell(nn.Module):
         return ours
 
 
+#: Longest run of steps whose local derivatives are computed in one block
+#: (longer runs are split: the blocks then stay in cache, measured faster).
+MAX_RUN = 64
+
+
 def _segments(active):
-    """Runs ``(t0, t1, a)`` of consecutive steps with the same number of active experts."""
+    """Runs ``(t0, t1, a)`` of at most ``MAX_RUN`` steps with the same number ``a`` of active experts."""
+    max_len = MAX_RUN
     runs = []
     for t, a in enumerate(active):
-        if runs and runs[-1][2] == a:
+        if runs and runs[-1][2] == a and t - runs[-1][0] < max_len:
             runs[-1][1] = t + 1
         else:
             runs.append([t, t + 1, a])
@@ -131,82 +137,103 @@ class _CfCScan(torch.autograd.Function):
     The loops work on per-step views made in bulk (``unbind``) for each run of
     steps with the same active experts, so that a step costs its arithmetic
     and nothing else: slicing a view per step costs as much as the step.
+    Each step's head activations are computed in place in one buffer
+    ``[f1, f2, time_a, s]`` that is also what the backward pass reads.
     """
 
     @staticmethod
     def forward(ctx, h0, Wh, Wo, bo, dt, v, active, *xin):
         # xin: one tensor (n_k, B, U) per expert, its own steps only
-        S, K, B, _ = dt.shape
-        H = Wh.shape[1]
+        K, B, H = h0.shape
         save = any(ctx.needs_input_grad[:4]) or any(ctx.needs_input_grad[7:])
         segments = _segments(active)
-        hs = h0.new_zeros(S, K, B, H)
-        th_steps, f_steps, s_steps = [], [], []
+        Wh_in = LECUN_INNER * Wh
+        th_steps, q_steps, seg_outs = [], [], []
         h = h0
         for t0, t1, a in segments:
             h = h[:a]
-            Wh_a, Wo_a, bo_a = Wh[:a], Wo[:a], bo[:a].unsqueeze(1)
+            Wh_a, Wo_a, bo_a = Wh_in[:a], Wo[:a], bo[:a].unsqueeze(1)
+            x_seg = torch.stack([x[t0:t1] for x in xin[:a]], dim=1).mul_(LECUN_INNER)
+            v_seg = v[t0:t1, :a]
+            padded = not bool(v_seg.all())
             outs = []
-            x_seg = torch.stack([x[t0:t1] for x in xin[:a]], dim=1)
-            for x_t, dt_t, v_t in zip(x_seg.unbind(0), dt[t0:t1, :a].unbind(0), v[t0:t1, :a].unbind(0)):
-                th = torch.tanh(torch.baddbmm(x_t, h, Wh_a, beta=LECUN_INNER, alpha=LECUN_INNER))
-                f_pre, t_a, t_b = torch.baddbmm(bo_a, th, Wo_a).split((2 * H, H, H), dim=-1)
-                f = torch.tanh(f_pre)
-                s = torch.sigmoid(torch.addcmul(t_b, t_a, dt_t))
-                f1, f2 = f.chunk(2, dim=-1)
-                h = torch.lerp(h, torch.lerp(f1, f2, s), v_t)
+            for x_t, dt_t, v_t in zip(x_seg.unbind(0), dt[t0:t1, :a].unbind(0), v_seg.unbind(0)):
+                th = torch.baddbmm(x_t, h, Wh_a).tanh_()
+                q = torch.baddbmm(bo_a, th, Wo_a)
+                q[..., : 2 * H].tanh_()
+                s = q[..., 3 * H :].addcmul_(q[..., 2 * H : 3 * H], dt_t).sigmoid_()
+                new = torch.lerp(q[..., :H], q[..., H : 2 * H], s)
+                h = torch.lerp(h, new, v_t) if padded else new
                 outs.append(h)
                 if save:
                     th_steps.append(th)
-                    f_steps.append(f)
-                    s_steps.append(s)
-            hs[t0:t1, :a] = torch.stack(outs)
+                    q_steps.append(q)
+            seg_outs.append(torch.stack(outs))
+        hs = [
+            torch.cat([seg[:, k] for seg, (_, _, a) in zip(seg_outs, segments) if k < a]) for k in range(K)
+        ]
         if save:
-            ctx.save_for_backward(Wh, Wo, dt, v, h0, hs)
-            ctx.steps = (th_steps, f_steps, s_steps)
+            ctx.save_for_backward(Wh, Wo, dt, v, h0)
+            ctx.steps = (th_steps, q_steps, seg_outs)
             ctx.segments = segments
-        return hs
+        return tuple(hs)
 
     @staticmethod
-    def backward(ctx, grad_hs):
-        Wh, Wo, dt, v, h0, hs = ctx.saved_tensors
-        th_steps, f_steps, s_steps = ctx.steps
-        S, K, B, H = grad_hs.shape
+    def backward(ctx, *grad_hs):
+        Wh, Wo, dt, v, h0 = ctx.saved_tensors
+        th_steps, q_steps, seg_outs = ctx.steps
+        K, B, H = h0.shape
         grad_xin = [[] for _ in range(K)]  # per expert, runs of steps in reverse order
         grad_Wh, grad_Wo, grad_bo = torch.zeros_like(Wh), torch.zeros_like(Wo), Wo.new_zeros(K, 4 * H)
-        carry = grad_hs.new_zeros(0, B, H)
-        for t0, t1, a in reversed(ctx.segments):
+        WoT = Wo.transpose(1, 2).contiguous()
+        WhT = Wh.transpose(1, 2).contiguous()
+        carry = h0.new_zeros(0, B, H)
+        for j in range(len(ctx.segments) - 1, -1, -1):
+            t0, t1, a = ctx.segments[j]
             n = t1 - t0
             if carry.shape[0] < a:
                 carry = torch.cat([carry, carry.new_zeros(a - carry.shape[0], B, H)])
-            # Local derivatives of the run's steps at once; the loop below only chains them.
-            TH = torch.stack(th_steps[t0:t1])
-            Fs = torch.stack(f_steps[t0:t1])
-            Ss = torch.stack(s_steps[t0:t1])
-            f1, f2 = Fs.chunk(2, dim=-1)
-            ds = Ss * (1.0 - Ss) * (f2 - f1)
-            D = torch.cat([(1.0 - Ss) * (1.0 - f1 * f1), Ss * (1.0 - f2 * f2), ds * dt[t0:t1, :a], ds], dim=-1)
+            # Local derivatives of the run's steps at once, laid out (a, n, B, .);
+            # the loop below only chains them.
+            TH = torch.stack(th_steps[t0:t1], dim=1)
+            Q = torch.stack(q_steps[t0:t1], dim=1)
+            f1, f2, s = Q[..., :H], Q[..., H : 2 * H], Q[..., 3 * H :]
+            ds = s * (1.0 - s) * (f2 - f1)
+            D = torch.cat(
+                [(1.0 - s) * (1.0 - f1 * f1), s * (1.0 - f2 * f2), ds * dt[t0:t1, :a].transpose(0, 1), ds], dim=-1
+            )
             DTH = LECUN_INNER * (1.0 - TH * TH)
-            WoT = Wo[:a].transpose(1, 2).contiguous()
-            WhT = Wh[:a].transpose(1, 2).contiguous()
+            v_seg = v[t0:t1, :a]
+            padded = not bool(v_seg.all())
+            g_seg = torch.stack([grad_hs[k][t0:t1] for k in range(a)], dim=1)
             G_steps, P_steps = [None] * n, [None] * n
-            D_t, DTH_t = D.view(n, a, B, 4, H).unbind(0), DTH.unbind(0)
-            g_t, v_t = grad_hs[t0:t1, :a].unbind(0), v[t0:t1, :a].unbind(0)
-            for i in range(n - 1, -1, -1):
-                gh = g_t[i] + carry
-                g_new = gh * v_t[i]
-                G = (D_t[i] * g_new.unsqueeze(2)).view(a, B, 4 * H)
-                P = torch.bmm(G, WoT) * DTH_t[i]
-                carry = torch.baddbmm(gh - g_new, P, WhT)
-                G_steps[i], P_steps[i] = G, P
-            G = torch.stack(G_steps)
-            P = torch.stack(P_steps)
-            for k, piece in enumerate(P.unbind(1)):
-                grad_xin[k].append(piece)
-            h_prev = hs[t0 - 1 : t1 - 1, :a] if t0 > 0 else torch.cat([h0[None, :a], hs[: t1 - 1, :a]])
-            grad_Wo[:a] += torch.einsum("nabu,nabh->auh", TH, G)
-            grad_bo[:a] += G.sum(dim=(0, 2))
-            grad_Wh[:a] += torch.einsum("nabh,nabu->ahu", h_prev, P)
+            D_t, DTH_t, g_t = D.view(a, n, B, 4, H).unbind(1), DTH.unbind(1), g_seg.unbind(0)
+            WoT_a, WhT_a = WoT[:a], WhT[:a]
+            if padded:
+                v_t = v_seg.unbind(0)
+                for i in range(n - 1, -1, -1):
+                    gh = g_t[i] + carry
+                    g_new = gh * v_t[i]
+                    G = (D_t[i] * g_new.unsqueeze(2)).view(a, B, 4 * H)
+                    P = torch.bmm(G, WoT_a).mul_(DTH_t[i])
+                    carry = torch.baddbmm(gh - g_new, P, WhT_a)
+                    G_steps[i], P_steps[i] = G, P
+            else:
+                for i in range(n - 1, -1, -1):
+                    gh = g_t[i] + carry
+                    G = (D_t[i] * gh.unsqueeze(2)).view(a, B, 4 * H)
+                    P = torch.bmm(G, WoT_a).mul_(DTH_t[i])
+                    carry = torch.bmm(P, WhT_a)
+                    G_steps[i], P_steps[i] = G, P
+            G = torch.stack(G_steps, dim=1).view(a, n * B, 4 * H)
+            P = torch.stack(P_steps, dim=1)
+            for k in range(a):
+                grad_xin[k].append(P[k])
+            prev = seg_outs[j - 1][-1, :a] if j > 0 else h0[:a]
+            h_prev = torch.cat([prev[:, None], seg_outs[j][:-1].transpose(0, 1)], dim=1)
+            grad_Wo[:a] += torch.bmm(TH.view(a, n * B, -1).transpose(1, 2), G)
+            grad_bo[:a] += G.sum(1)
+            grad_Wh[:a] += torch.bmm(h_prev.reshape(a, n * B, H).transpose(1, 2), P.view(a, n * B, -1))
         grad_h0 = torch.cat([carry, carry.new_zeros(K - carry.shape[0], B, H)])
         grad_xin = [torch.cat(pieces[::-1]) if len(pieces) > 1 else pieces[0] for pieces in grad_xin]
         return (grad_h0, grad_Wh, grad_Wo, grad_bo, None, None, None, *grad_xin)
@@ -238,9 +265,8 @@ def cfc_scan(xin, recurrent_weight, head_weight, head_bias, dt, v, active=None, 
 
     Returns
     -------
-    hs : Tensor of shape (S, K, B, H)
-        Hidden state after each step. An expert's entries after its last
-        active step are zeros.
+    hs : tuple of K Tensors of shape (n_k, B, H)
+        Hidden state of each expert after each of its own ``n_k`` steps.
     """
     S, K, B = dt.shape[:3]
     if active is None:
@@ -253,13 +279,4 @@ def cfc_scan(xin, recurrent_weight, head_weight, head_bias, dt, v, active=None, 
         raise ValueError(f"xin must hold K={K} tensors of {n_steps} steps.")
     if h0 is None:
         h0 = dt.new_zeros(K, B, recurrent_weight.shape[1])
-    return _CfCScan.apply(
-        h0,
-        recurrent_weight,
-        LECUN_OUTER * head_weight,
-        head_bias,
-        dt,
-        v,
-        active,
-        *xin,
-    )
+    return _CfCScan.apply(h0, recurrent_weight, LECUN_OUTER * head_weight, head_bias, dt, v, active, *xin)

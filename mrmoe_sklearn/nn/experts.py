@@ -96,13 +96,10 @@ class MultiRateCfC(nn.Module):
 
         Returns
         -------
-        hs : Tensor of shape (S, K, B, H)
-            Hidden states, ``S = ceil(T / min(rates))``; expert ``k``'s states
-            after its last step ``n_steps[k] - 1`` are zeros.
-        valid : Tensor of shape (S, K, B), bool
+        hs : list of K Tensors of shape (n_k, B, H)
+            Hidden states of expert ``k`` after each of its ``n_k = ceil(T / rates[k])`` steps.
+        valid : list of K Tensors of shape (n_k, B), bool
             Valid windows of each expert.
-        n_steps : list of int
-            Steps taken by each expert.
         """
         B, T, _ = x.shape
         n_steps = [-(-T // r) for r in self.rates]
@@ -123,7 +120,6 @@ class MultiRateCfC(nn.Module):
             v_all[:n, sl] = v_w.t()[:, None, :, None]
             start += k
         active = [sum(n > t for n in n_steps) for t in range(S)]
-        hs = cfc_scan(
-            xin, self.recurrent_weight, self.head_weight, self.head_bias, dt_all, v_all, active
-        )
-        return hs, v_all.squeeze(-1) > 0, n_steps
+        hs = cfc_scan(xin, self.recurrent_weight, self.head_weight, self.head_bias, dt_all, v_all, active)
+        valid = v_all.squeeze(-1) > 0
+        return list(hs), [valid[:n, k] for k, n in enumerate(n_steps)]

@@ -112,13 +112,13 @@ class MRMoENet(nn.Module):
         a = None
         if self.feature_attention is not None:
             x, a = self.feature_attention(x, m)
-        hs, valid, n_steps = self.experts(x, m, dt, v)
-        K = hs.shape[1]
+        hs, valid = self.experts(x, m, dt, v)
+        K = len(hs)
         weights = None
         if self.temporal_attention is not None:
             context, weights = self.temporal_attention(hs, valid)
         else:
-            context = torch.stack([hs[n - 1, k] for k, n in enumerate(n_steps)])
+            context = torch.stack([h[-1] for h in hs])
         if self.gate is not None:
             g = self.gate(sequence_summaries(x, m, v))
             self.aux_loss = load_balance_loss(g, self.load_balance) if self.training else None
@@ -140,14 +140,14 @@ class MRMoENet(nn.Module):
         return logits, details
 
     def _step_weights(self, weights, v, T_in):
-        """Map window attention weights ``(S, K, B)`` back to steps ``(B, K, T_in)``."""
+        """Map window attention weights (K tensors ``(n_k, B)``) back to steps ``(B, K, T_in)``."""
         B, T = v.shape
         out = v.new_zeros(B, len(self.rates), T_in)
         if weights is None:
             return out
         for k, rate in enumerate(self.rates):
             n = -(-T // rate)
-            w = weights[:n, k].t()  # (B, n)
+            w = weights[k].t()  # (B, n)
             per_step = w.repeat_interleave(rate, dim=1)[:, :T]
             counts = torch.nn.functional.pad(v, (0, n * rate - T)).view(B, n, rate).sum(2)
             per_window = counts.clamp(min=1.0).repeat_interleave(rate, dim=1)[:, :T]
