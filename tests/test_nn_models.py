@@ -14,6 +14,7 @@ from mrmoe_sklearn.nn import (
     resample,
     sequence_summaries,
 )
+from mrmoe_sklearn.nn.experts import window_sums
 
 
 def _batch(B=6, T=13, F=3, seed=0):
@@ -32,12 +33,24 @@ def test_resample_means_observed_values_and_sums_time():
     m = torch.tensor([[[1.0], [0.0], [1.0], [1.0], [1.0]]])
     dt = torch.tensor([[1.0, 2.0, 3.0, 4.0, 5.0]])
     v = torch.tensor([[1.0, 1.0, 1.0, 1.0, 0.0]])
-    u, dt_w, v_w = resample(x, m, dt, v, 2)
-    assert u.shape == (1, 3, 2)
-    torch.testing.assert_close(u[0, :, 0], torch.tensor([1.0, 4.0, 7.0]))  # mask-aware means
-    torch.testing.assert_close(u[0, :, 1], torch.tensor([0.5, 1.0, 0.5]))  # observed fraction
-    torch.testing.assert_close(dt_w[0], torch.tensor([3.0, 7.0, 5.0]))
-    torch.testing.assert_close(v_w[0], torch.tensor([1.0, 1.0, 0.0]))
+    tm = lambda t: t.transpose(0, 1)  # noqa: E731  (time-major)
+    mean, frac, dt_w, v_w = resample(tm(x), tm(m), tm(dt), tm(v), 2)
+    assert mean.shape == frac.shape == (3, 1, 1)
+    torch.testing.assert_close(mean[:, 0, 0], torch.tensor([1.0, 4.0, 7.0]))  # mask-aware means
+    torch.testing.assert_close(frac[:, 0, 0], torch.tensor([0.5, 1.0, 0.5]))  # observed fraction
+    torch.testing.assert_close(dt_w[:, 0], torch.tensor([3.0, 7.0, 5.0]))
+    torch.testing.assert_close(v_w[:, 0], torch.tensor([1.0, 1.0, 0.0]))
+    # rate 4 from the rate-2 sums equals rate 4 from the steps
+    x8, m8 = torch.randn(9, 2, 3), (torch.rand(9, 2, 3) > 0.4).float()
+    d8, v8 = torch.rand(9, 2), torch.ones(9, 2)
+    direct = [window_sums(t, 4) for t in (x8 * m8, m8, d8, v8)]
+    torch.testing.assert_close(resample(x8 * m8, m8, d8, v8, 4)[0], direct[0] / direct[1].clamp(min=1.0))
+    from mrmoe_sklearn.nn.experts import _Windows
+
+    w = _Windows(x8 * m8, m8, d8, v8)
+    w.at(2)
+    for got, want in zip(w.at(4), direct):
+        torch.testing.assert_close(got, want)
 
 
 def test_feature_attention_starts_as_identity_and_sums_to_F():
@@ -69,10 +82,22 @@ def test_temporal_attention_ignores_invalid_windows():
     torch.testing.assert_close(ctx[0], expected)
 
 
+def test_sequence_summaries_of_observed_values():
+    x, m, _, v = _batch()
+    summ = sequence_summaries(x.transpose(0, 1), m.transpose(0, 1), v.t())
+    F = x.shape[-1]
+    b, f = 0, 1  # sample 0 has padding after step 9
+    obs = x[b, m[b, :, f] > 0, f]
+    torch.testing.assert_close(summ[b, f], obs.mean())
+    torch.testing.assert_close(summ[b, F + f], torch.sqrt(obs.var(unbiased=False) + 1e-6))
+    torch.testing.assert_close(summ[b, 2 * F + f], obs[-1])
+    torch.testing.assert_close(summ[b, 3 * F + f], m[b, :, f].sum() / v[b].sum())
+
+
 def test_gate_top_k_and_load_balance():
     gate = Gate(3, 4, top_k=2)
     x, m, _, v = _batch()
-    g = gate(sequence_summaries(x, m, v))
+    g = gate(sequence_summaries(x.transpose(0, 1), m.transpose(0, 1), v.t()))
     torch.testing.assert_close(g.sum(1), torch.ones(g.shape[0]))
     assert ((g > 0).sum(1) == 2).all()
     balanced = torch.full((8, 4), 0.25)
@@ -86,7 +111,7 @@ def test_gate_top_k_and_load_balance():
 def test_slow_experts_take_fewer_steps():
     experts = MultiRateCfC(6, (1, 2, 4, 8), hidden_size=5, backbone_units=7)
     x, m, dt, v = _batch(T=13)
-    hs, valid = experts(x, m, dt, v)
+    hs, valid = experts(x.transpose(0, 1), m.transpose(0, 1), dt.t(), v.t())
     assert [h.shape for h in hs] == [(13, 6, 5), (7, 6, 5), (4, 6, 5), (2, 6, 5)]
     assert [ok.shape for ok in valid] == [(13, 6), (7, 6), (4, 6), (2, 6)]
     assert valid[0][:, 0].sum() == 9 and valid[3][:, 0].sum() == 2

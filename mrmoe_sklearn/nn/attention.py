@@ -30,18 +30,23 @@ class FeatureAttention(nn.Module):
 
         Parameters
         ----------
-        x : Tensor of shape (B, T, F)
-            Values, 0 where missing.
-        m : Tensor of shape (B, T, F)
-            Observed mask (float).
+        x : Tensor of shape (..., F)
+            Values, 0 where missing (any leading shape, e.g. time-major ``(T, B, F)``).
+        m : Tensor of shape (..., F)
+            Observed mask (float), same leading shape.
 
         Returns
         -------
-        x_weighted : Tensor of shape (B, T, F)
-        a : Tensor of shape (B, T, F)
+        x_weighted : Tensor of shape (..., F)
+        a : Tensor of shape (..., F)
             The weights (mean 1 over features).
         """
-        a = torch.softmax(self.score(torch.cat([x, m], dim=-1)), dim=-1) * self.n_features
+        F = self.n_features
+        W = self.score.weight
+        # score([x, m]) as two products into one buffer: no concatenated copy of the input.
+        scores = torch.addmm(self.score.bias, x.reshape(-1, F), W[:, :F].t())
+        scores = scores.addmm_(m.reshape(-1, F), W[:, F:].t()).view(x.shape)
+        a = torch.softmax(scores, dim=-1) * F
         return a * x, a
 
 

@@ -137,51 +137,59 @@ class _CfCScan(torch.autograd.Function):
     The loops work on per-step views made in bulk (``unbind``) for each run of
     steps with the same active experts, so that a step costs its arithmetic
     and nothing else: slicing a view per step costs as much as the step.
-    Each step's head activations are computed in place in one buffer
-    ``[f1, f2, time_a, s]`` that is also what the backward pass reads.
     """
 
     @staticmethod
-    def forward(ctx, h0, Wh, Wo, bo, dt, v, active, *xin):
-        # xin: one tensor (n_k, B, U) per expert, its own steps only
+    def forward(ctx, h0, Wh, Wo, bo, active, *seqs):
+        # seqs: xin, dt, v, each as K tensors (n_k, B, .) of the expert's own steps
         K, B, H = h0.shape
-        save = any(ctx.needs_input_grad[:4]) or any(ctx.needs_input_grad[7:])
+        xin, dt, v = seqs[:K], seqs[K : 2 * K], seqs[2 * K :]
+        save = any(ctx.needs_input_grad[:4]) or any(ctx.needs_input_grad[5 : 5 + K])
         segments = _segments(active)
+        dt_segs, v_segs = [], []
         Wh_in = LECUN_INNER * Wh
-        th_steps, q_steps, seg_outs = [], [], []
+        # Heads f = [ff1, ff2] and t = [time_a, time_b] as two products: elementwise
+        # work on contiguous tensors is several times faster than on slices of one.
+        Wf, Wt = Wo[..., : 2 * H].contiguous(), Wo[..., 2 * H :].contiguous()
+        bf, bt = bo[:, None, : 2 * H].contiguous(), bo[:, None, 2 * H :].contiguous()
+        th_steps, f_steps, s_steps, seg_outs = [], [], [], []
         h = h0
         for t0, t1, a in segments:
             h = h[:a]
-            Wh_a, Wo_a, bo_a = Wh_in[:a], Wo[:a], bo[:a].unsqueeze(1)
+            Wh_a, Wf_a, Wt_a, bf_a, bt_a = Wh_in[:a], Wf[:a], Wt[:a], bf[:a], bt[:a]
             x_seg = torch.stack([x[t0:t1] for x in xin[:a]], dim=1).mul_(LECUN_INNER)
-            v_seg = v[t0:t1, :a]
+            dt_seg = torch.stack([d[t0:t1] for d in dt[:a]], dim=1)
+            v_seg = torch.stack([w[t0:t1] for w in v[:a]], dim=1)
             padded = not bool(v_seg.all())
+            dt_segs.append(dt_seg)
+            v_segs.append(v_seg if padded else None)
             outs = []
-            for x_t, dt_t, v_t in zip(x_seg.unbind(0), dt[t0:t1, :a].unbind(0), v_seg.unbind(0)):
+            for x_t, dt_t, v_t in zip(x_seg.unbind(0), dt_seg.unbind(0), v_seg.unbind(0)):
                 th = torch.baddbmm(x_t, h, Wh_a).tanh_()
-                q = torch.baddbmm(bo_a, th, Wo_a)
-                q[..., : 2 * H].tanh_()
-                s = q[..., 3 * H :].addcmul_(q[..., 2 * H : 3 * H], dt_t).sigmoid_()
-                new = torch.lerp(q[..., :H], q[..., H : 2 * H], s)
+                f = torch.baddbmm(bf_a, th, Wf_a).tanh_()
+                t = torch.baddbmm(bt_a, th, Wt_a)
+                s = torch.addcmul(t[..., H:], t[..., :H], dt_t).sigmoid_()
+                new = torch.lerp(f[..., :H], f[..., H:], s)
                 h = torch.lerp(h, new, v_t) if padded else new
                 outs.append(h)
                 if save:
                     th_steps.append(th)
-                    q_steps.append(q)
+                    f_steps.append(f)
+                    s_steps.append(s)
             seg_outs.append(torch.stack(outs))
         hs = [
             torch.cat([seg[:, k] for seg, (_, _, a) in zip(seg_outs, segments) if k < a]) for k in range(K)
         ]
         if save:
-            ctx.save_for_backward(Wh, Wo, dt, v, h0)
-            ctx.steps = (th_steps, q_steps, seg_outs)
+            ctx.save_for_backward(Wh, Wo, h0)
+            ctx.steps = (th_steps, f_steps, s_steps, seg_outs, dt_segs, v_segs)
             ctx.segments = segments
         return tuple(hs)
 
     @staticmethod
     def backward(ctx, *grad_hs):
-        Wh, Wo, dt, v, h0 = ctx.saved_tensors
-        th_steps, q_steps, seg_outs = ctx.steps
+        Wh, Wo, h0 = ctx.saved_tensors
+        th_steps, f_steps, s_steps, seg_outs, dt_segs, v_segs = ctx.steps
         K, B, H = h0.shape
         grad_xin = [[] for _ in range(K)]  # per expert, runs of steps in reverse order
         grad_Wh, grad_Wo, grad_bo = torch.zeros_like(Wh), torch.zeros_like(Wo), Wo.new_zeros(K, 4 * H)
@@ -196,20 +204,20 @@ class _CfCScan(torch.autograd.Function):
             # Local derivatives of the run's steps at once, laid out (a, n, B, .);
             # the loop below only chains them.
             TH = torch.stack(th_steps[t0:t1], dim=1)
-            Q = torch.stack(q_steps[t0:t1], dim=1)
-            f1, f2, s = Q[..., :H], Q[..., H : 2 * H], Q[..., 3 * H :]
+            Fs = torch.stack(f_steps[t0:t1], dim=1)
+            s = torch.stack(s_steps[t0:t1], dim=1)
+            f1, f2 = Fs[..., :H], Fs[..., H:]
             ds = s * (1.0 - s) * (f2 - f1)
             D = torch.cat(
-                [(1.0 - s) * (1.0 - f1 * f1), s * (1.0 - f2 * f2), ds * dt[t0:t1, :a].transpose(0, 1), ds], dim=-1
+                [(1.0 - s) * (1.0 - f1 * f1), s * (1.0 - f2 * f2), ds * dt_segs[j].transpose(0, 1), ds], dim=-1
             )
             DTH = LECUN_INNER * (1.0 - TH * TH)
-            v_seg = v[t0:t1, :a]
-            padded = not bool(v_seg.all())
+            v_seg = v_segs[j]
             g_seg = torch.stack([grad_hs[k][t0:t1] for k in range(a)], dim=1)
             G_steps, P_steps = [None] * n, [None] * n
             D_t, DTH_t, g_t = D.view(a, n, B, 4, H).unbind(1), DTH.unbind(1), g_seg.unbind(0)
             WoT_a, WhT_a = WoT[:a], WhT[:a]
-            if padded:
+            if v_seg is not None:
                 v_t = v_seg.unbind(0)
                 for i in range(n - 1, -1, -1):
                     gh = g_t[i] + carry
@@ -236,7 +244,17 @@ class _CfCScan(torch.autograd.Function):
             grad_Wh[:a] += torch.bmm(h_prev.reshape(a, n * B, H).transpose(1, 2), P.view(a, n * B, -1))
         grad_h0 = torch.cat([carry, carry.new_zeros(K - carry.shape[0], B, H)])
         grad_xin = [torch.cat(pieces[::-1]) if len(pieces) > 1 else pieces[0] for pieces in grad_xin]
-        return (grad_h0, grad_Wh, grad_Wo, grad_bo, None, None, None, *grad_xin)
+        return (grad_h0, grad_Wh, grad_Wo, grad_bo, None, *grad_xin, *[None] * (2 * K))
+
+
+def _per_expert(seq, n_steps, name):
+    """``seq`` as K tensors of each expert's own steps (from a list, or a padded ``(S, K, B, C)`` tensor)."""
+    if isinstance(seq, torch.Tensor):
+        seq = [seq[:n, k] for k, n in enumerate(n_steps)]
+    seq = list(seq)
+    if len(seq) != len(n_steps) or any(s.shape[0] != n for s, n in zip(seq, n_steps)):
+        raise ValueError(f"{name} must hold K={len(n_steps)} tensors of {n_steps} steps.")
+    return seq
 
 
 def cfc_scan(xin, recurrent_weight, head_weight, head_bias, dt, v, active=None, h0=None):
@@ -253,13 +271,14 @@ def cfc_scan(xin, recurrent_weight, head_weight, head_bias, dt, v, active=None, 
     head_weight : Tensor of shape (K, U, 4H)
         The heads ``[ff1, ff2, time_a, time_b]`` stacked on the last axis.
     head_bias : Tensor of shape (K, 4H)
-    dt : Tensor of shape (S, K, B, 1)
+    dt : Tensor of shape (S, K, B, 1), or list of K Tensors of shape (n_k, B, 1)
         Elapsed time of each step.
-    v : Tensor of shape (S, K, B, 1)
+    v : Tensor of shape (S, K, B, 1), or list of K Tensors of shape (n_k, B, 1)
         1.0 on valid steps, 0.0 on padding (the state is carried unchanged).
     active : sequence of int or None, default=None
         Number of leading experts still running at each step (non-increasing);
-        experts past their last step are skipped. None runs all ``K``.
+        expert ``k`` takes ``n_k`` steps, the number of steps with ``active > k``.
+        None runs all ``K`` experts for all steps.
     h0 : Tensor of shape (K, B, H) or None, default=None
         Initial states; zeros when None.
 
@@ -268,15 +287,13 @@ def cfc_scan(xin, recurrent_weight, head_weight, head_bias, dt, v, active=None, 
     hs : tuple of K Tensors of shape (n_k, B, H)
         Hidden state of each expert after each of its own ``n_k`` steps.
     """
-    S, K, B = dt.shape[:3]
+    K, H = recurrent_weight.shape[:2]
     if active is None:
+        S = xin.shape[0] if isinstance(xin, torch.Tensor) else xin[0].shape[0]
         active = (K,) * S
     active = tuple(int(a) for a in active)
     n_steps = [sum(a > k for a in active) for k in range(K)]
-    if isinstance(xin, torch.Tensor):
-        xin = [xin[:n, k] for k, n in enumerate(n_steps)]
-    if len(xin) != K or any(x.shape[0] != n for x, n in zip(xin, n_steps)):
-        raise ValueError(f"xin must hold K={K} tensors of {n_steps} steps.")
+    seqs = [_per_expert(s, n_steps, name) for s, name in ((xin, "xin"), (dt, "dt"), (v, "v"))]
     if h0 is None:
-        h0 = dt.new_zeros(K, B, recurrent_weight.shape[1])
-    return _CfCScan.apply(h0, recurrent_weight, LECUN_OUTER * head_weight, head_bias, dt, v, active, *xin)
+        h0 = seqs[0][0].new_zeros(K, seqs[0][0].shape[1], H)
+    return _CfCScan.apply(h0, recurrent_weight, LECUN_OUTER * head_weight, head_bias, active, *seqs[0], *seqs[1], *seqs[2])

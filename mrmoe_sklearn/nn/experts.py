@@ -8,47 +8,81 @@ from torch.nn import functional as F
 
 from .cells import cfc_scan
 
-__all__ = ["resample", "MultiRateCfC"]
+__all__ = ["resample", "window_sums", "MultiRateCfC"]
 
 
-def resample(x, m, dt, v, rate):
-    """Resample a batch to windows of ``rate`` steps.
+def window_sums(z, width):
+    """Sums of ``z`` over consecutive windows of ``width`` steps along the first (time) axis.
 
     Parameters
     ----------
-    x : Tensor of shape (B, T, F)
+    z : Tensor of shape (T, ...)
+        Time-major; any strides.
+    width : int
+
+    Returns
+    -------
+    Tensor of shape (ceil(T / width), ...)
+        The last window is completed with zeros.
+    """
+    if width == 1:
+        return z
+    T = z.shape[0]
+    n = -(-T // width)
+    if n * width != T:
+        z = torch.cat([z, z.new_zeros(n * width - T, *z.shape[1:])])
+    return z.view(n, width, *z.shape[1:]).sum(1)
+
+
+class _Windows:
+    """Window sums of a time-major batch at every rate asked for, each derived
+    from the sums at the largest rate dividing it (rate 1 is the batch itself)."""
+
+    def __init__(self, x, m, dt, v):
+        self.sums = {1: (x, m, dt, v)}
+
+    def at(self, rate):
+        """``(sum x, count, sum dt, sum v)`` of windows of ``rate`` steps."""
+        if rate not in self.sums:
+            base = max(r for r in self.sums if rate % r == 0)
+            self.sums[rate] = tuple(window_sums(z, rate // base) for z in self.sums[base])
+        return self.sums[rate]
+
+
+def resample(x, m, dt, v, rate):
+    """Resample a time-major batch to windows of ``rate`` steps.
+
+    Parameters
+    ----------
+    x : Tensor of shape (T, B, F)
         Values, 0 where missing.
-    m : Tensor of shape (B, T, F)
+    m : Tensor of shape (T, B, F)
         Observed mask (float).
-    dt : Tensor of shape (B, T)
+    dt : Tensor of shape (T, B)
         Elapsed time before each step.
-    v : Tensor of shape (B, T)
+    v : Tensor of shape (T, B)
         Valid-step mask (float).
     rate : int
         Window length in steps.
 
     Returns
     -------
-    u : Tensor of shape (B, ceil(T / rate), 2 * F)
-        Mask-aware mean of the observed values of each window, then the
-        fraction of the window's steps in which each feature was observed.
-    dt_w : Tensor of shape (B, ceil(T / rate))
+    mean : Tensor of shape (ceil(T / rate), B, F)
+        Mask-aware mean of the observed values of each window (0 where none).
+    frac : Tensor of shape (ceil(T / rate), B, F)
+        Fraction of the window's steps in which each feature was observed.
+    dt_w : Tensor of shape (ceil(T / rate), B)
         Elapsed time of each window (sum of its steps' elapsed times).
-    v_w : Tensor of shape (B, ceil(T / rate))
+    v_w : Tensor of shape (ceil(T / rate), B)
         1 where the window holds at least one valid step.
     """
-    if rate == 1:
-        return torch.cat([x, m], dim=-1), dt, v
-    B, T, n_feat = x.shape
-    n = -(-T // rate)
-    pad = n * rate - T
-    if pad:
-        x, m = F.pad(x, (0, 0, 0, pad)), F.pad(m, (0, 0, 0, pad))
-        dt, v = F.pad(dt, (0, pad)), F.pad(v, (0, pad))
-    count = m.view(B, n, rate, n_feat).sum(2)
-    mean = x.view(B, n, rate, n_feat).sum(2) / count.clamp(min=1.0)
-    u = torch.cat([mean, count / rate], dim=-1)
-    return u, dt.view(B, n, rate).sum(2), v.view(B, n, rate).amax(2)
+    x_sum, count, dt_w, v_sum = _Windows(x, m, dt, v).at(rate)
+    return _window_mean(x_sum, count, rate), count / rate, dt_w, (v_sum > 0).to(v_sum.dtype)
+
+
+def _window_mean(x_sum, count, rate):
+    """Mean of the observed values of each window from its sums (one step's mean is its value)."""
+    return x_sum if rate == 1 else x_sum / count.clamp(min=1.0)
 
 
 class MultiRateCfC(nn.Module):
@@ -91,8 +125,9 @@ class MultiRateCfC(nn.Module):
 
         Parameters
         ----------
-        x, m : Tensor of shape (B, T, F)
-        dt, v : Tensor of shape (B, T)
+        x, m : Tensor of shape (T, B, F)
+            Time-major values (0 where missing) and observed mask; any strides.
+        dt, v : Tensor of shape (T, B)
 
         Returns
         -------
@@ -101,25 +136,26 @@ class MultiRateCfC(nn.Module):
         valid : list of K Tensors of shape (n_k, B), bool
             Valid windows of each expert.
         """
-        B, T, _ = x.shape
-        n_steps = [-(-T // r) for r in self.rates]
-        S = n_steps[0]
-        K = len(self.rates)
-        xin = []  # one (n_k, B, U) tensor per expert: no padding to S steps
-        dt_all = x.new_zeros(S, K, B, 1)
-        v_all = x.new_zeros(S, K, B, 1)
+        n_feat = x.shape[-1]
+        windows = _Windows(x, m, dt, v)
+        xin, dt_w, v_w = [], [], []
         start = 0
         for rate in dict.fromkeys(self.rates):
+            x_sum, count, d, v_sum = windows.at(rate)
+            mean = _window_mean(x_sum, count, rate)
+            ok = (v_sum > 0).to(v_sum.dtype)
+            n, B = d.shape
             k = self.rates.count(rate)
-            u, dt_w, v_w = resample(x, m, dt, v, rate)
-            n = u.shape[1]
             sl = slice(start, start + k)
-            group = torch.einsum("bni,kiu->knbu", u, self.input_weight[sl]) + self.input_bias[sl, None, None]
-            xin.extend(group.unbind(0))
-            dt_all[:n, sl] = dt_w.t()[:, None, :, None]
-            v_all[:n, sl] = v_w.t()[:, None, :, None]
+            W = self.input_weight[sl].permute(1, 0, 2).reshape(2 * n_feat, -1)
+            # [mean, count / rate] @ W as two products into one buffer (no concatenated copy).
+            proj = torch.addmm(self.input_bias[sl].reshape(-1), mean.reshape(n * B, n_feat), W[:n_feat])
+            proj = proj.addmm_(count.reshape(n * B, n_feat), W[n_feat:], alpha=1.0 / rate)
+            xin.extend(proj.view(n, B, k, -1).unbind(2))
+            dt_w.extend([d[..., None]] * k)
+            v_w.extend([ok[..., None]] * k)
             start += k
-        active = [sum(n > t for n in n_steps) for t in range(S)]
-        hs = cfc_scan(xin, self.recurrent_weight, self.head_weight, self.head_bias, dt_all, v_all, active)
-        valid = v_all.squeeze(-1) > 0
-        return list(hs), [valid[:n, k] for k, n in enumerate(n_steps)]
+        n_steps = [d.shape[0] for d in dt_w]
+        active = [sum(n > t for n in n_steps) for t in range(n_steps[0])]
+        hs = cfc_scan(xin, self.recurrent_weight, self.head_weight, self.head_bias, dt_w, v_w, active)
+        return list(hs), [ok[..., 0] > 0 for ok in v_w]

@@ -11,26 +11,27 @@ def sequence_summaries(x, m, v):
 
     Parameters
     ----------
-    x : Tensor of shape (B, T, F)
-        Values, 0 where missing.
-    m : Tensor of shape (B, T, F)
+    x : Tensor of shape (T, B, F)
+        Values (time-major), 0 where missing.
+    m : Tensor of shape (T, B, F)
         Observed mask (float).
-    v : Tensor of shape (B, T)
+    v : Tensor of shape (T, B)
         Valid-step mask (float).
 
     Returns
     -------
     summaries : Tensor of shape (B, 4 * F)
     """
-    count = m.sum(1)
+    count = m.sum(0)
     denom = count.clamp(min=1.0)
-    mean = (x * m).sum(1) / denom
-    var = (((x - mean[:, None]) * m) ** 2).sum(1) / denom
+    mean = x.sum(0) / denom  # x is 0 where missing
+    dev = (x - mean).mul_(m)
+    var = (dev * dev).sum(0) / denom
     std = torch.sqrt(var + 1e-6)
-    steps = torch.arange(1, x.shape[1] + 1, device=x.device, dtype=x.dtype)
-    last_idx = (m * steps[None, :, None]).amax(1).long().clamp(min=1) - 1
-    last = torch.gather(x, 1, last_idx[:, None, :]).squeeze(1)
-    frac = count / v.sum(1, keepdim=True).clamp(min=1.0)
+    steps = torch.arange(1, x.shape[0] + 1, device=x.device, dtype=x.dtype)
+    last_idx = (m * steps[:, None, None]).amax(0).long().clamp(min=1) - 1
+    last = torch.gather(x, 0, last_idx[None]).squeeze(0)
+    frac = count / v.sum(0)[:, None].clamp(min=1.0)
     return torch.cat([mean, std, last, frac], dim=-1)
 
 

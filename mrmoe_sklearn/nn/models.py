@@ -109,10 +109,14 @@ class MRMoENet(nn.Module):
         """
         T_in = x.shape[1]
         x, m, dt, v = _trim(x, m, dt, v)
+        # Time-major from here on: one copy of every channel, contiguous windows.
+        seq = torch.cat([x.transpose(0, 1), m.transpose(0, 1), dt.t()[..., None], v.t()[..., None]], dim=-1)
+        F = x.shape[-1]
+        xt, mt, dtt, vt = seq[..., :F], seq[..., F : 2 * F], seq[..., 2 * F], seq[..., 2 * F + 1]
         a = None
         if self.feature_attention is not None:
-            x, a = self.feature_attention(x, m)
-        hs, valid = self.experts(x, m, dt, v)
+            xt, a = self.feature_attention(xt, mt)
+        hs, valid = self.experts(xt, mt, dtt, vt)
         K = len(hs)
         weights = None
         if self.temporal_attention is not None:
@@ -120,7 +124,7 @@ class MRMoENet(nn.Module):
         else:
             context = torch.stack([h[-1] for h in hs])
         if self.gate is not None:
-            g = self.gate(sequence_summaries(x, m, v))
+            g = self.gate(sequence_summaries(xt, mt, vt))
             self.aux_loss = load_balance_loss(g, self.load_balance) if self.training else None
         else:
             g = x.new_full((x.shape[0], K), 1.0 / K)
@@ -133,7 +137,7 @@ class MRMoENet(nn.Module):
         details = {"gate_weights": g}
         if a is not None:
             denom = v.sum(1, keepdim=True).clamp(min=1.0)
-            details["feature_weights"] = (a * v[..., None]).sum(1) / denom
+            details["feature_weights"] = (a * vt[..., None]).sum(0) / denom
         else:
             details["feature_weights"] = torch.ones_like(x[:, 0])
         details["temporal_weights"] = self._step_weights(weights, v, T_in)
