@@ -54,8 +54,15 @@ def _problem(dtype=torch.float64, S=7, K=3, B=4, U=5, H=3):
     return args, dt, v
 
 
-def test_scan_forward_and_gradients_match_autograd_reference():
+@pytest.mark.parametrize("padding", [True, False])
+@pytest.mark.parametrize("max_run", [64, 3])
+def test_scan_forward_and_gradients_match_autograd_reference(padding, max_run, monkeypatch):
+    import mrmoe_sklearn.nn.cells as cells
+
+    monkeypatch.setattr(cells, "MAX_RUN", max_run)
     (xin, Wh, Wo, bo, h0), dt, v = _problem()
+    if not padding:  # every step valid: the backward takes its branch without masks
+        v = torch.ones_like(v)
     ours = torch.stack(cfc_scan(xin, Wh, Wo, bo, dt, v, h0=h0), dim=1)
     ref = _reference_scan(xin, Wh, Wo, bo, dt, v, h0)
     torch.testing.assert_close(ours, ref)
@@ -66,8 +73,11 @@ def test_scan_forward_and_gradients_match_autograd_reference():
         torch.testing.assert_close(a, b)
 
 
-def test_scan_with_finished_experts_passes_gradcheck():
+@pytest.mark.parametrize("padding", [True, False])
+def test_scan_with_finished_experts_passes_gradcheck(padding):
     (xin, Wh, Wo, bo, h0), dt, v = _problem(S=6)
+    if not padding:
+        v = torch.ones_like(v)
     active = (3, 3, 3, 2, 2, 1)
     assert torch.autograd.gradcheck(
         lambda *a: cfc_scan(*a[:4], dt, v, active, h0=a[4]), (xin, Wh, Wo, bo, h0)

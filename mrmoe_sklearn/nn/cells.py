@@ -195,6 +195,7 @@ class _CfCScan(torch.autograd.Function):
         grad_Wh, grad_Wo, grad_bo = torch.zeros_like(Wh), torch.zeros_like(Wo), Wo.new_zeros(K, 4 * H)
         WoT = Wo.transpose(1, 2).contiguous()
         WhT = Wh.transpose(1, 2).contiguous()
+        one, lecun_inner = h0.new_ones(()), h0.new_full((), LECUN_INNER)
         carry = h0.new_zeros(0, B, H)
         for j in range(len(ctx.segments) - 1, -1, -1):
             t0, t1, a = ctx.segments[j]
@@ -207,11 +208,18 @@ class _CfCScan(torch.autograd.Function):
             Fs = torch.stack(f_steps[t0:t1], dim=1)
             s = torch.stack(s_steps[t0:t1], dim=1)
             f1, f2 = Fs[..., :H], Fs[..., H:]
-            ds = s * (1.0 - s) * (f2 - f1)
+            one_s = 1.0 - s
+            ds = (s * one_s).mul_(f2 - f1)
             D = torch.cat(
-                [(1.0 - s) * (1.0 - f1 * f1), s * (1.0 - f2 * f2), ds * dt_segs[j].transpose(0, 1), ds], dim=-1
+                [
+                    torch.addcmul(one, f1, f1, value=-1.0).mul_(one_s),
+                    torch.addcmul(one, f2, f2, value=-1.0).mul_(s),
+                    ds * dt_segs[j].transpose(0, 1),
+                    ds,
+                ],
+                dim=-1,
             )
-            DTH = LECUN_INNER * (1.0 - TH * TH)
+            DTH = torch.addcmul(lecun_inner, TH, TH, value=-LECUN_INNER)
             v_seg = v_segs[j]
             g_seg = torch.stack([grad_hs[k][t0:t1] for k in range(a)], dim=1)
             G_steps, P_steps = [None] * n, [None] * n
@@ -227,12 +235,14 @@ class _CfCScan(torch.autograd.Function):
                     carry = torch.baddbmm(gh - g_new, P, WhT_a)
                     G_steps[i], P_steps[i] = G, P
             else:
+                gh = g_t[n - 1] + carry
                 for i in range(n - 1, -1, -1):
-                    gh = g_t[i] + carry
                     G = (D_t[i] * gh.unsqueeze(2)).view(a, B, 4 * H)
                     P = torch.bmm(G, WoT_a).mul_(DTH_t[i])
-                    carry = torch.bmm(P, WhT_a)
+                    # the state's gradient for the step before, its output's gradient included
+                    gh = torch.baddbmm(g_t[i - 1], P, WhT_a) if i else torch.bmm(P, WhT_a)
                     G_steps[i], P_steps[i] = G, P
+                carry = gh
             G = torch.stack(G_steps, dim=1).view(a, n * B, 4 * H)
             P = torch.stack(P_steps, dim=1)
             for k in range(a):
