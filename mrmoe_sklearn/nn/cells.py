@@ -147,49 +147,55 @@ class _CfCScan(torch.autograd.Function):
         save = any(ctx.needs_input_grad[:4]) or any(ctx.needs_input_grad[5 : 5 + K])
         segments = _segments(active)
         dt_segs, v_segs = [], []
-        Wh_in = LECUN_INNER * Wh
         # Heads f = [ff1, ff2] and t = [time_a, time_b] as two products: elementwise
         # work on contiguous tensors is several times faster than on slices of one.
         Wf, Wt = Wo[..., : 2 * H].contiguous(), Wo[..., 2 * H :].contiguous()
         bf, bt = bo[:, None, : 2 * H].contiguous(), bo[:, None, 2 * H :].contiguous()
         th_steps, f_steps, s_steps, seg_outs = [], [], [], []
+        # Each expert's states, written in place: by the steps themselves while only
+        # expert 0 runs, else through one (n, a, B, H) block per run.
+        hs = [h0.new_empty(sum(t1 - t0 for t0, t1, a in segments if a > k), B, H) for k in range(K)]
         h = h0
         for t0, t1, a in segments:
             h = h[:a]
-            Wh_a, Wf_a, Wt_a, bf_a, bt_a = Wh_in[:a], Wf[:a], Wt[:a], bf[:a], bt[:a]
-            x_seg = torch.stack([x[t0:t1] for x in xin[:a]], dim=1).mul_(LECUN_INNER)
+            Wh_a, Wf_a, Wt_a, bf_a, bt_a = Wh[:a], Wf[:a], Wt[:a], bf[:a], bt[:a]
+            x_seg = xin[0][t0:t1, None] if a == 1 else torch.stack([x[t0:t1] for x in xin[:a]], dim=1)
             dt_seg = torch.stack([d[t0:t1] for d in dt[:a]], dim=1)
             v_seg = torch.stack([w[t0:t1] for w in v[:a]], dim=1)
             padded = not bool(v_seg.all())
             dt_segs.append(dt_seg)
             v_segs.append(v_seg if padded else None)
-            outs = []
-            for x_t, dt_t, v_t in zip(x_seg.unbind(0), dt_seg.unbind(0), v_seg.unbind(0)):
-                th = torch.baddbmm(x_t, h, Wh_a).tanh_()
+            block = hs[0][t0:t1, None] if a == 1 else h0.new_empty(t1 - t0, a, B, H)
+            for x_t, dt_t, v_t, out_t in zip(x_seg.unbind(0), dt_seg.unbind(0), v_seg.unbind(0), block.unbind(0)):
+                th = torch.baddbmm(x_t, h, Wh_a, beta=LECUN_INNER, alpha=LECUN_INNER).tanh_()
                 f = torch.baddbmm(bf_a, th, Wf_a).tanh_()
                 t = torch.baddbmm(bt_a, th, Wt_a)
                 s = torch.addcmul(t[..., H:], t[..., :H], dt_t).sigmoid_()
-                new = torch.lerp(f[..., :H], f[..., H:], s)
-                h = torch.lerp(h, new, v_t) if padded else new
-                outs.append(h)
+                if padded:
+                    h = torch.lerp(h, torch.lerp(f[..., :H], f[..., H:], s), v_t, out=out_t)
+                else:
+                    h = torch.lerp(f[..., :H], f[..., H:], s, out=out_t)
                 if save:
                     th_steps.append(th)
                     f_steps.append(f)
                     s_steps.append(s)
-            seg_outs.append(torch.stack(outs))
-        hs = [
-            torch.cat([seg[:, k] for seg, (_, _, a) in zip(seg_outs, segments) if k < a]) for k in range(K)
-        ]
+            if a > 1:
+                for k in range(a):
+                    hs[k][t0:t1] = block[:, k]
+            seg_outs.append(block if a > 1 else None)  # (views of an output would make a reference cycle)
         if save:
-            ctx.save_for_backward(Wh, Wo, h0)
+            ctx.save_for_backward(Wh, Wo, h0, hs[0])
             ctx.steps = (th_steps, f_steps, s_steps, seg_outs, dt_segs, v_segs)
             ctx.segments = segments
         return tuple(hs)
 
     @staticmethod
     def backward(ctx, *grad_hs):
-        Wh, Wo, h0 = ctx.saved_tensors
+        Wh, Wo, h0, hs0 = ctx.saved_tensors
         th_steps, f_steps, s_steps, seg_outs, dt_segs, v_segs = ctx.steps
+        seg_outs = [
+            hs0[t0:t1, None] if block is None else block for block, (t0, t1, _) in zip(seg_outs, ctx.segments)
+        ]
         K, B, H = h0.shape
         grad_xin = [[] for _ in range(K)]  # per expert, runs of steps in reverse order
         grad_Wh, grad_Wo, grad_bo = torch.zeros_like(Wh), torch.zeros_like(Wo), Wo.new_zeros(K, 4 * H)

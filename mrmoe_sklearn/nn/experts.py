@@ -151,7 +151,7 @@ class MultiRateCfC(nn.Module):
             # [mean, count / rate] @ W as two products into one buffer (no concatenated copy).
             proj = torch.addmm(self.input_bias[sl].reshape(-1), mean.reshape(n * B, n_feat), W[:n_feat])
             proj = proj.addmm_(count.reshape(n * B, n_feat), W[n_feat:], alpha=1.0 / rate)
-            xin.extend(proj.view(n, B, k, -1).unbind(2))
+            xin.extend(proj.view(n, B, k, -1).unbind(2) if k > 1 else [proj.view(n, B, -1)])
             dt_w.extend([d[..., None]] * k)
             v_w.extend([ok[..., None]] * k)
             start += k
