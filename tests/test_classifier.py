@@ -230,3 +230,23 @@ def test_cuda_fit_predict_matches_cpu_shapes(cls, binary_task):
     proba = clf.predict_proba(X)
     assert np.isfinite(proba).all() and proba.shape == (len(y), 2)
     assert next(clf.net_.module_.parameters()).is_cuda
+
+
+def test_prediction_runs_in_larger_batches_with_the_same_probabilities(binary_task, monkeypatch):
+    import mrmoe_sklearn._base as base
+
+    X, y = binary_task
+    clf = _fast(MRMoEClassifier).fit(X, y)
+    dataset = clf.net_.get_dataset(clf._batch(clf._read_X(X, fitted=True)))
+    n_steps = dataset.X["x"].shape[1]
+    expected = max(32, min(base.PREDICT_MAX_BATCH, base.PREDICT_STEPS // n_steps))
+    assert expected > 32  # the default task is short: prediction batches are larger than training ones
+    assert clf.net_.get_iterator(dataset, training=False).batch_size == expected
+    big = clf.predict_proba(X)
+    monkeypatch.setattr(base, "PREDICT_MAX_BATCH", 1)  # back to the training batch size
+    assert clf.net_.get_iterator(dataset, training=False).batch_size == 32
+    np.testing.assert_allclose(clf.predict_proba(X), big, rtol=0, atol=1e-6)
+    # long series: bounded by PREDICT_STEPS, never below the training batch size
+    monkeypatch.setattr(base, "PREDICT_MAX_BATCH", 512)
+    monkeypatch.setattr(base, "PREDICT_STEPS", 10 * n_steps)
+    assert clf.net_.get_iterator(dataset, training=False).batch_size == 32

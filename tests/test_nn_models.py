@@ -61,7 +61,8 @@ def test_feature_attention_starts_as_identity_and_sums_to_F():
     with torch.no_grad():
         att.score.weight.normal_()
     _, a = att(x, m)
-    torch.testing.assert_close(a.sum(-1), torch.full(a.shape[:2], 4.0))
+    torch.testing.assert_close(a.sum(-1), torch.ones(a.shape[:2]))
+    torch.testing.assert_close(att(x, m)[0], 4 * a * x)
 
 
 def test_temporal_attention_ignores_invalid_windows():

@@ -9,8 +9,9 @@ __all__ = ["FeatureAttention", "TemporalAttention"]
 class FeatureAttention(nn.Module):
     """Per-step weights over features that can suppress noisy variables.
 
-    Weights ``a (B, T, F)`` come from ``[x, m]`` by one linear layer, a softmax
-    over features and a factor ``F``, so uniform weights are the identity.
+    Weights ``p (..., F)`` come from ``[x, m]`` by one linear layer and a
+    softmax over features; the output is ``F * p * x``, so uniform weights are
+    the identity.
 
     Parameters
     ----------
@@ -38,16 +39,17 @@ class FeatureAttention(nn.Module):
         Returns
         -------
         x_weighted : Tensor of shape (..., F)
-        a : Tensor of shape (..., F)
-            The weights (mean 1 over features).
+            ``F * p * x``: uniform weights leave ``x`` unchanged.
+        p : Tensor of shape (..., F)
+            The weights (a softmax over features, summing to 1).
         """
         F = self.n_features
         W = self.score.weight
         # score([x, m]) as two products into one buffer: no concatenated copy of the input.
         scores = torch.addmm(self.score.bias, x.reshape(-1, F), W[:, :F].t())
         scores = scores.addmm_(m.reshape(-1, F), W[:, F:].t()).view(x.shape)
-        a = torch.softmax(scores, dim=-1) * F
-        return a * x, a
+        p = torch.softmax(scores, dim=-1)
+        return (p * x).mul_(F), p
 
 
 class TemporalAttention(nn.Module):

@@ -15,11 +15,12 @@ from .gating import Gate, load_balance_loss, sequence_summaries
 __all__ = ["MRMoENet", "LSTMNet"]
 
 
-def _trim(x, m, dt, v):
-    """Cast the masks to float and drop trailing steps that no sample uses."""
+def _trim(x, m, dt, v, cast=True):
+    """Drop trailing steps that no sample uses; cast the masks to float (unless ``cast=False``)."""
     length = int(v.sum(1).max().item()) if v.numel() else 0
     length = max(length, 1)
-    return x[:, :length], m[:, :length].to(x.dtype), dt[:, :length], v[:, :length].to(x.dtype)
+    x, m, dt, v = x[:, :length], m[:, :length], dt[:, :length], v[:, :length]
+    return (x, m.to(x.dtype), dt, v.to(x.dtype)) if cast else (x, m, dt, v)
 
 
 class MRMoENet(nn.Module):
@@ -108,9 +109,11 @@ class MRMoENet(nn.Module):
         details : dict, only with ``return_details=True``
         """
         T_in = x.shape[1]
-        x, m, dt, v = _trim(x, m, dt, v)
-        # Time-major from here on: one copy of every channel, contiguous windows.
+        x, m, dt, v = _trim(x, m, dt, v, cast=False)
+        # Time-major from here on: one copy of every channel (masks cast to float
+        # by the same copy), contiguous windows.
         seq = torch.cat([x.transpose(0, 1), m.transpose(0, 1), dt.t()[..., None], v.t()[..., None]], dim=-1)
+        v = v.to(x.dtype)
         F = x.shape[-1]
         xt, mt, dtt, vt = seq[..., :F], seq[..., F : 2 * F], seq[..., 2 * F], seq[..., 2 * F + 1]
         a = None
@@ -137,7 +140,7 @@ class MRMoENet(nn.Module):
         details = {"gate_weights": g}
         if a is not None:
             denom = v.sum(1, keepdim=True).clamp(min=1.0)
-            details["feature_weights"] = (a * vt[..., None]).sum(0) / denom
+            details["feature_weights"] = (a * vt[..., None]).sum(0) * a.shape[-1] / denom  # mean 1
         else:
             details["feature_weights"] = torch.ones_like(x[:, 0])
         details["temporal_weights"] = self._step_weights(weights, v, T_in)
