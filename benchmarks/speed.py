@@ -232,8 +232,10 @@ class PeakMemory:
 
     CPU: the peak resident set size during the epoch (the kernel's high-water
     mark, reset when the epoch starts) minus the resident set size when it
-    starts. CUDA: torch's peak allocated device memory minus the allocated
-    memory at the start.
+    starts, memory freed before the epoch being returned to the OS first (so
+    that the epoch's own allocations show however much the allocator had
+    cached from the previous one). CUDA: torch's peak allocated device memory
+    minus the allocated memory at the start.
     """
 
     def __init__(self, device):
@@ -249,6 +251,7 @@ class PeakMemory:
             torch.cuda.reset_peak_memory_stats()
             self._start = torch.cuda.memory_allocated()
         else:
+            _release_free_memory()
             reset = _reset_hwm()
             rss = _rss_bytes()
             self._start = rss if (reset and rss is not None) else _hwm_bytes()
