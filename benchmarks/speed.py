@@ -232,9 +232,9 @@ class PeakMemory:
 
     CPU: the peak resident set size during the epoch (the kernel's high-water
     mark, reset when the epoch starts) minus the resident set size when it
-    starts, memory freed before the epoch being returned to the OS first (so
-    that the epoch's own allocations show however much the allocator had
-    cached from the previous one). CUDA: torch's peak allocated device memory
+    starts, memory freed before the first epoch being returned to the OS
+    when it starts (so that its allocations show however much memory the
+    data preparation of ``fit`` left cached). CUDA: torch's peak allocated device memory
     minus the allocated memory at the start.
     """
 
@@ -251,7 +251,11 @@ class PeakMemory:
             torch.cuda.reset_peak_memory_stats()
             self._start = torch.cuda.memory_allocated()
         else:
-            _release_free_memory()
+            if not self.peaks:
+                # Only before the first epoch (excluded from the timed median): a
+                # trimmed heap makes the epoch fault its memory in again, which
+                # costs time on some machines.
+                _release_free_memory()
             reset = _reset_hwm()
             rss = _rss_bytes()
             self._start = rss if (reset and rss is not None) else _hwm_bytes()
