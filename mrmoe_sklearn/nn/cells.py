@@ -135,8 +135,10 @@ class _CfCScan(torch.autograd.Function):
     """K CfC cells over time-major sequences, with a hand-written backward.
 
     The loops work on per-step views made in bulk (``unbind``) for each run of
-    steps with the same active experts, so that a step costs its arithmetic
-    and nothing else: slicing a view per step costs as much as the step.
+    at most ``MAX_RUN`` steps with the same active experts, so that a step
+    costs its arithmetic and nothing else: slicing a view per step costs as
+    much as the step. Each expert's states are written in place into its own
+    output ``(n_k, B, H)``.
     """
 
     @staticmethod
