@@ -131,6 +131,14 @@ def _segments(active):
     return [tuple(r) for r in runs]
 
 
+def _run(seqs, t0, t1, a):
+    """Steps ``t0:t1`` of the first ``a`` experts' sequences as one ``(n, a, B, C)`` tensor
+    (a view, no copy, when only expert 0 runs)."""
+    if a == 1:
+        return seqs[0][t0:t1, None]
+    return torch.stack([s[t0:t1] for s in seqs[:a]], dim=1)
+
+
 class _CfCScan(torch.autograd.Function):
     """K CfC cells over time-major sequences, with a hand-written backward.
 
@@ -161,9 +169,7 @@ class _CfCScan(torch.autograd.Function):
         for t0, t1, a in segments:
             h = h[:a]
             Wh_a, Wf_a, Wt_a, bf_a, bt_a = Wh[:a], Wf[:a], Wt[:a], bf[:a], bt[:a]
-            x_seg = xin[0][t0:t1, None] if a == 1 else torch.stack([x[t0:t1] for x in xin[:a]], dim=1)
-            dt_seg = torch.stack([d[t0:t1] for d in dt[:a]], dim=1)
-            v_seg = torch.stack([w[t0:t1] for w in v[:a]], dim=1)
+            x_seg, dt_seg, v_seg = (_run(seq, t0, t1, a) for seq in (xin, dt, v))
             padded = not bool(v_seg.all())
             dt_segs.append(dt_seg)
             v_segs.append(v_seg if padded else None)
@@ -229,7 +235,7 @@ class _CfCScan(torch.autograd.Function):
             )
             DTH = torch.addcmul(lecun_inner, TH, TH, value=-LECUN_INNER)
             v_seg = v_segs[j]
-            g_seg = torch.stack([grad_hs[k][t0:t1] for k in range(a)], dim=1)
+            g_seg = _run(grad_hs, t0, t1, a)
             G_steps, P_steps = [None] * n, [None] * n
             D_t, DTH_t, g_t = D.view(a, n, B, 4, H).unbind(1), DTH.unbind(1), g_seg.unbind(0)
             WoT_a, WhT_a = WoT[:a], WhT[:a]

@@ -75,13 +75,17 @@ def resample(x, m, dt, v, rate):
     v_w : Tensor of shape (ceil(T / rate), B)
         1 where the window holds at least one valid step.
     """
-    x_sum, count, dt_w, v_sum = _Windows(x, m, dt, v).at(rate)
-    return _window_mean(x_sum, count, rate), count / rate, dt_w, (v_sum > 0).to(v_sum.dtype)
+    mean, count, dt_w, valid = _window_stats(_Windows(x, m, dt, v), rate)
+    return mean, count / rate, dt_w, valid.to(dt_w.dtype)
 
 
-def _window_mean(x_sum, count, rate):
-    """Mean of the observed values of each window from its sums (one step's mean is its value)."""
-    return x_sum if rate == 1 else x_sum / count.clamp(min=1.0)
+def _window_stats(windows, rate):
+    """``(mean, count, dt, valid)`` of the windows of ``rate`` steps: the mean of the observed
+    values (one step's mean is its value), the observed count, the elapsed time, and whether
+    the window holds a valid step (bool)."""
+    x_sum, count, dt_w, v_sum = windows.at(rate)
+    mean = x_sum if rate == 1 else x_sum / count.clamp(min=1.0)
+    return mean, count, dt_w, v_sum > 0
 
 
 class MultiRateCfC(nn.Module):
@@ -137,12 +141,10 @@ class MultiRateCfC(nn.Module):
         """
         n_feat = x.shape[-1]
         windows = _Windows(x, m, dt, v)
-        xin, dt_w, v_w = [], [], []
+        xin, dt_w, v_w, valid = [], [], [], []
         start = 0
         for rate in dict.fromkeys(self.rates):
-            x_sum, count, d, v_sum = windows.at(rate)
-            mean = _window_mean(x_sum, count, rate)
-            ok = (v_sum > 0).to(v_sum.dtype)
+            mean, count, d, ok = _window_stats(windows, rate)
             n, B = d.shape
             k = self.rates.count(rate)
             sl = slice(start, start + k)
@@ -152,9 +154,10 @@ class MultiRateCfC(nn.Module):
             proj = proj.addmm_(count.reshape(n * B, n_feat), W[n_feat:], alpha=1.0 / rate)
             xin.extend(proj.view(n, B, k, -1).unbind(2) if k > 1 else [proj.view(n, B, -1)])
             dt_w.extend([d[..., None]] * k)
-            v_w.extend([ok[..., None]] * k)
+            v_w.extend([ok[..., None].to(d.dtype)] * k)
+            valid.extend([ok] * k)
             start += k
         n_steps = [d.shape[0] for d in dt_w]
         active = [sum(n > t for n in n_steps) for t in range(n_steps[0])]
         hs = cfc_scan(xin, self.recurrent_weight, self.head_weight, self.head_bias, dt_w, v_w, active)
-        return list(hs), [ok[..., 0] > 0 for ok in v_w]
+        return list(hs), valid
