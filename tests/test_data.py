@@ -55,6 +55,21 @@ def test_time_channel_gives_elapsed_times(rng):
     assert batch["x"].dtype == np.float32
 
 
+def test_prepare_batch_chunks_agree(rng):
+    X = rng.normal(loc=5, scale=3, size=(7, 3, 11))
+    X[rng.rand(*X.shape) < 0.2] = np.nan
+    X[0, 1, 2] = 1e9  # clipped
+    data = check_series(X)
+    stats = fit_scaling(data)
+    whole = prepare_batch(data, stats)
+    for chunk_size in (1, 3, 100):
+        parts = prepare_batch(data, stats, chunk_size=chunk_size)
+        for key in whole:
+            np.testing.assert_array_equal(parts[key], whole[key])
+    expected = np.clip((data.values - stats.mean) / stats.scale, -1e4, 1e4)
+    np.testing.assert_allclose(whole["x"], np.nan_to_num(expected, nan=0.0).astype(np.float32))
+
+
 def test_standardisation_is_nan_aware(rng):
     X = rng.normal(loc=100, scale=10, size=(50, 2, 20))
     X[rng.rand(*X.shape) < 0.3] = np.nan

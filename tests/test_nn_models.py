@@ -65,6 +65,20 @@ def test_feature_attention_starts_as_identity_and_sums_to_F():
     torch.testing.assert_close(att(x, m)[0], 4 * a * x)
 
 
+@pytest.mark.parametrize("T", [8, 13])
+def test_window_sums_pairs_match_with_and_without_gradient(T):
+    # pairs are summed by an add without a gradient and by a reduction with one
+    z = torch.randn(T, 5, 3)[..., :2]  # strided, like the slices of the packed batch
+    expected = torch.stack([z[i : i + 2].sum(0) for i in range(0, T, 2)])
+    plain = window_sums(z, 2)
+    leaf = z.clone().requires_grad_(True)
+    tracked = window_sums(leaf, 2)
+    torch.testing.assert_close(plain, expected)
+    assert torch.equal(plain, tracked.detach())
+    tracked.sum().backward()
+    assert torch.equal(leaf.grad, torch.ones_like(leaf))
+
+
 def test_temporal_attention_ignores_invalid_windows():
     att = TemporalAttention(2, 3)
     hs = [torch.randn(5, 4, 3), torch.randn(3, 4, 3)]

