@@ -17,6 +17,8 @@ matrix product, and the backward pass is written by hand so that each step is a
 handful of tensor operations instead of an autograd graph.
 """
 
+import collections
+import itertools
 import math
 
 import torch
@@ -161,7 +163,8 @@ class _CfCScan(torch.autograd.Function):
         # work on contiguous tensors is several times faster than on slices of one.
         Wf, Wt = Wo[..., : 2 * H].contiguous(), Wo[..., 2 * H :].contiguous()
         bf, bt = bo[:, None, : 2 * H].contiguous(), bo[:, None, 2 * H :].contiguous()
-        th_steps, f_steps, s_steps, seg_outs = [], [], [], []
+        blocks, seg_outs = [], []
+        U = Wh.shape[-1]
         # Each expert's states, written in place: by the steps themselves while only
         # expert 0 runs, else through one (n, a, B, H) block per run.
         hs = [h0.new_empty(sum(t1 - t0 for t0, t1, a in segments if a > k), B, H) for k in range(K)]
@@ -174,37 +177,43 @@ class _CfCScan(torch.autograd.Function):
             dt_segs.append(dt_seg)
             v_segs.append(v_seg if padded else None)
             block = hs[0][t0:t1, None] if a == 1 else h0.new_empty(t1 - t0, a, B, H)
-            for x_t, dt_t, v_t, out_t in zip(x_seg.unbind(0), dt_seg.unbind(0), v_seg.unbind(0), block.unbind(0)):
-                th = torch.baddbmm(x_t, h, Wh_a, beta=LECUN_INNER, alpha=LECUN_INNER).tanh_()
-                f = torch.baddbmm(bf_a, th, Wf_a).tanh_()
+            if save:
+                # What the backward needs, written by the steps straight into
+                # (n, a, B, .) blocks of the run: no per-step tensors to stack later.
+                run = (h0.new_empty(t1 - t0, a, B, U), h0.new_empty(t1 - t0, a, B, 2 * H), h0.new_empty(t1 - t0, a, B, H))
+                blocks.append(run)
+                saved = zip(*(r.unbind(0) for r in run))
+            else:
+                saved = itertools.repeat((None, None, None))
+            steps = zip(x_seg.unbind(0), dt_seg.unbind(0), v_seg.unbind(0), block.unbind(0))
+            for (x_t, dt_t, v_t, out_t), (th_t, f_t, s_t) in zip(steps, saved):
+                th = torch.baddbmm(x_t, h, Wh_a, beta=LECUN_INNER, alpha=LECUN_INNER, out=th_t).tanh_()
+                f = torch.baddbmm(bf_a, th, Wf_a, out=f_t).tanh_()
                 t = torch.baddbmm(bt_a, th, Wt_a)
-                s = torch.addcmul(t[..., H:], t[..., :H], dt_t).sigmoid_()
+                s = torch.addcmul(t[..., H:], t[..., :H], dt_t, out=s_t).sigmoid_()
                 if padded:
                     h = torch.lerp(h, torch.lerp(f[..., :H], f[..., H:], s), v_t, out=out_t)
                 else:
                     h = torch.lerp(f[..., :H], f[..., H:], s, out=out_t)
-                if save:
-                    th_steps.append(th)
-                    f_steps.append(f)
-                    s_steps.append(s)
             if a > 1:
                 for k in range(a):
                     hs[k][t0:t1] = block[:, k]
             seg_outs.append(block if a > 1 else None)  # (views of an output would make a reference cycle)
         if save:
             ctx.save_for_backward(Wh, Wo, h0, hs[0])
-            ctx.steps = (th_steps, f_steps, s_steps, seg_outs, dt_segs, v_segs)
+            ctx.steps = (blocks, seg_outs, dt_segs, v_segs)
             ctx.segments = segments
         return tuple(hs)
 
     @staticmethod
     def backward(ctx, *grad_hs):
         Wh, Wo, h0, hs0 = ctx.saved_tensors
-        th_steps, f_steps, s_steps, seg_outs, dt_segs, v_segs = ctx.steps
+        blocks, seg_outs, dt_segs, v_segs = ctx.steps
         seg_outs = [
             hs0[t0:t1, None] if block is None else block for block, (t0, t1, _) in zip(seg_outs, ctx.segments)
         ]
         K, B, H = h0.shape
+        U = Wh.shape[-1]
         grad_xin = [[] for _ in range(K)]  # per expert, runs of steps in reverse order
         grad_Wh, grad_Wo, grad_bo = torch.zeros_like(Wh), torch.zeros_like(Wo), Wo.new_zeros(K, 4 * H)
         WoT = Wo.transpose(1, 2).contiguous()
@@ -216,11 +225,9 @@ class _CfCScan(torch.autograd.Function):
             n = t1 - t0
             if carry.shape[0] < a:
                 carry = torch.cat([carry, carry.new_zeros(a - carry.shape[0], B, H)])
-            # Local derivatives of the run's steps at once, laid out (a, n, B, .);
-            # the loop below only chains them.
-            TH = torch.stack(th_steps[t0:t1], dim=1)
-            Fs = torch.stack(f_steps[t0:t1], dim=1)
-            s = torch.stack(s_steps[t0:t1], dim=1)
+            # Local derivatives of the run's steps at once, laid out (n, a, B, .) like
+            # the forward's blocks; the loop below only chains them.
+            TH, Fs, s = blocks[j]
             f1, f2 = Fs[..., :H], Fs[..., H:]
             one_s = 1.0 - s
             ds = (s * one_s).mul_(f2 - f1)
@@ -228,7 +235,7 @@ class _CfCScan(torch.autograd.Function):
                 [
                     torch.addcmul(one, f1, f1, value=-1.0).mul_(one_s),
                     torch.addcmul(one, f2, f2, value=-1.0).mul_(s),
-                    ds * dt_segs[j].transpose(0, 1),
+                    ds * dt_segs[j],
                     ds,
                 ],
                 dim=-1,
@@ -236,39 +243,42 @@ class _CfCScan(torch.autograd.Function):
             DTH = torch.addcmul(lecun_inner, TH, TH, value=-LECUN_INNER)
             v_seg = v_segs[j]
             g_seg = _run(grad_hs, t0, t1, a)
-            G_steps, P_steps = [None] * n, [None] * n
-            D_t, DTH_t, g_t = D.view(a, n, B, 4, H).unbind(1), DTH.unbind(1), g_seg.unbind(0)
+            G, P = D.new_empty(n, a, B, 4 * H), D.new_empty(n, a, B, U)  # filled by the steps
+            D_t, DTH_t, g_t = D.view(n, a, B, 4, H).unbind(0), DTH.unbind(0), g_seg.unbind(0)
+            G_t, P_t = G.view(n, a, B, 4, H).unbind(0), P.unbind(0)
             WoT_a, WhT_a = WoT[:a], WhT[:a]
             if v_seg is not None:
                 v_t = v_seg.unbind(0)
                 for i in range(n - 1, -1, -1):
                     gh = g_t[i] + carry
                     g_new = gh * v_t[i]
-                    G = (D_t[i] * g_new.unsqueeze(2)).view(a, B, 4 * H)
-                    P = torch.bmm(G, WoT_a).mul_(DTH_t[i])
-                    carry = torch.baddbmm(gh - g_new, P, WhT_a)
-                    G_steps[i], P_steps[i] = G, P
+                    G_i = torch.mul(D_t[i], g_new.unsqueeze(2), out=G_t[i]).view(a, B, 4 * H)
+                    P_i = torch.bmm(G_i, WoT_a, out=P_t[i]).mul_(DTH_t[i])
+                    carry = torch.baddbmm(gh - g_new, P_i, WhT_a)
             else:
                 gh = g_t[n - 1] + carry
                 for i in range(n - 1, -1, -1):
-                    G = (D_t[i] * gh.unsqueeze(2)).view(a, B, 4 * H)
-                    P = torch.bmm(G, WoT_a).mul_(DTH_t[i])
+                    G_i = torch.mul(D_t[i], gh.unsqueeze(2), out=G_t[i]).view(a, B, 4 * H)
+                    P_i = torch.bmm(G_i, WoT_a, out=P_t[i]).mul_(DTH_t[i])
                     # the state's gradient for the step before, its output's gradient included
-                    gh = torch.baddbmm(g_t[i - 1], P, WhT_a) if i else torch.bmm(P, WhT_a)
-                    G_steps[i], P_steps[i] = G, P
+                    gh = torch.baddbmm(g_t[i - 1], P_i, WhT_a) if i else torch.bmm(P_i, WhT_a)
                 carry = gh
-            G = torch.stack(G_steps, dim=1).view(a, n * B, 4 * H)
-            P = torch.stack(P_steps, dim=1)
             for k in range(a):
-                grad_xin[k].append(P[k])
+                grad_xin[k].append(P[:, k])
             prev = seg_outs[j - 1][-1, :a] if j > 0 else h0[:a]
-            h_prev = torch.cat([prev[:, None], seg_outs[j][:-1].transpose(0, 1)], dim=1)
-            grad_Wo[:a] += torch.bmm(TH.view(a, n * B, -1).transpose(1, 2), G)
-            grad_bo[:a] += G.sum(1)
-            grad_Wh[:a] += torch.bmm(h_prev.reshape(a, n * B, H).transpose(1, 2), P.view(a, n * B, -1))
+            h_prev = torch.cat([prev[None], seg_outs[j][:-1]])
+            grad_Wo[:a] += torch.bmm(_expert_major(TH).transpose(1, 2), _expert_major(G))
+            grad_bo[:a] += G.sum((0, 2))
+            grad_Wh[:a] += torch.bmm(_expert_major(h_prev).transpose(1, 2), _expert_major(P))
         grad_h0 = torch.cat([carry, carry.new_zeros(K - carry.shape[0], B, H)])
         grad_xin = [torch.cat(pieces[::-1]) if len(pieces) > 1 else pieces[0] for pieces in grad_xin]
         return (grad_h0, grad_Wh, grad_Wo, grad_bo, None, *grad_xin, *[None] * (2 * K))
+
+
+def _expert_major(block):
+    """A run's ``(n, a, B, C)`` block as ``(a, n * B, C)`` (a view when ``a == 1``)."""
+    n, a, B, C = block.shape
+    return block.transpose(0, 1).reshape(a, n * B, C)
 
 
 def _per_expert(seq, n_steps, name):
@@ -316,7 +326,8 @@ def cfc_scan(xin, recurrent_weight, head_weight, head_bias, dt, v, active=None, 
         S = xin.shape[0] if isinstance(xin, torch.Tensor) else xin[0].shape[0]
         active = (K,) * S
     active = tuple(int(a) for a in active)
-    n_steps = [sum(a > k for a in active) for k in range(K)]
+    counts = collections.Counter(active)
+    n_steps = [sum(c for a, c in counts.items() if a > k) for k in range(K)]
     seqs = [_per_expert(s, n_steps, name) for s, name in ((xin, "xin"), (dt, "dt"), (v, "v"))]
     if h0 is None:
         h0 = seqs[0][0].new_zeros(K, seqs[0][0].shape[1], H)

@@ -164,6 +164,8 @@ class MultiRateCfC(nn.Module):
             valid.extend([ok] * k)
             start += k
         n_steps = [d.shape[0] for d in dt_w]
-        active = [sum(n > t for n in n_steps) for t in range(n_steps[0])]
+        active = []  # experts running at each step: k of them until the k-th stops
+        for k in range(len(n_steps), 0, -1):
+            active += [k] * (n_steps[k - 1] - len(active))
         hs = cfc_scan(xin, self.recurrent_weight, self.head_weight, self.head_bias, dt_w, v_w, active)
         return list(hs), valid
