@@ -54,15 +54,18 @@ def _problem(dtype=torch.float64, S=7, K=3, B=4, U=5, H=3):
     return args, dt, v
 
 
+@pytest.mark.parametrize("regular", [False, True])
 @pytest.mark.parametrize("padding", [True, False])
 @pytest.mark.parametrize("max_run", [64, 3])
-def test_scan_forward_and_gradients_match_autograd_reference(padding, max_run, monkeypatch):
+def test_scan_forward_and_gradients_match_autograd_reference(padding, max_run, regular, monkeypatch):
     import mrmoe_sklearn.nn.cells as cells
 
     monkeypatch.setattr(cells, "MAX_RUN", max_run)
     (xin, Wh, Wo, bo, h0), dt, v = _problem()
     if not padding:  # every step valid: the backward takes its branch without masks
         v = torch.ones_like(v)
+    if regular:  # one elapsed time per expert: the time heads are folded into one product
+        dt = torch.tensor([1.0, 2.0, 0.5], dtype=dt.dtype)[None, :, None, None].expand_as(dt)
     ours = torch.stack(cfc_scan(xin, Wh, Wo, bo, dt, v, h0=h0), dim=1)
     ref = _reference_scan(xin, Wh, Wo, bo, dt, v, h0)
     torch.testing.assert_close(ours, ref)
