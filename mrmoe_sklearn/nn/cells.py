@@ -224,7 +224,9 @@ class _CfCScan(torch.autograd.Function):
         ]
         K, B, H = h0.shape
         U = Wh.shape[-1]
-        grad_xin = [[] for _ in range(K)]  # per expert, runs of steps in reverse order
+        # The inputs' gradients (the P of every step), written in place like the forward's
+        # states: by the steps while only expert 0 runs, else through the run's block.
+        grad_xin = [h0.new_empty(sum(t1 - t0 for t0, t1, a in ctx.segments if a > k), B, U) for k in range(K)]
         grad_Wh, grad_Wo, grad_bo = torch.zeros_like(Wh), torch.zeros_like(Wo), Wo.new_zeros(K, 4 * H)
         WoT = Wo.transpose(1, 2).contiguous()
         WhT = Wh.transpose(1, 2).contiguous()
@@ -240,21 +242,20 @@ class _CfCScan(torch.autograd.Function):
             TH, Fs, s = blocks[j]
             f1, f2 = Fs[..., :H], Fs[..., H:]
             one_s = 1.0 - s
-            ds = (s * one_s).mul_(f2 - f1)
-            D = torch.cat(
-                [
-                    torch.addcmul(one, f1, f1, value=-1.0).mul_(one_s),
-                    torch.addcmul(one, f2, f2, value=-1.0).mul_(s),
-                    ds * dt_segs[j],
-                    ds,
-                ],
-                dim=-1,
-            )
+            # the derivatives of h' by the pre-activations of [ff1, ff2, time_a, time_b],
+            # each written into its place in D (no concatenation)
+            D = s.new_empty(n, a, B, 4, H)
+            d_ff1, d_ff2, d_ta, d_tb = D.unbind(3)
+            torch.addcmul(one, f1, f1, value=-1.0, out=d_ff1).mul_(one_s)
+            torch.addcmul(one, f2, f2, value=-1.0, out=d_ff2).mul_(s)
+            torch.mul(s, one_s, out=d_tb).mul_(f2 - f1)
+            torch.mul(d_tb, dt_segs[j], out=d_ta)
             DTH = torch.addcmul(lecun_inner, TH, TH, value=-LECUN_INNER)
             v_seg = v_segs[j]
             g_seg = _run(grad_hs, t0, t1, a)
-            G, P = D.new_empty(n, a, B, 4 * H), D.new_empty(n, a, B, U)  # filled by the steps
-            D_t, DTH_t, g_t = D.view(n, a, B, 4, H).unbind(0), DTH.unbind(0), g_seg.unbind(0)
+            G = D.new_empty(n, a, B, 4 * H)  # filled by the steps, as P is
+            P = grad_xin[0][t0:t1, None] if a == 1 else D.new_empty(n, a, B, U)
+            D_t, DTH_t, g_t = D.unbind(0), DTH.unbind(0), g_seg.unbind(0)
             G_t, P_t = G.view(n, a, B, 4, H).unbind(0), P.unbind(0)
             WoT_a, WhT_a = WoT[:a], WhT[:a]
             if v_seg is not None:
@@ -273,15 +274,17 @@ class _CfCScan(torch.autograd.Function):
                     # the state's gradient for the step before, its output's gradient included
                     gh = torch.baddbmm(g_t[i - 1], P_i, WhT_a) if i else torch.bmm(P_i, WhT_a)
                 carry = gh
-            for k in range(a):
-                grad_xin[k].append(P[:, k])
+            if a > 1:
+                for k in range(a):
+                    grad_xin[k][t0:t1] = P[:, k]
             prev = seg_outs[j - 1][-1, :a] if j > 0 else h0[:a]
-            h_prev = torch.cat([prev[None], seg_outs[j][:-1]])
-            grad_Wo[:a] += torch.bmm(_expert_major(TH).transpose(1, 2), _expert_major(G))
+            grad_Wo[:a].baddbmm_(_expert_major(TH).transpose(1, 2), _expert_major(G))
             grad_bo[:a] += G.sum((0, 2))
-            grad_Wh[:a] += torch.bmm(_expert_major(h_prev).transpose(1, 2), _expert_major(P))
+            # sum of h_{t-1}^T P_t: the state before the run, then the run's own states
+            grad_Wh[:a].baddbmm_(prev.transpose(1, 2), P[0])
+            if n > 1:
+                grad_Wh[:a].baddbmm_(_expert_major(seg_outs[j][:-1]).transpose(1, 2), _expert_major(P[1:]))
         grad_h0 = torch.cat([carry, carry.new_zeros(K - carry.shape[0], B, H)])
-        grad_xin = [torch.cat(pieces[::-1]) if len(pieces) > 1 else pieces[0] for pieces in grad_xin]
         return (grad_h0, grad_Wh, grad_Wo, grad_bo, None, *grad_xin, *[None] * (2 * K))
 
 
