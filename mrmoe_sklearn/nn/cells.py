@@ -148,7 +148,9 @@ class _CfCScan(torch.autograd.Function):
     at most ``MAX_RUN`` steps with the same active experts, so that a step
     costs its arithmetic and nothing else: slicing a view per step costs as
     much as the step. Each expert's states are written in place into its own
-    output ``(n_k, B, H)``.
+    output ``(n_k, B, H)``; in training the steps also write what the backward
+    needs into one ``(n, a, B, .)`` block per run, and the backward writes its
+    per-step products into blocks likewise (nothing is stacked).
     """
 
     @staticmethod
