@@ -149,6 +149,9 @@ def build_parser():
     p.add_argument("--isolation", choices=["process", "none"], default=None,
                    help="'process': every (model, configuration) in a fresh Python process "
                    "(default); 'none': all in this process (default with --quick)")
+    p.add_argument("--repeat", type=_positive_int, default=1,
+                   help="runs of every configuration, the models taking turns in each round; the "
+                   "median over the runs of s/epoch, peak MiB and predict/s is reported (default 1)")
     p.add_argument("--output", type=Path, default=None, help="write the results as Markdown to this file")
     p.add_argument("--_worker", default=None, help=argparse.SUPPRESS)
     return p
@@ -293,6 +296,26 @@ def _result(estimate, durations, meter, predict_per_s):
         "peak_mib": meter.peak_mib,
         "predict_per_s": predict_per_s,
     }
+
+
+def combine_runs(runs):
+    """One record from the repeated runs of one (model, configuration).
+
+    The median over the runs of ``sec_per_epoch``, ``peak_mib`` and ``predict_per_s``
+    (``epoch_s`` keeps every run's epochs, ``runs_s`` each run's s/epoch). When a run
+    did not succeed, the first such run's record is returned: a model over budget or
+    failing is reported as such, not as the median of what remains.
+    """
+    failed = [r for r in runs if r["status"] != "ok"]
+    if failed or len(runs) == 1:
+        return failed[0] if failed else runs[0]
+    out = dict(runs[0])
+    for field in ("sec_per_epoch", "peak_mib", "predict_per_s"):
+        values = [r[field] for r in runs if r[field] is not None]
+        out[field] = float(statistics.median(values)) if values else None
+    out["epoch_s"] = [d for r in runs for d in r["epoch_s"]]
+    out["runs_s"] = [r["sec_per_epoch"] for r in runs]
+    return out
 
 
 def _sync(device):
@@ -758,6 +781,8 @@ def render_markdown(results, args, keys, env, elapsed):
         f"batch size {args.batch_size}, predict_proba on {args.predict_samples} samples, "
         f"isolation: {args.isolation}, budget per epoch: "
         f"{'none' if not math.isfinite(args.max_seconds) else f'{args.max_seconds:g} s'}",
+        f"- runs per configuration: {args.repeat}"
+        f"{' (the models taking turns; medians over the runs)' if args.repeat > 1 else ''}",
         f"- total benchmark time: {elapsed:.0f} s",
     ]
     for n in args.samples:
@@ -798,24 +823,21 @@ def main(argv=None):
     start = time.perf_counter()
     for n in args.samples:
         for steps in args.sizes:
-            for key in keys:
-                if key in SMALLEST_ONLY and steps != args.sizes[0]:
-                    continue
-                spec = dict(model=key, steps=steps, samples=n, epochs=args.epochs, batch_size=args.batch_size,
-                            threads=args.threads, device=args.device, max_seconds=args.max_seconds,
-                            predict_samples=args.predict_samples)
-                t0 = time.perf_counter()
-                r = runner(spec)
-                results[(key, steps, n)] = r
-                label = f"{MODELS[key][0]:<16} {steps:>5} steps x {n} samples:"
-                if r["status"] == "ok":
-                    print(f"{label} {_fmt(r['sec_per_epoch'])} s/epoch, {_fmt(r['peak_mib'])} MiB "
-                          f"({time.perf_counter() - t0:.1f} s)", flush=True)
-                elif r["status"] == "skipped":
-                    print(f"{label} skipped (over budget): estimated {_fmt(r['estimate_s'])} s/epoch "
-                          f"> {args.max_seconds:g} s", flush=True)
-                else:
-                    print(f"{label} error: {r.get('message')}", flush=True)
+            runs = {key: [] for key in keys if key not in SMALLEST_ONLY or steps == args.sizes[0]}
+            for round_ in range(args.repeat):
+                for key, done in runs.items():
+                    if done and done[-1]["status"] != "ok":
+                        continue  # skipped or failed: not tried again
+                    spec = dict(model=key, steps=steps, samples=n, epochs=args.epochs,
+                                batch_size=args.batch_size, threads=args.threads, device=args.device,
+                                max_seconds=args.max_seconds, predict_samples=args.predict_samples)
+                    t0 = time.perf_counter()
+                    r = runner(spec)
+                    done.append(r)
+                    run_label = f" (run {round_ + 1}/{args.repeat})" if args.repeat > 1 else ""
+                    _print_run(f"{MODELS[key][0]:<16} {steps:>5} steps x {n} samples{run_label}:", r, args, t0)
+            for key, done in runs.items():
+                results[(key, steps, n)] = combine_runs(done)
     elapsed = time.perf_counter() - start
     print(render_text(results, args, keys))
     print(f"\ntotal: {elapsed:.1f} s")
@@ -824,6 +846,18 @@ def main(argv=None):
         args.output.write_text(render_markdown(results, args, keys, env, elapsed))
         print(f"wrote {args.output}")
     return 0
+
+
+def _print_run(label, r, args, t0):
+    """The progress line of one run."""
+    if r["status"] == "ok":
+        print(f"{label} {_fmt(r['sec_per_epoch'])} s/epoch, {_fmt(r['peak_mib'])} MiB "
+              f"({time.perf_counter() - t0:.1f} s)", flush=True)
+    elif r["status"] == "skipped":
+        print(f"{label} skipped (over budget): estimated {_fmt(r['estimate_s'])} s/epoch "
+              f"> {args.max_seconds:g} s", flush=True)
+    else:
+        print(f"{label} error: {r.get('message')}", flush=True)
 
 
 if __name__ == "__main__":

@@ -87,20 +87,44 @@ def test_quick_run_prints_every_row_and_writes_markdown(tmp_path):
     assert f"python benchmarks/speed.py --quick --output {out}" in md
     for name, _ in speed.MODELS.values():
         assert f"| {name} | {sizes[0]} |" in md
-    assert "torch" in md and "thread" in md
+    assert "torch" in md and "thread" in md and "runs per configuration: 1" in md
     assert md.count("PASS") + md.count("FAIL") + md.count("N/A") >= 5
 
 
 def test_isolated_worker_and_budget_skip():
     # A fresh process per model (the default of full runs), reference model only.
+    # Run twice: a progress line per run, one row of medians.
     stdout = _run("--sizes", "8", "--samples", "64", "--epochs", "1", "--models", "lstm",
-                  "--predict-samples", "1000", "--isolation", "process")
+                  "--predict-samples", "1000", "--isolation", "process", "--repeat", "2")
+    assert len(re.findall(r"^LSTMClassifier\s+8 steps x 64 samples \(run [12]/2\): ", stdout, re.M)) == 2, stdout
     _assert_positive(_row(stdout, "LSTMClassifier", 8), "isolated LSTMClassifier")
 
-    # A budget no epoch can meet: every run is skipped, the targets are not applicable.
-    stdout = _run("--quick", "--models", "lstm,cfc", "--sizes", "8", "--max-seconds", "1e-9")
-    assert stdout.count("skipped (over budget)") >= 4, stdout  # progress line + table row, per model
+    # A budget no epoch can meet: every run is skipped (and not tried again), the targets are
+    # not applicable.
+    stdout = _run("--quick", "--models", "lstm,cfc", "--sizes", "8", "--max-seconds", "1e-9", "--repeat", "2")
+    assert stdout.count("skipped (over budget)") == 4, stdout  # progress line + table row, per model
+    assert "run 2/2" not in stdout
     assert "FAIL" not in stdout
+
+
+def _record(status="ok", s=1.0, mib=10.0, pred=100.0):
+    if status != "ok":
+        return {"status": status, "estimate_s": s}
+    return {"status": "ok", "estimate_s": s, "epoch_s": [s, s], "sec_per_epoch": s, "peak_mib": mib,
+            "predict_per_s": pred}
+
+
+def test_combine_runs_takes_medians_and_keeps_failures():
+    runs = [_record(s=3.0, mib=12.0, pred=90.0), _record(s=1.0, mib=10.0, pred=300.0),
+            _record(s=2.0, mib=30.0, pred=100.0)]
+    combined = speed.combine_runs(runs)
+    assert (combined["sec_per_epoch"], combined["peak_mib"], combined["predict_per_s"]) == (2.0, 12.0, 100.0)
+    assert combined["runs_s"] == [3.0, 1.0, 2.0] and len(combined["epoch_s"]) == 6
+    assert speed.combine_runs(runs[:1]) is runs[0]
+    skipped = _record("skipped", s=50.0)
+    assert speed.combine_runs([runs[0], skipped]) is skipped
+    no_predict = [_record(pred=None), _record(s=3.0, pred=None)]
+    assert speed.combine_runs(no_predict)["predict_per_s"] is None
 
 
 @pytest.mark.parametrize(
@@ -116,7 +140,7 @@ def test_options():
     assert args.sizes == [64, 256] and args.samples == [100]
     assert args.predict_samples == speed.MIN_PREDICT_SAMPLES
     assert args.epochs == 3 and args.batch_size == 64 and args.threads == 1 and args.device == "cpu"
-    assert args.isolation == "process" and args.output is None
+    assert args.isolation == "process" and args.output is None and args.repeat == 1
     quick = speed.parse_args(["--quick", "--epochs", "4"])
     assert quick.epochs == 4 and quick.isolation == "none"
     assert speed.parse_args(["--models", "mrmoe"]).models == ["mrmoe", "lstm"]
