@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from .attention import FeatureAttention, TemporalAttention
-from .experts import MultiRateCfC
+from .experts import MultiRateCfC, window_sums
 from .gating import Gate, load_balance_loss, sequence_summaries
 
 __all__ = ["MRMoENet", "LSTMNet"]
@@ -113,7 +113,6 @@ class MRMoENet(nn.Module):
         # Time-major from here on: one copy of every channel (masks cast to float
         # by the same copy), contiguous windows.
         seq = torch.cat([x.transpose(0, 1), m.transpose(0, 1), dt.t()[..., None], v.t()[..., None]], dim=-1)
-        v = v.to(x.dtype)
         F = x.shape[-1]
         xt, mt, dtt, vt = seq[..., :F], seq[..., F : 2 * F], seq[..., 2 * F], seq[..., 2 * F + 1]
         a = None
@@ -138,6 +137,7 @@ class MRMoENet(nn.Module):
         if not return_details:
             return logits
         details = {"gate_weights": g}
+        v = vt.t()  # the valid-step mask as floats, batch-first
         if a is not None:
             denom = v.sum(1, keepdim=True).clamp(min=1.0)
             details["feature_weights"] = (a * vt[..., None]).sum(0) * a.shape[-1] / denom  # mean 1
@@ -153,10 +153,9 @@ class MRMoENet(nn.Module):
         if weights is None:
             return out
         for k, rate in enumerate(self.rates):
-            n = -(-T // rate)
             w = weights[k].t()  # (B, n)
             per_step = w.repeat_interleave(rate, dim=1)[:, :T]
-            counts = torch.nn.functional.pad(v, (0, n * rate - T)).view(B, n, rate).sum(2)
+            counts = window_sums(v.t(), rate).t()  # valid steps per window
             per_window = counts.clamp(min=1.0).repeat_interleave(rate, dim=1)[:, :T]
             out[:, k, :T] = per_step * v / per_window
         return out
