@@ -24,6 +24,8 @@ import math
 import torch
 from torch import nn
 
+from . import kernel
+
 __all__ = ["CfCCell", "cfc_scan", "LECUN_OUTER", "LECUN_INNER"]
 
 #: LeCun's scaled tanh, ``1.7159 * tanh(0.666 * x)``, as used by ncps.
@@ -290,6 +292,63 @@ class _CfCScan(torch.autograd.Function):
         return (grad_h0, grad_Wh, grad_Wo, grad_bo, None, *grad_xin, *[None] * (2 * K))
 
 
+class _CfCKernelScan(torch.autograd.Function):
+    """K CfC cells with the compiled kernel (:mod:`~mrmoe_sklearn.nn.kernel`), float32 on the CPU.
+
+    The kernel runs each expert over its own steps in one call, forward and
+    backward; the weights' gradients are then a few products over all steps at
+    once. Same inputs and outputs as :class:`_CfCScan` (without ``active``:
+    each expert's steps are the length of its sequences).
+    """
+
+    @staticmethod
+    def forward(ctx, h0, Wh, Wo, bo, *seqs):
+        K = h0.shape[0]
+        xin, dt, v = seqs[:K], seqs[K : 2 * K], seqs[2 * K :]
+        save = any(ctx.needs_input_grad[: 4 + K])
+        Wh, Wo, bo = Wh.contiguous(), Wo.contiguous(), bo.contiguous()
+        hs, steps = [], []
+        for k in range(K):
+            n, B = dt[k].shape[:2]
+            d = dt[k].reshape(n, B).contiguous()
+            mask = None if bool(v[k].all()) else v[k].reshape(n, B).contiguous()
+            h, th, act = kernel.forward(xin[k], d, mask, h0[k].contiguous(), Wh[k], Wo[k], bo[k], save)
+            hs.append(h)
+            steps.append((d, mask, th, act))
+        if save:
+            ctx.save_for_backward(h0, Wh, Wo, *hs)
+            ctx.steps = steps
+        return tuple(hs)
+
+    @staticmethod
+    def backward(ctx, *grad_hs):
+        h0, Wh, Wo, *hs = ctx.saved_tensors
+        K, B, H = h0.shape
+        U = Wh.shape[-1]
+        WoT, WhT = Wo.transpose(1, 2).contiguous(), Wh.transpose(1, 2).contiguous()
+        grad_h0, grad_Wh, grad_Wo = torch.zeros_like(h0), torch.zeros_like(Wh), torch.zeros_like(Wo)
+        grad_bo, grad_xin = Wo.new_zeros(K, 4 * H), []
+        for k in range(K):
+            d, mask, th, act = ctx.steps[k]
+            n = d.shape[0]
+            G, P = kernel.backward(grad_hs[k].contiguous(), d, mask, th, act, WoT[k], WhT[k], grad_h0[k])
+            grad_xin.append(P)
+            if n == 0:
+                continue
+            torch.mm(th.view(n * B, U).t(), G.view(n * B, 4 * H), out=grad_Wo[k])
+            torch.sum(G.view(n * B, 4 * H), 0, out=grad_bo[k])
+            # sum over steps of h_{t-1}^T P_t: the initial state, then the expert's own states
+            torch.mm(h0[k].t(), P[0], out=grad_Wh[k])
+            if n > 1:
+                grad_Wh[k].addmm_(hs[k][:-1].reshape((n - 1) * B, H).t(), P[1:].reshape((n - 1) * B, U))
+        return (grad_h0, grad_Wh, grad_Wo, grad_bo, *grad_xin, *[None] * (2 * K))
+
+
+def _use_kernel(tensors):
+    """Whether :class:`_CfCKernelScan` can run these tensors (float32, CPU, kernel compiled)."""
+    return all(t.dtype == torch.float32 and t.device.type == "cpu" for t in tensors) and kernel.available()
+
+
 def _expert_major(block):
     """A run's ``(n, a, B, C)`` block as ``(a, n * B, C)`` (a view when ``a == 1``)."""
     n, a, B, C = block.shape
@@ -346,4 +405,7 @@ def cfc_scan(xin, recurrent_weight, head_weight, head_bias, dt, v, active=None, 
     seqs = [_per_expert(s, n_steps, name) for s, name in ((xin, "xin"), (dt, "dt"), (v, "v"))]
     if h0 is None:
         h0 = seqs[0][0].new_zeros(K, seqs[0][0].shape[1], H)
-    return _CfCScan.apply(h0, recurrent_weight, LECUN_OUTER * head_weight, head_bias, active, *seqs[0], *seqs[1], *seqs[2])
+    Wo = LECUN_OUTER * head_weight
+    if _use_kernel([h0, recurrent_weight, Wo, head_bias, *itertools.chain(*seqs)]):
+        return _CfCKernelScan.apply(h0, recurrent_weight, Wo, head_bias, *seqs[0], *seqs[1], *seqs[2])
+    return _CfCScan.apply(h0, recurrent_weight, Wo, head_bias, active, *seqs[0], *seqs[1], *seqs[2])

@@ -1,0 +1,178 @@
+/*
+ * One CfC expert over its whole sequence, forward and backward, in float32.
+ *
+ * The same update as mrmoe_sklearn/nn/cells.py (ncps "default" mode):
+ *     th = tanh(LI * (x_t + h W_h))
+ *     z  = b_o + th W_o            (W_o already scaled by LeCun's outer 1.7159)
+ *     f1 = tanh(z[0:H]), f2 = tanh(z[H:2H]), s = sigmoid(z[2H:3H] dt + z[3H:4H])
+ *     h' = f1 + s (f2 - f1), kept as h where the step is padding (v = 0)
+ *
+ * A step of a small cell costs a dozen tensor operations in PyTorch, each of a
+ * few microseconds; here a step is a few loops over the batch with nothing
+ * between them. Loaded through ctypes (mrmoe_sklearn/nn/kernel.py), which
+ * compiles this file on first use; PyTorch computes the weights' gradients in
+ * bulk from what these functions write.
+ */
+#include <stdint.h>
+#include <string.h>
+
+#define LECUN_INNER 0.666f
+
+/* exp(x) for float32, Cephes' range reduction and polynomial, branch-free so
+   that the loops calling it vectorise. Relative error about 2e-7. */
+static inline float k_exp(float x) {
+    x = x > 88.3762626647949f ? 88.3762626647949f : x;
+    x = x < -87.3365447504019f ? -87.3365447504019f : x;
+    /* n = round(x / ln 2): adding and subtracting 1.5 * 2^23 rounds to an integer (floorf would not vectorise) */
+    float n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
+    float r = x - n * 0.693359375f;
+    r = r + n * 2.12194440e-4f;
+    float p = 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    float y = p * r * r + r + 1.0f;
+    union { int32_t i; float f; } scale = {((int32_t)n + 127) << 23};
+    return y * scale.f;
+}
+
+/* tanh(x): odd Taylor series near 0 (no cancellation), 1 - 2 / (exp(2x) + 1) elsewhere. */
+static inline float k_tanh(float x) {
+    float x2 = x * x;
+    float series = x * (1.0f + x2 * (-0.333333333f + x2 * (0.133333333f + x2 * -0.0539682540f)));
+    float e = k_exp(2.0f * x);
+    float far = 1.0f - 2.0f / (e + 1.0f);
+    return x2 < 0.00390625f ? series : far;
+}
+
+static inline float k_sigmoid(float x) { return 1.0f / (1.0f + k_exp(-x)); }
+
+/* Eight floats in a vector register (GCC/Clang vector extension; any alignment). */
+typedef float v8f __attribute__((vector_size(32), aligned(4)));
+
+static inline __attribute__((always_inline)) void row_times(int64_t n_in, int64_t n_out, const float *restrict a,
+                                                            const float *restrict W, float *restrict out, const int nv) {
+    /* out[:] += a @ W with n_out = 8 nv: the row's sums stay in registers over the n_in products */
+    v8f acc[8];
+    for (int j = 0; j < nv; j++) acc[j] = *(const v8f *)(out + 8 * j);
+    for (int64_t i = 0; i < n_in; i++) {
+        const float ai = a[i];
+        const float *restrict w = W + i * n_out;
+        for (int j = 0; j < nv; j++) acc[j] += ai * *(const v8f *)(w + 8 * j);
+    }
+    for (int j = 0; j < nv; j++) *(v8f *)(out + 8 * j) = acc[j];
+}
+
+/* out[b, :] += a[b, :] @ W for a (B, n_in) with row stride lda, W (n_in, n_out), out (B, n_out). */
+static void rows_times(int64_t B, int64_t n_in, int64_t n_out, const float *restrict a, int64_t lda,
+                       const float *restrict W, float *restrict out) {
+#define ROWS(NV) \
+    case NV: \
+        for (int64_t b = 0; b < B; b++) row_times(n_in, n_out, a + b * lda, W, out + b * n_out, NV); \
+        return;
+    if (n_out % 8 == 0) {
+        switch (n_out / 8) { ROWS(1) ROWS(2) ROWS(3) ROWS(4) ROWS(5) ROWS(6) ROWS(7) ROWS(8) default: break; }
+    }
+#undef ROWS
+    for (int64_t b = 0; b < B; b++) {
+        const float *restrict ab = a + b * lda;
+        float *restrict ob = out + b * n_out;
+        for (int64_t i = 0; i < n_in; i++) {
+            const float ai = ab[i];
+            const float *restrict w = W + i * n_out;
+            for (int64_t o = 0; o < n_out; o++) ob[o] += ai * w[o];
+        }
+    }
+}
+
+/*
+ * Forward over n steps of a batch of B.
+ * x (n, B, U) with strides (xs_t, xs_b, 1); dt, v (n, B), v NULL when every step is valid;
+ * h0 (B, H); Wh (H, U); Wo (U, 4H); bo (4H); hs (n, B, H) out.
+ * th (n, B, U) and act (n, B, 3H) = [f1, f2, s] are written when not NULL (for the
+ * backward); otherwise scratch (B * (U + 4H) floats) holds one step.
+ * z (B, 4H) is scratch for the heads' pre-activations.
+ */
+void cfc_forward(int64_t n, int64_t B, int64_t H, int64_t U, const float *x, int64_t xs_t, int64_t xs_b,
+                 const float *dt, const float *v, const float *h0, const float *Wh, const float *Wo,
+                 const float *bo, float *hs, float *th, float *act, float *scratch) {
+    const int64_t H4 = 4 * H, H3 = 3 * H;
+    float *z = scratch;
+    float *th_step = scratch + B * H4;
+    float *act_step = th_step + B * U;
+    for (int64_t t = 0; t < n; t++) {
+        const float *h = t ? hs + (t - 1) * B * H : h0;
+        float *ht = hs + t * B * H;
+        float *tht = th ? th + t * B * U : th_step;
+        float *at = act ? act + t * B * H3 : act_step;
+        const float *xt = x + t * xs_t;
+        for (int64_t b = 0; b < B; b++) memcpy(tht + b * U, xt + b * xs_b, U * sizeof(float));
+        rows_times(B, H, U, h, H, Wh, tht);
+        for (int64_t i = 0; i < B * U; i++) tht[i] = k_tanh(LECUN_INNER * tht[i]);
+        for (int64_t b = 0; b < B; b++) memcpy(z + b * H4, bo, H4 * sizeof(float));
+        rows_times(B, U, H4, tht, U, Wo, z);
+        const float *dtt = dt + t * B;
+        for (int64_t b = 0; b < B; b++) {
+            const float *restrict zb = z + b * H4;
+            float *restrict ab = at + b * H3;
+            const float d = dtt[b];
+            for (int64_t i = 0; i < 2 * H; i++) ab[i] = k_tanh(zb[i]);
+            for (int64_t i = 0; i < H; i++) ab[2 * H + i] = k_sigmoid(zb[2 * H + i] * d + zb[3 * H + i]);
+            const float *restrict hb = h + b * H;
+            float *restrict out = ht + b * H;
+            const float vb = v ? v[t * B + b] : 1.0f;
+            if (vb == 1.0f) {
+                for (int64_t i = 0; i < H; i++) out[i] = ab[i] + ab[2 * H + i] * (ab[H + i] - ab[i]);
+            } else {
+                for (int64_t i = 0; i < H; i++) {
+                    const float nw = ab[i] + ab[2 * H + i] * (ab[H + i] - ab[i]);
+                    out[i] = hb[i] + vb * (nw - hb[i]);
+                }
+            }
+        }
+    }
+}
+
+/* One sample's G = [d ff1, d ff2, d time_a, d time_b] from the gradient g + carry by its new
+   state; carry becomes what a padded step passes back unchanged. */
+static inline void heads_grad(int64_t H, const float *restrict g, const float *restrict act, const float v,
+                              const float dt, float *restrict G, float *restrict carry) {
+    const float *restrict f1 = act, *restrict f2 = act + H, *restrict s = act + 2 * H;
+    for (int64_t i = 0; i < H; i++) {
+        const float gh = g[i] + carry[i];
+        const float gn = gh * v;
+        const float dtb = s[i] * (1.0f - s[i]) * (f2[i] - f1[i]) * gn;
+        G[i] = (1.0f - f1[i] * f1[i]) * (1.0f - s[i]) * gn;
+        G[H + i] = (1.0f - f2[i] * f2[i]) * s[i] * gn;
+        G[2 * H + i] = dtb * dt;
+        G[3 * H + i] = dtb;
+        carry[i] = gh - gn;
+    }
+}
+
+/*
+ * Backward over the same n steps, last to first.
+ * g (n, B, H): the loss' gradient by each output state; th, act as written by the forward;
+ * WoT (4H, U), WhT (U, H): the weights transposed. Writes G (n, B, 4H), the gradient by the
+ * heads' pre-activations, and P (n, B, U), the gradient by the backbone's input half x.
+ * carry (B, H): on entry the gradient by the last state from later steps (zeros usually),
+ * on return the gradient by h0.
+ */
+void cfc_backward(int64_t n, int64_t B, int64_t H, int64_t U, const float *g, const float *dt, const float *v,
+                  const float *th, const float *act, const float *WoT, const float *WhT, float *G, float *P,
+                  float *carry) {
+    const int64_t H4 = 4 * H, H3 = 3 * H;
+    for (int64_t t = n - 1; t >= 0; t--) {
+        const float *gt = g + t * B * H, *at = act + t * B * H3, *tht = th + t * B * U;
+        const float *dtt = dt + t * B;
+        float *Gt = G + t * B * H4, *Pt = P + t * B * U;
+        for (int64_t b = 0; b < B; b++)
+            heads_grad(H, gt + b * H, at + b * H3, v ? v[t * B + b] : 1.0f, dtt[b], Gt + b * H4, carry + b * H);
+        memset(Pt, 0, B * U * sizeof(float));
+        rows_times(B, H4, U, Gt, H4, WoT, Pt);
+        for (int64_t i = 0; i < B * U; i++) Pt[i] *= LECUN_INNER * (1.0f - tht[i] * tht[i]);
+        rows_times(B, U, H, Pt, U, WhT, carry);
+    }
+}

@@ -1,0 +1,233 @@
+"""The compiled CfC kernel: one expert's whole sequence per call, forward and backward.
+
+``_cfc_kernel.c`` is compiled with the system's C compiler on first use into a
+per-user cache and loaded with :mod:`ctypes`; nothing is compiled at install
+time and no Python package is needed for it. Where no compiler works, or for
+anything but float32 tensors on the CPU, :func:`~mrmoe_sklearn.nn.cells.cfc_scan`
+runs its PyTorch loop instead (the same update; results agree to float32
+rounding). Set the environment variable ``MRMOE_SKLEARN_KERNEL=0`` to always
+use the PyTorch loop.
+"""
+
+import ctypes
+import hashlib
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import warnings
+from pathlib import Path
+
+__all__ = ["load", "available", "status", "forward", "backward"]
+
+_SOURCE = Path(__file__).with_name("_cfc_kernel.c")
+_FLAGS = ["-O3", "-fno-math-errno", "-fPIC", "-shared"]
+#: Tried first; compilers that reject it (some targets) build without.
+_NATIVE = "-march=native"
+_lock = threading.Lock()
+_state = {"lib": None, "tried": False, "error": None}
+
+
+def _switched_off():
+    return os.environ.get("MRMOE_SKLEARN_KERNEL", "1").strip().lower() in ("0", "false", "no", "off")
+
+
+def _cache_dirs():
+    """Where the library may be built: ``$MRMOE_SKLEARN_CACHE``, else the user's cache, else the temporary folder."""
+    explicit = os.environ.get("MRMOE_SKLEARN_CACHE")
+    if explicit:
+        return [Path(explicit)]
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return [Path(base) / "mrmoe_sklearn", Path(tempfile.gettempdir()) / f"mrmoe_sklearn-{os.getuid()}"]
+
+
+def _cpu_id():
+    """What the machine code depends on (``-march=native``): the CPU model and its flags."""
+    try:
+        info = Path("/proc/cpuinfo").read_text()
+        lines = [ln for ln in info.splitlines() if ln.startswith(("model name", "flags"))][:2]
+    except OSError:
+        lines = []
+    return "\n".join([platform.machine(), platform.processor(), *lines])
+
+
+def _compile(target):
+    cc = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc") or shutil.which("clang")
+    if cc is None:
+        raise RuntimeError("no C compiler found (set CC)")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    # Compile to a private name, then rename: processes starting together (joblib
+    # workers) never load a half-written library.
+    fd, tmp = tempfile.mkstemp(suffix=".so", dir=target.parent)
+    os.close(fd)
+    try:
+        for extra in ([_NATIVE], []):
+            cmd = [*cc.split(), *_FLAGS, *extra, str(_SOURCE), "-o", tmp]
+            done = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+            if done.returncode == 0:
+                break
+        else:
+            raise RuntimeError(f"{' '.join(cmd)} failed: {done.stderr.strip()[:500]}")
+        os.replace(tmp, target)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def _built(name):
+    """The library's path, compiled into the first cache folder that can hold it."""
+    errors = []
+    for folder in _cache_dirs():
+        target = folder / name
+        if target.exists():
+            return target
+        try:
+            _compile(target)
+            return target
+        except OSError as exc:  # folder not writable: try the next
+            errors.append(f"{folder}: {exc}")
+    raise OSError("; ".join(errors))
+
+
+def _bind(lib):
+    i64, ptr = ctypes.c_int64, ctypes.c_void_p
+    lib.cfc_forward.argtypes = [i64] * 4 + [ptr, i64, i64] + [ptr] * 10
+    lib.cfc_forward.restype = None
+    lib.cfc_backward.argtypes = [i64] * 4 + [ptr] * 10
+    lib.cfc_backward.restype = None
+    return lib
+
+
+def load():
+    """The compiled kernel, compiling it on first use; None where that is off or fails.
+
+    Returns
+    -------
+    ctypes.CDLL or None
+    """
+    if _switched_off():
+        return None
+    if _state["tried"]:
+        return _state["lib"]
+    with _lock:
+        if not _state["tried"]:
+            try:
+                if not sys.platform.startswith(("linux", "darwin")):
+                    raise RuntimeError(f"not built on {sys.platform}")
+                key = hashlib.sha256(
+                    _SOURCE.read_bytes() + " ".join([*_FLAGS, _NATIVE]).encode() + _cpu_id().encode()
+                ).hexdigest()[:16]
+                _state["lib"] = _bind(ctypes.CDLL(str(_built(f"cfc_kernel_{key}.so"))))
+            except (OSError, RuntimeError, subprocess.SubprocessError) as exc:
+                _state["error"] = f"{type(exc).__name__}: {exc}"
+                warnings.warn(
+                    f"mrmoe_sklearn: the compiled CfC kernel is unavailable ({_state['error']}); "
+                    "the experts run their PyTorch loop instead (the same model, slower training). "
+                    "Set MRMOE_SKLEARN_KERNEL=0 to choose that loop and silence this warning.",
+                    RuntimeWarning,
+                    stacklevel=2,
+                )
+            _state["tried"] = True
+    return _state["lib"]
+
+
+def available():
+    """Whether the compiled kernel is in use (see the module's description).
+
+    Returns
+    -------
+    bool
+    """
+    return load() is not None
+
+
+def status():
+    """Why the compiled kernel is or is not in use, in words.
+
+    Returns
+    -------
+    str
+    """
+    if _switched_off():
+        return "off (MRMOE_SKLEARN_KERNEL=0): PyTorch loop"
+    if load() is not None:
+        return f"compiled kernel in use ({_state['lib']._name})"
+    return f"unavailable ({_state['error']}): PyTorch loop"
+
+
+def _p(t):
+    return ctypes.c_void_p(t.data_ptr()) if t is not None else None
+
+
+def forward(x, dt, v, h0, Wh, Wo, bo, save):
+    """Run one expert over its ``n`` steps with the compiled kernel.
+
+    Parameters
+    ----------
+    x : Tensor of shape (n, B, U)
+        Input half of the backbone pre-activation; rows may be strided.
+    dt : Tensor of shape (n, B)
+    v : Tensor of shape (n, B) or None
+        Valid-step mask (1.0 / 0.0); None when every step is valid.
+    h0 : Tensor of shape (B, H)
+    Wh : Tensor of shape (H, U)
+    Wo : Tensor of shape (U, 4H)
+        Heads, LeCun's outer factor included.
+    bo : Tensor of shape (4H,)
+    save : bool
+        Also return what :func:`backward` needs.
+
+    Returns
+    -------
+    hs : Tensor of shape (n, B, H)
+    th, act : Tensors of shape (n, B, U) and (n, B, 3H), or None without ``save``
+    """
+    lib = load()
+    n, B, U = x.shape
+    H = h0.shape[-1]
+    if x.stride(2) != 1:
+        x = x.contiguous()
+    hs = h0.new_empty(n, B, H)
+    th = h0.new_empty(n, B, U) if save else None
+    act = h0.new_empty(n, B, 3 * H) if save else None
+    scratch = h0.new_empty(B * (U + 7 * H))
+    lib.cfc_forward(
+        n, B, H, U, _p(x), x.stride(0), x.stride(1), _p(dt), _p(v), _p(h0), _p(Wh), _p(Wo), _p(bo),
+        _p(hs), _p(th), _p(act), _p(scratch),
+    )
+    return hs, th, act
+
+
+def backward(grad_hs, dt, v, th, act, WoT, WhT, carry):
+    """The gradients of one expert's sequence with the compiled kernel.
+
+    Parameters
+    ----------
+    grad_hs : Tensor of shape (n, B, H)
+    dt, v : as for :func:`forward`
+    th, act : what :func:`forward` saved
+    WoT : Tensor of shape (4H, U)
+    WhT : Tensor of shape (U, H)
+    carry : Tensor of shape (B, H)
+        Overwritten: the gradient by the last state from beyond the sequence on
+        entry (zeros), by the initial state on return.
+
+    Returns
+    -------
+    G : Tensor of shape (n, B, 4H)
+        Gradient by the heads' pre-activations.
+    P : Tensor of shape (n, B, U)
+        Gradient by the input half ``x``.
+    """
+    lib = load()
+    n, B, H = grad_hs.shape
+    U = th.shape[-1]
+    G = th.new_empty(n, B, 4 * H)
+    P = th.new_empty(n, B, U)
+    lib.cfc_backward(
+        n, B, H, U, _p(grad_hs), _p(dt), _p(v), _p(th), _p(act), _p(WoT), _p(WhT), _p(G), _p(P), _p(carry)
+    )
+    return G, P

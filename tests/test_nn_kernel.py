@@ -1,0 +1,145 @@
+"""The compiled CfC kernel: agreement with the PyTorch loop, fallbacks, numerical range."""
+
+import pytest
+import torch
+
+import mrmoe_sklearn.nn.cells as cells
+from mrmoe_sklearn.nn import kernel
+from mrmoe_sklearn.nn.cells import cfc_scan
+
+needs_kernel = pytest.mark.skipif(not kernel.available(), reason=f"kernel: {kernel.status()}")
+
+
+def _problem(S, K, B, U, H, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    args = [
+        torch.randn(S, K, B, U, generator=g),
+        torch.randn(K, H, U, generator=g) * 0.5,
+        torch.randn(K, U, 4 * H, generator=g) * 0.5,
+        torch.randn(K, 4 * H, generator=g),
+        torch.randn(K, B, H, generator=g),
+    ]
+    dt = torch.rand(S, K, B, 1, generator=g) * 2
+    v = (torch.rand(S, K, B, 1, generator=g) > 0.25).float()
+    return args, dt, v
+
+
+def _run(args, dt, v, active, dtype):
+    """States and all gradients of the scan in ``dtype`` (float64 takes the PyTorch loop)."""
+    leaves = [a.detach().to(dtype).requires_grad_() for a in args]
+    hs = cfc_scan(*leaves[:4], dt.to(dtype), v.to(dtype), active, h0=leaves[4])
+    w = torch.Generator().manual_seed(1)
+    loss = sum((h.double() * torch.randn(h.shape, generator=w, dtype=torch.float64)).sum() for h in hs)
+    return [h.double() for h in hs], [g.double() for g in torch.autograd.grad(loss, leaves)]
+
+
+@needs_kernel
+@pytest.mark.parametrize("padding", [True, False])
+@pytest.mark.parametrize(
+    "sizes",
+    [dict(B=5, U=16, H=8), dict(B=3, U=5, H=3), dict(B=4, U=40, H=10)],
+    ids=["vector-sizes", "odd-sizes", "mixed-sizes"],
+)
+def test_kernel_matches_the_pytorch_loop(sizes, padding, monkeypatch):
+    calls = []
+    monkeypatch.setattr(kernel, "forward", lambda *a, _f=kernel.forward: calls.append(1) or _f(*a))
+    S, K = 30, 3
+    args, dt, v = _problem(S, K, **sizes)
+    if not padding:
+        v = torch.ones_like(v)
+    active = (3,) * 8 + (2,) * 10 + (1,) * 12
+    hs32, g32 = _run(args, dt, v, active, torch.float32)
+    assert calls, "float32 on the CPU must take the kernel"
+    assert [h.shape[0] for h in hs32] == [30, 18, 8]
+    hs64, g64 = _run(args, dt, v, active, torch.float64)  # the exact reference
+    monkeypatch.setenv("MRMOE_SKLEARN_KERNEL", "0")
+    n_calls = len(calls)
+    loop32 = _run(args, dt, v, active, torch.float32)  # PyTorch's float32 loop: its rounding error
+    assert len(calls) == n_calls
+    for ours, loop, ref in zip(hs32 + g32, loop32[0] + loop32[1], hs64 + g64):
+        scale = ref.abs().max()
+        err, loop_err = (ours - ref).abs().max() / scale, (loop - ref).abs().max() / scale
+        assert err <= 10 * loop_err + 5e-5, (err, loop_err)
+
+
+@needs_kernel
+def test_kernel_reads_strided_inputs():
+    """Experts sharing a rate get views of one projection (rows not contiguous)."""
+    S, K, B, U, H = 12, 2, 4, 16, 8
+    (xin, Wh, Wo, bo, h0), dt, v = _problem(S, K, B, U, H)
+    wide = torch.randn(S, B, 3, U)
+    views = [wide[:, :, 0], wide[:, :, 2]]
+    assert not views[0].is_contiguous()
+    got = cfc_scan(views, Wh, Wo, bo, list(dt.unbind(1)), list(v.unbind(1)), h0=h0)
+    want = cfc_scan([x.contiguous() for x in views], Wh, Wo, bo, list(dt.unbind(1)), list(v.unbind(1)), h0=h0)
+    for a, b in zip(got, want):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+
+
+@needs_kernel
+def test_kernel_saturates_without_overflow():
+    """Pre-activations far beyond the exponential's range give +-1 and 0/1, never inf or NaN."""
+    S, K, B, U, H = 6, 1, 4, 8, 8
+    (xin, Wh, Wo, bo, h0), dt, v = _problem(S, K, B, U, H)
+    for scale in (1e3, 1e30):
+        x = xin * scale
+        x.requires_grad_(True)
+        hs = cfc_scan(x, Wh * scale, Wo * scale, bo * scale, dt, torch.ones_like(v), h0=h0)
+        (g,) = torch.autograd.grad(hs[0].sum(), [x])
+        assert torch.isfinite(hs[0]).all() and torch.isfinite(g).all()
+        assert hs[0].abs().max() <= 1.0
+
+
+@needs_kernel
+def test_activations_match_torch_over_their_range():
+    """One step with H = U = 8 where the update is one activation: tanh and sigmoid to float32 rounding."""
+    B, U, H = 1, 8, 8
+    z = torch.linspace(-30, 30, 4001)
+    for chunk in z.split(8):
+        x = torch.zeros(1, 1, B, U)
+        x[0, 0, 0, : chunk.numel()] = chunk / kernel_lecun()
+        # th = tanh(x); f1 = tanh(th * 0), f2 = tanh(th), s = sigmoid(0) ... read th back through the heads
+        Wo = torch.zeros(1, U, 4 * H)
+        Wo[0, :, H : 2 * H] = torch.eye(U)  # f2 = tanh(LECUN_OUTER * th)
+        hs = cfc_scan(x, torch.zeros(1, H, U), Wo / cells.LECUN_OUTER, torch.zeros(1, 4 * H),
+                      torch.ones(1, 1, B, 1), torch.ones(1, 1, B, 1), h0=torch.zeros(1, B, H))
+        want = 0.5 * torch.tanh(torch.tanh(chunk.double()))  # s = sigmoid(0) = 1/2, f1 = 0
+        got = hs[0][0, 0, : chunk.numel()].double()
+        torch.testing.assert_close(got, want, rtol=0, atol=3e-7)
+
+
+def kernel_lecun():
+    return cells.LECUN_INNER
+
+
+def test_switched_off_by_environment_variable(monkeypatch):
+    monkeypatch.setenv("MRMOE_SKLEARN_KERNEL", "0")
+    assert not kernel.available() and "off" in kernel.status()
+    monkeypatch.setattr(kernel, "forward", lambda *a: pytest.fail("the kernel ran although switched off"))
+    args, dt, v = _problem(5, 2, 3, 8, 4)
+    hs = cfc_scan(*args[:4], dt, v, h0=args[4])
+    assert [h.shape for h in hs] == [(5, 3, 4)] * 2
+
+
+def test_compiler_failure_falls_back_with_a_warning(monkeypatch, tmp_path):
+    monkeypatch.setattr(kernel, "_state", {"lib": None, "tried": False, "error": None})
+    monkeypatch.setenv("MRMOE_SKLEARN_CACHE", str(tmp_path))
+    monkeypatch.setenv("CC", "false")  # a "compiler" that always fails
+    with pytest.warns(RuntimeWarning, match="kernel is unavailable"):
+        assert kernel.load() is None
+    assert "failed" in kernel.status() and not list(tmp_path.rglob("*.so"))
+    args, dt, v = _problem(5, 2, 3, 8, 4)
+    hs = cfc_scan(*args[:4], dt, v, h0=args[4])  # the PyTorch loop, no second warning
+    assert all(torch.isfinite(h).all() for h in hs)
+
+
+@needs_kernel
+def test_kernel_is_built_once_into_the_cache(monkeypatch, tmp_path):
+    monkeypatch.setattr(kernel, "_state", {"lib": None, "tried": False, "error": None})
+    monkeypatch.setenv("MRMOE_SKLEARN_CACHE", str(tmp_path))
+    assert kernel.load() is not None
+    (built,) = tmp_path.rglob("*.so")
+    stamp = built.stat().st_mtime_ns
+    monkeypatch.setattr(kernel, "_state", {"lib": None, "tried": False, "error": None})
+    monkeypatch.setattr(kernel, "_compile", lambda target: pytest.fail("compiled again"))
+    assert kernel.load() is not None and built.stat().st_mtime_ns == stamp
