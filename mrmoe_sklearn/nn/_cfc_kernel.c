@@ -87,50 +87,54 @@ static void rows_times(int64_t B, int64_t n_in, int64_t n_out, const float *rest
     }
 }
 
+/* Samples processed together in a step (their intermediate values: about 10 KB). */
+#define BLOCK 16
+
+/* One sample's activations [f1, f2, s] from the heads' pre-activations z, and its new state. */
+static inline void heads(int64_t H, const float *restrict z, const float dt, const float v, const float *restrict h,
+                         float *restrict act, float *restrict out) {
+    for (int64_t i = 0; i < 2 * H; i++) act[i] = k_tanh(z[i]);
+    for (int64_t i = 0; i < H; i++) act[2 * H + i] = k_sigmoid(z[2 * H + i] * dt + z[3 * H + i]);
+    if (v == 1.0f) {
+        for (int64_t i = 0; i < H; i++) out[i] = act[i] + act[2 * H + i] * (act[H + i] - act[i]);
+    } else { /* padding (v = 0) keeps the state exactly */
+        for (int64_t i = 0; i < H; i++) out[i] = h[i] + v * (act[i] + act[2 * H + i] * (act[H + i] - act[i]) - h[i]);
+    }
+}
+
 /*
  * Forward over n steps of a batch of B.
  * x (n, B, U) with strides (xs_t, xs_b, 1); dt, v (n, B), v NULL when every step is valid;
  * h0 (B, H); Wh (H, U); Wo (U, 4H); bo (4H); hs (n, B, H) out.
  * th (n, B, U) and act (n, B, 3H) = [f1, f2, s] are written when not NULL (for the
- * backward); otherwise scratch (B * (U + 4H) floats) holds one step.
- * z (B, 4H) is scratch for the heads' pre-activations.
+ * backward); scratch (B * (U + 7H) floats) holds the heads' pre-activations and, without
+ * th and act, one step's.
  */
 void cfc_forward(int64_t n, int64_t B, int64_t H, int64_t U, const float *x, int64_t xs_t, int64_t xs_b,
                  const float *dt, const float *v, const float *h0, const float *Wh, const float *Wo,
                  const float *bo, float *hs, float *th, float *act, float *scratch) {
     const int64_t H4 = 4 * H, H3 = 3 * H;
+    const int64_t rows = B < BLOCK ? B : BLOCK; /* scratch holds at most B samples */
     float *z = scratch;
-    float *th_step = scratch + B * H4;
-    float *act_step = th_step + B * U;
+    float *th_step = scratch + rows * H4;
+    float *act_step = th_step + rows * U;
     for (int64_t t = 0; t < n; t++) {
         const float *h = t ? hs + (t - 1) * B * H : h0;
-        float *ht = hs + t * B * H;
-        float *tht = th ? th + t * B * U : th_step;
-        float *at = act ? act + t * B * H3 : act_step;
-        const float *xt = x + t * xs_t;
-        for (int64_t b = 0; b < B; b++) memcpy(tht + b * U, xt + b * xs_b, U * sizeof(float));
-        rows_times(B, H, U, h, H, Wh, tht);
-        for (int64_t i = 0; i < B * U; i++) tht[i] = k_tanh(LECUN_INNER * tht[i]);
-        for (int64_t b = 0; b < B; b++) memcpy(z + b * H4, bo, H4 * sizeof(float));
-        rows_times(B, U, H4, tht, U, Wo, z);
-        const float *dtt = dt + t * B;
-        for (int64_t b = 0; b < B; b++) {
-            const float *restrict zb = z + b * H4;
-            float *restrict ab = at + b * H3;
-            const float d = dtt[b];
-            for (int64_t i = 0; i < 2 * H; i++) ab[i] = k_tanh(zb[i]);
-            for (int64_t i = 0; i < H; i++) ab[2 * H + i] = k_sigmoid(zb[2 * H + i] * d + zb[3 * H + i]);
-            const float *restrict hb = h + b * H;
-            float *restrict out = ht + b * H;
-            const float vb = v ? v[t * B + b] : 1.0f;
-            if (vb == 1.0f) {
-                for (int64_t i = 0; i < H; i++) out[i] = ab[i] + ab[2 * H + i] * (ab[H + i] - ab[i]);
-            } else {
-                for (int64_t i = 0; i < H; i++) {
-                    const float nw = ab[i] + ab[2 * H + i] * (ab[H + i] - ab[i]);
-                    out[i] = hb[i] + vb * (nw - hb[i]);
-                }
-            }
+        const float *xt = x + t * xs_t, *dtt = dt + t * B, *vt = v ? v + t * B : NULL;
+        /* a block of samples at a time: its intermediate values stay in the first-level cache */
+        for (int64_t b0 = 0; b0 < B; b0 += BLOCK) {
+            const int64_t nb = B - b0 < BLOCK ? B - b0 : BLOCK;
+            const float *hb = h + b0 * H;
+            float *out = hs + (t * B + b0) * H;
+            float *tht = th ? th + (t * B + b0) * U : th_step;
+            float *at = act ? act + (t * B + b0) * H3 : act_step;
+            for (int64_t b = 0; b < nb; b++) memcpy(tht + b * U, xt + (b0 + b) * xs_b, U * sizeof(float));
+            rows_times(nb, H, U, hb, H, Wh, tht);
+            for (int64_t i = 0; i < nb * U; i++) tht[i] = k_tanh(LECUN_INNER * tht[i]);
+            for (int64_t b = 0; b < nb; b++) memcpy(z + b * H4, bo, H4 * sizeof(float));
+            rows_times(nb, U, H4, tht, U, Wo, z);
+            for (int64_t b = 0; b < nb; b++)
+                heads(H, z + b * H4, dtt[b0 + b], vt ? vt[b0 + b] : 1.0f, hb + b * H, at + b * H3, out + b * H);
         }
     }
 }
@@ -168,11 +172,16 @@ void cfc_backward(int64_t n, int64_t B, int64_t H, int64_t U, const float *g, co
         const float *gt = g + t * B * H, *at = act + t * B * H3, *tht = th + t * B * U;
         const float *dtt = dt + t * B;
         float *Gt = G + t * B * H4, *Pt = P + t * B * U;
-        for (int64_t b = 0; b < B; b++)
-            heads_grad(H, gt + b * H, at + b * H3, v ? v[t * B + b] : 1.0f, dtt[b], Gt + b * H4, carry + b * H);
-        memset(Pt, 0, B * U * sizeof(float));
-        rows_times(B, H4, U, Gt, H4, WoT, Pt);
-        for (int64_t i = 0; i < B * U; i++) Pt[i] *= LECUN_INNER * (1.0f - tht[i] * tht[i]);
-        rows_times(B, U, H, Pt, U, WhT, carry);
+        for (int64_t b0 = 0; b0 < B; b0 += BLOCK) {
+            const int64_t nb = B - b0 < BLOCK ? B - b0 : BLOCK;
+            float *Gb = Gt + b0 * H4, *Pb = Pt + b0 * U, *cb = carry + b0 * H;
+            const float *thb = tht + b0 * U;
+            for (int64_t b = b0; b < b0 + nb; b++)
+                heads_grad(H, gt + b * H, at + b * H3, v ? v[t * B + b] : 1.0f, dtt[b], Gt + b * H4, carry + b * H);
+            memset(Pb, 0, nb * U * sizeof(float));
+            rows_times(nb, H4, U, Gb, H4, WoT, Pb);
+            for (int64_t i = 0; i < nb * U; i++) Pb[i] *= LECUN_INNER * (1.0f - thb[i] * thb[i]);
+            rows_times(nb, U, H, Pb, U, WhT, cb);
+        }
     }
 }
