@@ -18,39 +18,68 @@
 
 #define LECUN_INNER 0.666f
 
-/* exp(x) for float32, Cephes' range reduction and polynomial, branch-free so
-   that the loops calling it vectorise. Relative error about 2e-7. */
-static inline float k_exp(float x) {
-    x = x > 88.3762626647949f ? 88.3762626647949f : x;
-    x = x < -87.3365447504019f ? -87.3365447504019f : x;
-    /* n = round(x / ln 2): adding and subtracting 1.5 * 2^23 rounds to an integer (floorf would not vectorise) */
-    float n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
-    float r = x - n * 0.693359375f;
+/* Eight floats (and eight int32) in a vector register: GCC/Clang vector extensions, any
+   alignment. The activations are written on these so that they vectorise on every target
+   (plain loops of selects and clamps did not, without AVX-512). */
+typedef float v8f __attribute__((vector_size(32), aligned(4)));
+typedef int32_t v8i __attribute__((vector_size(32), aligned(4)));
+
+static inline v8f v_select(v8i mask, v8f a, v8f b) { return (v8f)((mask & (v8i)a) | (~mask & (v8i)b)); }
+
+/* exp(x), Cephes' range reduction and polynomial; relative error about 2e-7. */
+static inline v8f v_exp(v8f x) {
+    const v8f hi = (v8f){} + 88.3762626647949f, lo = (v8f){} - 87.3365447504019f;
+    x = v_select(x > hi, hi, x);
+    x = v_select(x < lo, lo, x);
+    /* n = round(x / ln 2): adding and subtracting 1.5 * 2^23 rounds to an integer */
+    const v8f n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
+    v8f r = x - n * 0.693359375f;
     r = r + n * 2.12194440e-4f;
-    float p = 1.9875691500e-4f;
+    v8f p = (v8f){} + 1.9875691500e-4f;
     p = p * r + 1.3981999507e-3f;
     p = p * r + 8.3334519073e-3f;
     p = p * r + 4.1665795894e-2f;
     p = p * r + 1.6666665459e-1f;
     p = p * r + 5.0000001201e-1f;
-    float y = p * r * r + r + 1.0f;
-    union { int32_t i; float f; } scale = {((int32_t)n + 127) << 23};
-    return y * scale.f;
+    const v8f y = p * r * r + r + 1.0f;
+    const v8i bits = (__builtin_convertvector(n, v8i) + 127) << 23; /* 2^n */
+    return y * (v8f)bits;
 }
 
 /* tanh(x): odd Taylor series near 0 (no cancellation), 1 - 2 / (exp(2x) + 1) elsewhere. */
-static inline float k_tanh(float x) {
-    float x2 = x * x;
-    float series = x * (1.0f + x2 * (-0.333333333f + x2 * (0.133333333f + x2 * -0.0539682540f)));
-    float e = k_exp(2.0f * x);
-    float far = 1.0f - 2.0f / (e + 1.0f);
-    return x2 < 0.00390625f ? series : far;
+static inline v8f v_tanh(v8f x) {
+    const v8f x2 = x * x;
+    const v8f series = x * (1.0f + x2 * (-0.333333333f + x2 * (0.133333333f + x2 * -0.0539682540f)));
+    const v8f far = 1.0f - 2.0f / (v_exp(2.0f * x) + 1.0f);
+    return v_select(x2 < 0.00390625f, series, far);
 }
 
-static inline float k_sigmoid(float x) { return 1.0f / (1.0f + k_exp(-x)); }
+static inline v8f v_sigmoid(v8f x) { return 1.0f / (1.0f + v_exp(-x)); }
 
-/* Eight floats in a vector register (GCC/Clang vector extension; any alignment). */
-typedef float v8f __attribute__((vector_size(32), aligned(4)));
+/* out[i] = tanh(scale * in[i]) for i < n (out may be in). */
+static void tanh_of(int64_t n, const float *in, float scale, float *out) {
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) *(v8f *)(out + i) = v_tanh(scale * *(const v8f *)(in + i));
+    if (i < n) {
+        v8f t = {};
+        memcpy(&t, in + i, (n - i) * sizeof(float));
+        t = v_tanh(scale * t);
+        memcpy(out + i, &t, (n - i) * sizeof(float));
+    }
+}
+
+/* out[i] = sigmoid(a[i] * dt + b[i]) for i < n. */
+static void sigmoid_of(int64_t n, const float *a, float dt, const float *b, float *out) {
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) *(v8f *)(out + i) = v_sigmoid(*(const v8f *)(a + i) * dt + *(const v8f *)(b + i));
+    if (i < n) {
+        v8f ta = {}, tb = {};
+        memcpy(&ta, a + i, (n - i) * sizeof(float));
+        memcpy(&tb, b + i, (n - i) * sizeof(float));
+        ta = v_sigmoid(ta * dt + tb);
+        memcpy(out + i, &ta, (n - i) * sizeof(float));
+    }
+}
 
 static inline __attribute__((always_inline)) void row_times(int64_t n_in, int64_t n_out, const float *restrict a,
                                                             const float *restrict W, float *restrict out, const int nv) {
@@ -65,6 +94,31 @@ static inline __attribute__((always_inline)) void row_times(int64_t n_in, int64_
     for (int j = 0; j < nv; j++) *(v8f *)(out + 8 * j) = acc[j];
 }
 
+static inline __attribute__((always_inline)) void two_rows_times(int64_t n_in, int64_t n_out, const float *restrict a,
+                                                                 int64_t lda, const float *restrict W,
+                                                                 float *restrict out, const int nv) {
+    /* row_times for two rows at once (nv <= 4): twice the independent sums in flight, each
+       weight vector loaded once for both */
+    v8f acc0[4], acc1[4];
+    for (int j = 0; j < nv; j++) {
+        acc0[j] = *(const v8f *)(out + 8 * j);
+        acc1[j] = *(const v8f *)(out + n_out + 8 * j);
+    }
+    for (int64_t i = 0; i < n_in; i++) {
+        const float a0 = a[i], a1 = a[lda + i];
+        const float *restrict w = W + i * n_out;
+        for (int j = 0; j < nv; j++) {
+            const v8f wj = *(const v8f *)(w + 8 * j);
+            acc0[j] += a0 * wj;
+            acc1[j] += a1 * wj;
+        }
+    }
+    for (int j = 0; j < nv; j++) {
+        *(v8f *)(out + 8 * j) = acc0[j];
+        *(v8f *)(out + n_out + 8 * j) = acc1[j];
+    }
+}
+
 /* out[b, :] += a[b, :] @ W for a (B, n_in) with row stride lda, W (n_in, n_out), out (B, n_out). */
 static void rows_times(int64_t B, int64_t n_in, int64_t n_out, const float *restrict a, int64_t lda,
                        const float *restrict W, float *restrict out) {
@@ -72,10 +126,17 @@ static void rows_times(int64_t B, int64_t n_in, int64_t n_out, const float *rest
     case NV: \
         for (int64_t b = 0; b < B; b++) row_times(n_in, n_out, a + b * lda, W, out + b * n_out, NV); \
         return;
+#define ROW_PAIRS(NV) \
+    case NV: \
+        for (b = 0; b + 1 < B; b += 2) two_rows_times(n_in, n_out, a + b * lda, lda, W, out + b * n_out, NV); \
+        if (b < B) row_times(n_in, n_out, a + b * lda, W, out + b * n_out, NV); \
+        return;
     if (n_out % 8 == 0) {
-        switch (n_out / 8) { ROWS(1) ROWS(2) ROWS(3) ROWS(4) ROWS(5) ROWS(6) ROWS(7) ROWS(8) default: break; }
+        int64_t b;
+        switch (n_out / 8) { ROW_PAIRS(1) ROW_PAIRS(2) ROW_PAIRS(3) ROW_PAIRS(4) ROWS(5) ROWS(6) ROWS(7) ROWS(8) default: break; }
     }
 #undef ROWS
+#undef ROW_PAIRS
     for (int64_t b = 0; b < B; b++) {
         const float *restrict ab = a + b * lda;
         float *restrict ob = out + b * n_out;
@@ -93,8 +154,8 @@ static void rows_times(int64_t B, int64_t n_in, int64_t n_out, const float *rest
 /* One sample's activations [f1, f2, s] from the heads' pre-activations z, and its new state. */
 static inline void heads(int64_t H, const float *restrict z, const float dt, const float v, const float *restrict h,
                          float *restrict act, float *restrict out) {
-    for (int64_t i = 0; i < 2 * H; i++) act[i] = k_tanh(z[i]);
-    for (int64_t i = 0; i < H; i++) act[2 * H + i] = k_sigmoid(z[2 * H + i] * dt + z[3 * H + i]);
+    tanh_of(2 * H, z, 1.0f, act);
+    sigmoid_of(H, z + 2 * H, dt, z + 3 * H, act + 2 * H);
     if (v == 1.0f) {
         for (int64_t i = 0; i < H; i++) out[i] = act[i] + act[2 * H + i] * (act[H + i] - act[i]);
     } else { /* padding (v = 0) keeps the state exactly */
@@ -130,7 +191,7 @@ void cfc_forward(int64_t n, int64_t B, int64_t H, int64_t U, const float *x, int
             float *at = act ? act + (t * B + b0) * H3 : act_step;
             for (int64_t b = 0; b < nb; b++) memcpy(tht + b * U, xt + (b0 + b) * xs_b, U * sizeof(float));
             rows_times(nb, H, U, hb, H, Wh, tht);
-            for (int64_t i = 0; i < nb * U; i++) tht[i] = k_tanh(LECUN_INNER * tht[i]);
+            tanh_of(nb * U, tht, LECUN_INNER, tht);
             for (int64_t b = 0; b < nb; b++) memcpy(z + b * H4, bo, H4 * sizeof(float));
             rows_times(nb, U, H4, tht, U, Wo, z);
             for (int64_t b = 0; b < nb; b++)
