@@ -127,3 +127,13 @@ def test_cell_uses_elapsed_time():
     a = cell(x, h, torch.full((2, 1), 0.1))
     b = cell(x, h, torch.full((2, 1), 5.0))
     assert not torch.allclose(a, b)
+
+
+def test_scan_without_gradients_gives_the_same_states():
+    (xin, Wh, Wo, bo, h0), dt, v = _problem()  # float64: the PyTorch loop
+    with torch.no_grad():
+        quiet = cfc_scan(xin, Wh, Wo, bo, dt, v, active=(3, 3, 2, 2, 1, 1, 1), h0=h0)
+    hs = cfc_scan(xin, Wh, Wo, bo, dt, v, active=(3, 3, 2, 2, 1, 1, 1), h0=h0)
+    assert all(h.grad_fn is None for h in quiet) and all(h.grad_fn is not None for h in hs)
+    for a, b in zip(quiet, hs):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)

@@ -143,3 +143,19 @@ def test_kernel_is_built_once_into_the_cache(monkeypatch, tmp_path):
     monkeypatch.setattr(kernel, "_state", {"lib": None, "tried": False, "error": None})
     monkeypatch.setattr(kernel, "_compile", lambda target: pytest.fail("compiled again"))
     assert kernel.load() is not None and built.stat().st_mtime_ns == stamp
+
+
+@needs_kernel
+def test_nothing_is_saved_for_a_backward_without_gradients(monkeypatch):
+    seen = []
+    monkeypatch.setattr(kernel, "forward", lambda *a, _f=kernel.forward: seen.append(a[-1]) or _f(*a))
+    args, dt, v = _problem(6, 2, 3, 8, 4)
+    for a in args:
+        a.requires_grad_(True)
+    with torch.no_grad():
+        quiet = cfc_scan(*args[:4], dt, v, h0=args[4])
+    assert seen == [False, False] and all(h.grad_fn is None for h in quiet)
+    hs = cfc_scan(*args[:4], dt, v, h0=args[4])
+    assert seen[2:] == [True, True]
+    for a, b in zip(quiet, hs):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)

@@ -156,11 +156,11 @@ class _CfCScan(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, h0, Wh, Wo, bo, active, *seqs):
+    def forward(ctx, save, h0, Wh, Wo, bo, active, *seqs):
+        # save: whether a backward will follow (see cfc_scan)
         # seqs: xin, dt, v, each as K tensors (n_k, B, .) of the expert's own steps
         K, B, H = h0.shape
         xin, dt, v = seqs[:K], seqs[K : 2 * K], seqs[2 * K :]
-        save = any(ctx.needs_input_grad[:4]) or any(ctx.needs_input_grad[5 : 5 + K])
         segments = _segments(active)
         dt_segs, v_segs = [], []
         # Heads f = [ff1, ff2] and t = [time_a, time_b] as two products: elementwise
@@ -289,7 +289,7 @@ class _CfCScan(torch.autograd.Function):
             if n > 1:
                 grad_Wh[:a].baddbmm_(_expert_major(seg_outs[j][:-1]).transpose(1, 2), _expert_major(P[1:]))
         grad_h0 = torch.cat([carry, carry.new_zeros(K - carry.shape[0], B, H)])
-        return (grad_h0, grad_Wh, grad_Wo, grad_bo, None, *grad_xin, *[None] * (2 * K))
+        return (None, grad_h0, grad_Wh, grad_Wo, grad_bo, None, *grad_xin, *[None] * (2 * K))
 
 
 class _CfCKernelScan(torch.autograd.Function):
@@ -302,10 +302,9 @@ class _CfCKernelScan(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, h0, Wh, Wo, bo, *seqs):
+    def forward(ctx, save, h0, Wh, Wo, bo, *seqs):
         K = h0.shape[0]
         xin, dt, v = seqs[:K], seqs[K : 2 * K], seqs[2 * K :]
-        save = any(ctx.needs_input_grad[: 4 + K])
         Wh, Wo, bo = Wh.contiguous(), Wo.contiguous(), bo.contiguous()
         hs, steps = [], []
         for k in range(K):
@@ -341,7 +340,7 @@ class _CfCKernelScan(torch.autograd.Function):
             torch.mm(h0[k].t(), P[0], out=grad_Wh[k])
             if n > 1:
                 grad_Wh[k].addmm_(hs[k][:-1].reshape((n - 1) * B, H).t(), P[1:].reshape((n - 1) * B, U))
-        return (grad_h0, grad_Wh, grad_Wo, grad_bo, *grad_xin, *[None] * (2 * K))
+        return (None, grad_h0, grad_Wh, grad_Wo, grad_bo, *grad_xin, *[None] * (2 * K))
 
 
 def _use_kernel(tensors):
@@ -406,6 +405,9 @@ def cfc_scan(xin, recurrent_weight, head_weight, head_bias, dt, v, active=None, 
     if h0 is None:
         h0 = seqs[0][0].new_zeros(K, seqs[0][0].shape[1], H)
     Wo = LECUN_OUTER * head_weight
+    # Whether a backward can follow: inside the Functions, needs_input_grad says so even
+    # under no_grad, where saving the steps' intermediate values would be wasted work.
+    save = torch.is_grad_enabled() and any(t.requires_grad for t in (h0, recurrent_weight, Wo, head_bias, *seqs[0]))
     if _use_kernel([h0, recurrent_weight, Wo, head_bias, *itertools.chain(*seqs)]):
-        return _CfCKernelScan.apply(h0, recurrent_weight, Wo, head_bias, *seqs[0], *seqs[1], *seqs[2])
-    return _CfCScan.apply(h0, recurrent_weight, Wo, head_bias, active, *seqs[0], *seqs[1], *seqs[2])
+        return _CfCKernelScan.apply(save, h0, recurrent_weight, Wo, head_bias, *seqs[0], *seqs[1], *seqs[2])
+    return _CfCScan.apply(save, h0, recurrent_weight, Wo, head_bias, active, *seqs[0], *seqs[1], *seqs[2])
