@@ -1,5 +1,7 @@
 """The compiled CfC kernel: agreement with the PyTorch loop, fallbacks, numerical range."""
 
+import platform
+
 import pytest
 import torch
 
@@ -33,14 +35,28 @@ def _run(args, dt, v, active, dtype):
     return [h.double() for h in hs], [g.double() for g in torch.autograd.grad(loss, leaves)]
 
 
+@pytest.fixture(params=["native", "avx2"])
+def build(request, monkeypatch, tmp_path):
+    """The kernel as compiled for this machine, and (on x86-64) for AVX2 without AVX-512:
+    its other vector width."""
+    if request.param == "avx2":
+        if platform.machine() not in ("x86_64", "AMD64"):
+            pytest.skip("the AVX2 build is x86-64 only")
+        monkeypatch.setattr(kernel, "_state", {"lib": None, "tried": False, "error": None})
+        monkeypatch.setattr(kernel, "_NATIVE", "-march=x86-64-v3")
+        monkeypatch.setenv("MRMOE_SKLEARN_CACHE", str(tmp_path))
+        assert kernel.load() is not None, kernel.status()
+    return request.param
+
+
 @needs_kernel
 @pytest.mark.parametrize("padding", [True, False])
 @pytest.mark.parametrize(
     "sizes",
-    [dict(B=5, U=16, H=8), dict(B=3, U=5, H=3), dict(B=4, U=40, H=10)],
-    ids=["vector-sizes", "odd-sizes", "mixed-sizes"],
+    [dict(B=5, U=16, H=8), dict(B=3, U=5, H=3), dict(B=4, U=40, H=10), dict(B=20, U=32, H=16)],
+    ids=["vector-sizes", "odd-sizes", "mixed-sizes", "default-sizes"],
 )
-def test_kernel_matches_the_pytorch_loop(sizes, padding, monkeypatch):
+def test_kernel_matches_the_pytorch_loop(sizes, padding, build, monkeypatch):
     calls = []
     monkeypatch.setattr(kernel, "forward", lambda *a, _f=kernel.forward: calls.append(1) or _f(*a))
     S, K = 30, 3
@@ -91,7 +107,7 @@ def test_kernel_saturates_without_overflow():
 
 
 @needs_kernel
-def test_activations_match_torch_over_their_range():
+def test_activations_match_torch_over_their_range(build):
     """One step with H = U = 8 where the update is one activation: tanh and sigmoid to float32 rounding."""
     B, U, H = 1, 8, 8
     z = torch.linspace(-30, 30, 4001)

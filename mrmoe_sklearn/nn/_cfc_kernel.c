@@ -18,50 +18,56 @@
 
 #define LECUN_INNER 0.666f
 
-/* Eight floats (and eight int32) in a vector register: GCC/Clang vector extensions, any
-   alignment. The activations are written on these so that they vectorise on every target
-   (plain loops of selects and clamps did not, without AVX-512). */
-typedef float v8f __attribute__((vector_size(32), aligned(4)));
-typedef int32_t v8i __attribute__((vector_size(32), aligned(4)));
+/* VW floats (and VW int32) in a vector register: GCC/Clang vector extensions, any alignment;
+   16 where the target has AVX-512, else 8. The activations are written on these so that
+   they vectorise on every target (plain loops of selects and clamps did not, without
+   AVX-512). */
+#ifdef __AVX512F__
+#define VW 16
+#else
+#define VW 8
+#endif
+typedef float vf __attribute__((vector_size(4 * VW), aligned(4)));
+typedef int32_t vi __attribute__((vector_size(4 * VW), aligned(4)));
 
-static inline v8f v_select(v8i mask, v8f a, v8f b) { return (v8f)((mask & (v8i)a) | (~mask & (v8i)b)); }
+static inline vf v_select(vi mask, vf a, vf b) { return (vf)((mask & (vi)a) | (~mask & (vi)b)); }
 
 /* exp(x), Cephes' range reduction and polynomial; relative error about 2e-7. */
-static inline v8f v_exp(v8f x) {
-    const v8f hi = (v8f){} + 88.3762626647949f, lo = (v8f){} - 87.3365447504019f;
+static inline vf v_exp(vf x) {
+    const vf hi = (vf){} + 88.3762626647949f, lo = (vf){} - 87.3365447504019f;
     x = v_select(x > hi, hi, x);
     x = v_select(x < lo, lo, x);
     /* n = round(x / ln 2): adding and subtracting 1.5 * 2^23 rounds to an integer */
-    const v8f n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
-    v8f r = x - n * 0.693359375f;
+    const vf n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
+    vf r = x - n * 0.693359375f;
     r = r + n * 2.12194440e-4f;
-    v8f p = (v8f){} + 1.9875691500e-4f;
+    vf p = (vf){} + 1.9875691500e-4f;
     p = p * r + 1.3981999507e-3f;
     p = p * r + 8.3334519073e-3f;
     p = p * r + 4.1665795894e-2f;
     p = p * r + 1.6666665459e-1f;
     p = p * r + 5.0000001201e-1f;
-    const v8f y = p * r * r + r + 1.0f;
-    const v8i bits = (__builtin_convertvector(n, v8i) + 127) << 23; /* 2^n */
-    return y * (v8f)bits;
+    const vf y = p * r * r + r + 1.0f;
+    const vi bits = (__builtin_convertvector(n, vi) + 127) << 23; /* 2^n */
+    return y * (vf)bits;
 }
 
 /* tanh(x): odd Taylor series near 0 (no cancellation), 1 - 2 / (exp(2x) + 1) elsewhere. */
-static inline v8f v_tanh(v8f x) {
-    const v8f x2 = x * x;
-    const v8f series = x * (1.0f + x2 * (-0.333333333f + x2 * (0.133333333f + x2 * -0.0539682540f)));
-    const v8f far = 1.0f - 2.0f / (v_exp(2.0f * x) + 1.0f);
+static inline vf v_tanh(vf x) {
+    const vf x2 = x * x;
+    const vf series = x * (1.0f + x2 * (-0.333333333f + x2 * (0.133333333f + x2 * -0.0539682540f)));
+    const vf far = 1.0f - 2.0f / (v_exp(2.0f * x) + 1.0f);
     return v_select(x2 < 0.00390625f, series, far);
 }
 
-static inline v8f v_sigmoid(v8f x) { return 1.0f / (1.0f + v_exp(-x)); }
+static inline vf v_sigmoid(vf x) { return 1.0f / (1.0f + v_exp(-x)); }
 
 /* out[i] = tanh(scale * in[i]) for i < n (out may be in). */
 static void tanh_of(int64_t n, const float *in, float scale, float *out) {
     int64_t i = 0;
-    for (; i + 8 <= n; i += 8) *(v8f *)(out + i) = v_tanh(scale * *(const v8f *)(in + i));
+    for (; i + VW <= n; i += VW) *(vf *)(out + i) = v_tanh(scale * *(const vf *)(in + i));
     if (i < n) {
-        v8f t = {};
+        vf t = {};
         memcpy(&t, in + i, (n - i) * sizeof(float));
         t = v_tanh(scale * t);
         memcpy(out + i, &t, (n - i) * sizeof(float));
@@ -71,9 +77,9 @@ static void tanh_of(int64_t n, const float *in, float scale, float *out) {
 /* out[i] = sigmoid(a[i] * dt + b[i]) for i < n. */
 static void sigmoid_of(int64_t n, const float *a, float dt, const float *b, float *out) {
     int64_t i = 0;
-    for (; i + 8 <= n; i += 8) *(v8f *)(out + i) = v_sigmoid(*(const v8f *)(a + i) * dt + *(const v8f *)(b + i));
+    for (; i + VW <= n; i += VW) *(vf *)(out + i) = v_sigmoid(*(const vf *)(a + i) * dt + *(const vf *)(b + i));
     if (i < n) {
-        v8f ta = {}, tb = {};
+        vf ta = {}, tb = {};
         memcpy(&ta, a + i, (n - i) * sizeof(float));
         memcpy(&tb, b + i, (n - i) * sizeof(float));
         ta = v_sigmoid(ta * dt + tb);
@@ -83,15 +89,15 @@ static void sigmoid_of(int64_t n, const float *a, float dt, const float *b, floa
 
 static inline __attribute__((always_inline)) void row_times(int64_t n_in, int64_t n_out, const float *restrict a,
                                                             const float *restrict W, float *restrict out, const int nv) {
-    /* out[:] += a @ W with n_out = 8 nv: the row's sums stay in registers over the n_in products */
-    v8f acc[8];
-    for (int j = 0; j < nv; j++) acc[j] = *(const v8f *)(out + 8 * j);
+    /* out[:] += a @ W with n_out = VW nv: the row's sums stay in registers over the n_in products */
+    vf acc[8];
+    for (int j = 0; j < nv; j++) acc[j] = *(const vf *)(out + VW * j);
     for (int64_t i = 0; i < n_in; i++) {
         const float ai = a[i];
         const float *restrict w = W + i * n_out;
-        for (int j = 0; j < nv; j++) acc[j] += ai * *(const v8f *)(w + 8 * j);
+        for (int j = 0; j < nv; j++) acc[j] += ai * *(const vf *)(w + VW * j);
     }
-    for (int j = 0; j < nv; j++) *(v8f *)(out + 8 * j) = acc[j];
+    for (int j = 0; j < nv; j++) *(vf *)(out + VW * j) = acc[j];
 }
 
 static inline __attribute__((always_inline)) void two_rows_times(int64_t n_in, int64_t n_out, const float *restrict a,
@@ -99,23 +105,23 @@ static inline __attribute__((always_inline)) void two_rows_times(int64_t n_in, i
                                                                  float *restrict out, const int nv) {
     /* row_times for two rows at once (nv <= 4): twice the independent sums in flight, each
        weight vector loaded once for both */
-    v8f acc0[4], acc1[4];
+    vf acc0[4], acc1[4];
     for (int j = 0; j < nv; j++) {
-        acc0[j] = *(const v8f *)(out + 8 * j);
-        acc1[j] = *(const v8f *)(out + n_out + 8 * j);
+        acc0[j] = *(const vf *)(out + VW * j);
+        acc1[j] = *(const vf *)(out + n_out + VW * j);
     }
     for (int64_t i = 0; i < n_in; i++) {
         const float a0 = a[i], a1 = a[lda + i];
         const float *restrict w = W + i * n_out;
         for (int j = 0; j < nv; j++) {
-            const v8f wj = *(const v8f *)(w + 8 * j);
+            const vf wj = *(const vf *)(w + VW * j);
             acc0[j] += a0 * wj;
             acc1[j] += a1 * wj;
         }
     }
     for (int j = 0; j < nv; j++) {
-        *(v8f *)(out + 8 * j) = acc0[j];
-        *(v8f *)(out + n_out + 8 * j) = acc1[j];
+        *(vf *)(out + VW * j) = acc0[j];
+        *(vf *)(out + n_out + VW * j) = acc1[j];
     }
 }
 
@@ -131,9 +137,9 @@ static void rows_times(int64_t B, int64_t n_in, int64_t n_out, const float *rest
         for (b = 0; b + 1 < B; b += 2) two_rows_times(n_in, n_out, a + b * lda, lda, W, out + b * n_out, NV); \
         if (b < B) row_times(n_in, n_out, a + b * lda, W, out + b * n_out, NV); \
         return;
-    if (n_out % 8 == 0) {
+    if (n_out % VW == 0) {
         int64_t b;
-        switch (n_out / 8) { ROW_PAIRS(1) ROW_PAIRS(2) ROW_PAIRS(3) ROW_PAIRS(4) ROWS(5) ROWS(6) ROWS(7) ROWS(8) default: break; }
+        switch (n_out / VW) { ROW_PAIRS(1) ROW_PAIRS(2) ROW_PAIRS(3) ROW_PAIRS(4) ROWS(5) ROWS(6) ROWS(7) ROWS(8) default: break; }
     }
 #undef ROWS
 #undef ROW_PAIRS
