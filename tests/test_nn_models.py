@@ -97,6 +97,26 @@ def test_temporal_attention_ignores_invalid_windows():
     torch.testing.assert_close(ctx[0], expected)
 
 
+@pytest.mark.parametrize("n_threads", [1, 2])
+def test_mrmoe_net_results_do_not_depend_on_sample_order(n_threads):
+    """Bit for bit: a softmax over the first axis rounds vectorised and tail lanes apart."""
+    old = torch.get_num_threads()
+    torch.set_num_threads(n_threads)
+    try:
+        torch.manual_seed(0)
+        net = MRMoENet(3, 2).eval()
+        x, m, dt, v = _batch(B=20, T=3)
+        idx = torch.randperm(20)
+        with torch.no_grad():
+            out, det = net(x, m, dt, v, return_details=True)
+            out_p, det_p = net(x[idx], m[idx], dt[idx], v[idx], return_details=True)
+    finally:
+        torch.set_num_threads(old)
+    torch.testing.assert_close(out_p, out[idx], rtol=0, atol=0)
+    for key in det:
+        torch.testing.assert_close(det_p[key], det[key][idx], rtol=0, atol=0)
+
+
 def test_sequence_summaries_of_observed_values():
     x, m, _, v = _batch()
     summ = sequence_summaries(x.transpose(0, 1), m.transpose(0, 1), v.t())

@@ -90,7 +90,11 @@ class TemporalAttention(nn.Module):
         for k, (h, ok) in enumerate(zip(hs, valid)):
             n, B, H = h.shape
             scores = (h.reshape(n * B, H) @ self.weight[k]).view(n, B) + self.bias[k]
-            w = torch.softmax(scores.masked_fill(~ok, float("-inf")), dim=0)
+            # the softmax over time on (B, n) rows: over the first axis of (n, B), torch's
+            # vectorised and tail lanes round differently, so a sample's weights would depend
+            # on its position in the batch (scikit-learn's sample-order invariance check)
+            scores = scores.masked_fill(~ok, float("-inf")).t().contiguous()
+            w = torch.softmax(scores, dim=1).t()
             contexts.append((w.unsqueeze(-1) * h).sum(0))
             weights.append(w)
         return torch.stack(contexts), weights

@@ -23,6 +23,12 @@ def _trim(x, m, dt, v, cast=True):
     return (x, m.to(x.dtype), dt, v.to(x.dtype)) if cast else (x, m, dt, v)
 
 
+def _time_major(z, dtype):
+    """``z (B, T, ...)`` as a contiguous ``(T, B, ...)`` tensor of ``dtype``, in one copy."""
+    out = torch.empty((z.shape[1], z.shape[0], *z.shape[2:]), dtype=dtype, device=z.device)
+    return out.copy_(z.transpose(0, 1))
+
+
 class MRMoENet(nn.Module):
     """Multi-rate mixture of CfC experts with feature and temporal attention.
 
@@ -110,11 +116,9 @@ class MRMoENet(nn.Module):
         """
         T_in = x.shape[1]
         x, m, dt, v = _trim(x, m, dt, v, cast=False)
-        # Time-major from here on: one copy of every channel (masks cast to float
-        # by the same copy), contiguous windows.
-        seq = torch.cat([x.transpose(0, 1), m.transpose(0, 1), dt.t()[..., None], v.t()[..., None]], dim=-1)
-        F = x.shape[-1]
-        xt, mt, dtt, vt = seq[..., :F], seq[..., F : 2 * F], seq[..., 2 * F], seq[..., 2 * F + 1]
+        # Time-major from here on: one contiguous copy of each input (the masks cast
+        # to float by the same copy), so that every later reshape is a view.
+        xt, mt, dtt, vt = (_time_major(z, x.dtype) for z in (x, m, dt, v))
         a = None
         if self.feature_attention is not None:
             xt, a = self.feature_attention(xt, mt)
