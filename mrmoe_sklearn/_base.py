@@ -94,7 +94,8 @@ PREDICT_STEPS = 65536
 
 
 def _inference_batch_size(batch_size, dataset):
-    X = getattr(dataset, "X", None)
+    """The batch size for inference on ``dataset`` (a dict holding ``x (B, T, F)``)."""
+    X = getattr(dataset, "X", dataset)
     x = X.get("x") if isinstance(X, dict) else None
     if x is None or x.ndim != 3 or x.shape[1] == 0:
         return batch_size

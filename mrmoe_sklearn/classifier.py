@@ -6,7 +6,7 @@ import numpy as np
 import torch
 from sklearn.utils.validation import check_is_fitted
 
-from ._base import COMMON_PARAMS_DOC, BaseTimeSeriesClassifier, _check_param, _torch_threads
+from ._base import COMMON_PARAMS_DOC, BaseTimeSeriesClassifier, _check_param, _inference_batch_size, _torch_threads
 from .nn.models import LSTMNet, MRMoENet
 
 __all__ = ["MRMoEClassifier", "LNNClassifier", "MoEClassifier", "LSTMClassifier"]
@@ -62,9 +62,10 @@ class _LiquidMixtureClassifier(BaseTimeSeriesClassifier):
         was_training = module.training
         module.eval()
         try:
+            size = _inference_batch_size(self.batch_size, batch)
             with torch.no_grad(), _torch_threads(self.n_threads):
-                for start in range(0, n, self.batch_size):
-                    chunk = {k: t[start : start + self.batch_size].to(device) for k, t in batch.items()}
+                for start in range(0, n, size):
+                    chunk = {k: t[start : start + size].to(device) for k, t in batch.items()}
                     _, details = module(**chunk, return_details=True)
                     parts.append({k: d.double().cpu().numpy() for k, d in details.items()})
         finally:
