@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from mrmoe_sklearn.nn.cells import LECUN_INNER, LECUN_OUTER, CfCCell, cfc_scan
+from scan_problems import scan_problem
 
 ncps = pytest.importorskip("ncps.torch")
 
@@ -38,20 +39,8 @@ def _reference_scan(xin, Wh, Wo, bo, dt, v, h0):
     return torch.stack(outs)
 
 
-def _problem(dtype=torch.float64, S=7, K=3, B=4, U=5, H=3):
-    torch.manual_seed(0)
-    args = [
-        torch.randn(S, K, B, U, dtype=dtype),
-        torch.randn(K, H, U, dtype=dtype) * 0.5,
-        torch.randn(K, U, 4 * H, dtype=dtype) * 0.5,
-        torch.randn(K, 4 * H, dtype=dtype),
-        torch.randn(K, B, H, dtype=dtype),
-    ]
-    for a in args:
-        a.requires_grad_(True)
-    dt = torch.rand(S, K, B, 1, dtype=dtype) * 2
-    v = (torch.rand(S, K, B, 1) > 0.25).to(dtype)
-    return args, dt, v
+def _problem(dtype=torch.float64, S=7):
+    return scan_problem(dtype, S=S)
 
 
 @pytest.mark.parametrize("regular", [False, True])

@@ -8,22 +8,16 @@ import torch
 import mrmoe_sklearn.nn.cells as cells
 from mrmoe_sklearn.nn import kernel
 from mrmoe_sklearn.nn.cells import cfc_scan
+from scan_problems import scan_problem
 
 needs_kernel = pytest.mark.skipif(not kernel.available(), reason=f"kernel: {kernel.status()}")
 
 
 def _problem(S, K, B, U, H, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    args = [
-        torch.randn(S, K, B, U, generator=g),
-        torch.randn(K, H, U, generator=g) * 0.5,
-        torch.randn(K, U, 4 * H, generator=g) * 0.5,
-        torch.randn(K, 4 * H, generator=g),
-        torch.randn(K, B, H, generator=g),
-    ]
-    dt = torch.rand(S, K, B, 1, generator=g) * 2
-    v = (torch.rand(S, K, B, 1, generator=g) > 0.25).float()
-    return args, dt, v
+    """Weights at a trained network's scale: rounding errors stay at rounding level over the
+    steps (much larger ones make the recurrence chaotic, where two float32 computations that
+    round differently drift apart by chance, and no tolerance compares them)."""
+    return scan_problem(torch.float32, S, K, B, U, H, seed, weight_scale=U**-0.5)
 
 
 def _run(args, dt, v, active, dtype):
@@ -75,7 +69,7 @@ def test_kernel_matches_the_pytorch_loop(sizes, padding, build, monkeypatch):
     for ours, loop, ref in zip(hs32 + g32, loop32[0] + loop32[1], hs64 + g64):
         scale = ref.abs().max()
         err, loop_err = (ours - ref).abs().max() / scale, (loop - ref).abs().max() / scale
-        assert err <= 10 * loop_err + 5e-5, (err, loop_err)
+        assert err <= 4 * loop_err + 2e-6, (err, loop_err)
 
 
 @needs_kernel
@@ -98,8 +92,7 @@ def test_kernel_saturates_without_overflow():
     S, K, B, U, H = 6, 1, 4, 8, 8
     (xin, Wh, Wo, bo, h0), dt, v = _problem(S, K, B, U, H)
     for scale in (1e3, 1e30):
-        x = xin * scale
-        x.requires_grad_(True)
+        x = (xin * scale).detach().requires_grad_()
         hs = cfc_scan(x, Wh * scale, Wo * scale, bo * scale, dt, torch.ones_like(v), h0=h0)
         (g,) = torch.autograd.grad(hs[0].sum(), [x])
         assert torch.isfinite(hs[0]).all() and torch.isfinite(g).all()
@@ -165,9 +158,7 @@ def test_kernel_is_built_once_into_the_cache(monkeypatch, tmp_path):
 def test_nothing_is_saved_for_a_backward_without_gradients(monkeypatch):
     seen = []
     monkeypatch.setattr(kernel, "forward", lambda *a, _f=kernel.forward: seen.append(a[-1]) or _f(*a))
-    args, dt, v = _problem(6, 2, 3, 8, 4)
-    for a in args:
-        a.requires_grad_(True)
+    args, dt, v = _problem(6, 2, 3, 8, 4)  # requiring gradients
     with torch.no_grad():
         quiet = cfc_scan(*args[:4], dt, v, h0=args[4])
     assert seen == [False, False] and all(h.grad_fn is None for h in quiet)
