@@ -731,9 +731,19 @@ def environment(args, argv):
         "torch": _torch_version(),
         "threads": args.threads,
         "device": device,
+        "scan": _scan_status(args.device),
         "date": datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"),
         "command": shlex.join(["python", "benchmarks/speed.py", *argv]),
     }
+
+
+def _scan_status(device):
+    """How the CfC experts' recurrence runs: the compiled CPU kernel or the PyTorch loop."""
+    if device != "cpu":
+        return "PyTorch loop (the compiled kernel is CPU-only)"
+    from mrmoe_sklearn.nn import kernel
+
+    return kernel.status()
 
 
 def _cpu_model():
@@ -777,6 +787,7 @@ def render_markdown(results, args, keys, env, elapsed):
         f"- date: {env['date']}",
         f"- machine: {env['machine']}, processor: {env['processor']}, {env['cpus']} CPUs",
         f"- Python {env['python']}, torch {env['torch']}, {env['threads']} torch thread(s), device {env['device']}",
+        f"- CfC recurrence: {env['scan']}",
         f"- epochs per run: {args.epochs} (median s/epoch{', epoch 0 excluded' if args.epochs >= 3 else ''}), "
         f"batch size {args.batch_size}, predict_proba on {args.predict_samples} samples, "
         f"isolation: {args.isolation}, budget per epoch: "
@@ -817,6 +828,7 @@ def main(argv=None):
     print(f"# {env['command']}")
     print(f"# {env['machine']}, {env['processor']}, {env['cpus']} CPUs, torch {env['torch']}, "
           f"{args.threads} thread(s), device {env['device']}, isolation {args.isolation}")
+    print(f"# CfC recurrence: {env['scan']}")
 
     runner = run_isolated if args.isolation == "process" else run_one
     results = {}

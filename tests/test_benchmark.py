@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from mrmoe_sklearn.nn import kernel
+
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "speed.py"
 
 
@@ -88,6 +90,7 @@ def test_quick_run_prints_every_row_and_writes_markdown(tmp_path):
     for name, _ in speed.MODELS.values():
         assert f"| {name} | {sizes[0]} |" in md
     assert "torch" in md and "thread" in md and "runs per configuration: 1" in md
+    assert f"- CfC recurrence: {kernel.status()}" in md and f"# CfC recurrence: {kernel.status()}" in stdout
     assert md.count("PASS") + md.count("FAIL") + md.count("N/A") >= 5
 
 
