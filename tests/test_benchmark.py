@@ -9,6 +9,7 @@ import math
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -108,6 +109,18 @@ def test_isolated_worker_and_budget_skip():
     assert stdout.count("skipped (over budget)") == 4, stdout  # progress line + table row, per model
     assert "run 2/2" not in stdout
     assert "FAIL" not in stdout
+
+
+def test_budget_estimate_leaves_out_the_warm_up_step():
+    calls = []
+
+    def step():
+        calls.append(1)
+        if len(calls) == 1:
+            time.sleep(0.5)  # a slow first step (warm-up)
+
+    assert speed.warm_step_seconds(step, "cpu") < 0.25
+    assert len(calls) == 2
 
 
 def _record(status="ok", s=1.0, mib=10.0, pred=100.0):
