@@ -126,3 +126,24 @@ def test_scan_without_gradients_gives_the_same_states():
     assert all(h.grad_fn is None for h in quiet) and all(h.grad_fn is not None for h in hs)
     for a, b in zip(quiet, hs):
         torch.testing.assert_close(a, b, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize(
+    "change, match",
+    [
+        (lambda a, dt, v: (a[:4] + [a[4][:, :2]], dt, v), "h0"),
+        (lambda a, dt, v: ([a[0], a[1][:, :, :-1], *a[2:]], dt, v), "xin of expert 0 .*U from recurrent_weight"),
+        (lambda a, dt, v: ([*a[:2], a[2][:, :, :-1], *a[3:]], dt, v), "head_weight"),
+        (lambda a, dt, v: ([*a[:3], a[3][:1], a[4]], dt, v), "head_bias"),
+        (lambda a, dt, v: ([a[0][..., :-1], *a[1:]], dt, v), "xin of expert 0"),
+        (lambda a, dt, v: (a, dt[:, :, :1], v), "dt"),
+        (lambda a, dt, v: (a, dt, v[..., :1, :]), "v"),
+    ],
+    ids=["h0", "recurrent_weight", "head_weight", "head_bias", "xin", "dt", "v"],
+)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_scan_rejects_inconsistent_shapes(change, match, dtype):
+    """Both paths (float32: the compiled kernel where available, float64: the loop) check shapes first."""
+    args, dt, v = change(*scan_problem(dtype, S=5, K=2, B=4, U=6, H=3))
+    with pytest.raises(ValueError, match=match):
+        cfc_scan(*args[:4], dt, v, h0=args[4])

@@ -1,6 +1,7 @@
 """The compiled CfC kernel: agreement with the PyTorch loop, fallbacks, numerical range."""
 
 import platform
+import warnings
 
 import pytest
 import torch
@@ -29,6 +30,14 @@ def _run(args, dt, v, active, dtype):
     return [h.double() for h in hs], [g.double() for g in torch.autograd.grad(loss, leaves)]
 
 
+def _cpu_flags():
+    try:
+        info = open("/proc/cpuinfo").read()
+    except OSError:
+        return set()
+    return set(next((ln.split(":", 1)[1].split() for ln in info.splitlines() if ln.startswith("flags")), []))
+
+
 @pytest.fixture(params=["native", "avx2"])
 def build(request, monkeypatch, tmp_path):
     """The kernel as compiled for this machine, and (on x86-64) for AVX2 without AVX-512:
@@ -36,6 +45,8 @@ def build(request, monkeypatch, tmp_path):
     if request.param == "avx2":
         if platform.machine() not in ("x86_64", "AMD64"):
             pytest.skip("the AVX2 build is x86-64 only")
+        if not {"avx2", "fma"} <= _cpu_flags():
+            pytest.skip("this CPU does not run AVX2/FMA code")
         monkeypatch.setattr(kernel, "_state", {"lib": None, "tried": False, "error": None})
         monkeypatch.setattr(kernel, "_NATIVE", "-march=x86-64-v3")
         monkeypatch.setenv("MRMOE_SKLEARN_CACHE", str(tmp_path))
@@ -47,8 +58,11 @@ def build(request, monkeypatch, tmp_path):
 @pytest.mark.parametrize("padding", [True, False])
 @pytest.mark.parametrize(
     "sizes",
-    [dict(B=5, U=16, H=8), dict(B=3, U=5, H=3), dict(B=4, U=40, H=10), dict(B=20, U=32, H=16)],
-    ids=["vector-sizes", "odd-sizes", "mixed-sizes", "default-sizes"],
+    [dict(B=5, U=16, H=8), dict(B=3, U=5, H=3), dict(B=4, U=40, H=10), dict(B=20, U=32, H=16),
+     dict(B=6, U=48, H=24), dict(B=3, U=56, H=32), dict(B=2, U=112, H=20)],
+    # with the default sizes and the wide ones every register-blocked row product runs, at 8 and
+    # at 16 floats a vector: 1 to 4 vectors a row in pairs of rows, 5 to 8 vectors row by row
+    ids=["vector-sizes", "odd-sizes", "mixed-sizes", "default-sizes", "wide-48", "wide-56", "wide-112"],
 )
 def test_kernel_matches_the_pytorch_loop(sizes, padding, build, monkeypatch):
     calls = []
@@ -100,25 +114,31 @@ def test_kernel_saturates_without_overflow():
 
 
 @needs_kernel
-def test_activations_match_torch_over_their_range(build):
-    """One step with H = U = 8 where the update is one activation: tanh and sigmoid to float32 rounding."""
+@pytest.mark.parametrize("through", ["tanh", "sigmoid"])
+def test_activations_match_torch_over_their_range(build, through):
+    """One step with H = U = 8 where the update is one activation of the backbone's tanh:
+    tanh and sigmoid to float32 rounding."""
     B, U, H = 1, 8, 8
     z = torch.linspace(-30, 30, 4001)
     for chunk in z.split(8):
         x = torch.zeros(1, 1, B, U)
-        x[0, 0, 0, : chunk.numel()] = chunk / kernel_lecun()
-        # th = tanh(x); f1 = tanh(th * 0), f2 = tanh(th), s = sigmoid(0) ... read th back through the heads
-        Wo = torch.zeros(1, U, 4 * H)
-        Wo[0, :, H : 2 * H] = torch.eye(U)  # f2 = tanh(LECUN_OUTER * th)
-        hs = cfc_scan(x, torch.zeros(1, H, U), Wo / cells.LECUN_OUTER, torch.zeros(1, 4 * H),
+        x[0, 0, 0, : chunk.numel()] = chunk / cells.LECUN_INNER  # th = tanh(chunk)
+        Wo, bo = torch.zeros(1, U, 4 * H), torch.zeros(1, 4 * H)
+        th = torch.tanh(chunk.double())
+        if through == "tanh":
+            # f1 = 0, f2 = tanh(th), s = sigmoid(0): h = f2 / 2
+            Wo[0, :, H : 2 * H] = torch.eye(U)
+            want = 0.5 * torch.tanh(th)
+        else:
+            # f1 = 0, f2 = tanh(20) = 1 in float32, s = sigmoid(30 th): h = s, over (-30, 30)
+            Wo[0, :, 3 * H :] = 30 * torch.eye(U)
+            bo[0, H : 2 * H] = 20.0
+            want = torch.sigmoid(30 * th)
+        hs = cfc_scan(x, torch.zeros(1, H, U), Wo / cells.LECUN_OUTER, bo,
                       torch.ones(1, 1, B, 1), torch.ones(1, 1, B, 1), h0=torch.zeros(1, B, H))
-        want = 0.5 * torch.tanh(torch.tanh(chunk.double()))  # s = sigmoid(0) = 1/2, f1 = 0
         got = hs[0][0, 0, : chunk.numel()].double()
-        torch.testing.assert_close(got, want, rtol=0, atol=3e-7)
-
-
-def kernel_lecun():
-    return cells.LECUN_INNER
+        # the sigmoid's argument carries th's float32 rounding times 30
+        torch.testing.assert_close(got, want, rtol=0, atol=3e-7 if through == "tanh" else 1e-6)
 
 
 def test_switched_off_by_environment_variable(monkeypatch):
@@ -138,7 +158,10 @@ def test_compiler_failure_falls_back_with_a_warning(monkeypatch, tmp_path):
         assert kernel.load() is None
     assert "failed" in kernel.status() and not list(tmp_path.rglob("*.so"))
     args, dt, v = _problem(5, 2, 3, 8, 4)
-    hs = cfc_scan(*args[:4], dt, v, h0=args[4])  # the PyTorch loop, no second warning
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        hs = cfc_scan(*args[:4], dt, v, h0=args[4])  # the PyTorch loop
+    assert not caught, [str(w.message) for w in caught]  # warned once per process, not per call
     assert all(torch.isfinite(h).all() for h in hs)
 
 
@@ -166,3 +189,58 @@ def test_nothing_is_saved_for_a_backward_without_gradients(monkeypatch):
     assert seen[2:] == [True, True]
     for a, b in zip(quiet, hs):
         torch.testing.assert_close(a, b, rtol=0, atol=0)
+
+
+@needs_kernel
+def test_gradient_by_a_non_contiguous_initial_state():
+    """h0 may be any view (here a permuted one); its gradient is laid out like h0."""
+    args, dt, v = _problem(7, 3, 5, 16, 8)
+    h0 = args[4].detach().permute(1, 0, 2).contiguous().permute(1, 0, 2).requires_grad_()
+    assert not h0.is_contiguous()
+    dense = args[4].detach().clone().requires_grad_()
+    grads = []
+    for start in (h0, dense):
+        hs = cfc_scan(*args[:4], dt, v, h0=start)
+        grads.append(torch.autograd.grad(sum((h * h).sum() for h in hs), [start])[0])
+    torch.testing.assert_close(grads[0], grads[1], rtol=0, atol=0)
+
+
+@needs_kernel
+def test_backward_after_the_kernel_is_switched_off(monkeypatch):
+    """A forward that ran the kernel finishes its backward with it."""
+    args, dt, v = _problem(6, 2, 3, 8, 4)
+    hs = cfc_scan(*args[:4], dt, v, h0=args[4])
+    monkeypatch.setenv("MRMOE_SKLEARN_KERNEL", "0")
+    grads = torch.autograd.grad(sum(h.sum() for h in hs), args)
+    assert all(torch.isfinite(g).all() for g in grads)
+
+
+@needs_kernel
+def test_no_second_order_gradients():
+    args, dt, v = _problem(4, 1, 2, 8, 4)
+    hs = cfc_scan(*args[:4], dt, v, h0=args[4])
+    (g,) = torch.autograd.grad((hs[0] ** 2).sum(), [args[0]], create_graph=True)
+    with pytest.raises(RuntimeError, match="differentiate twice"):
+        g.sum().backward()
+
+
+def test_warnings_as_errors_do_not_compile_again(monkeypatch, tmp_path):
+    """With RuntimeWarning an error the first call raises it; later calls take the loop quietly."""
+    monkeypatch.setattr(kernel, "_state", {"lib": None, "tried": False, "error": None})
+    monkeypatch.setenv("MRMOE_SKLEARN_CACHE", str(tmp_path))
+    monkeypatch.setenv("CC", "false")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(RuntimeWarning, match="kernel is unavailable"):
+            kernel.load()
+        monkeypatch.setattr(kernel, "_compile", lambda target: pytest.fail("compiled again"))
+        assert kernel.load() is None
+
+
+def test_shared_temporary_folder_must_be_private(tmp_path):
+    mine = tmp_path / "mine"
+    assert kernel._private_dir(mine) and (mine.stat().st_mode & 0o777) == 0o700
+    shared = tmp_path / "shared"
+    shared.mkdir(mode=0o777)
+    shared.chmod(0o777)
+    assert not kernel._private_dir(shared)

@@ -23,6 +23,7 @@ import math
 
 import torch
 from torch import nn
+from torch.autograd.function import once_differentiable
 
 from . import kernel
 
@@ -220,6 +221,7 @@ class _CfCScan(torch.autograd.Function):
         return tuple(hs)
 
     @staticmethod
+    @once_differentiable
     def backward(ctx, *grad_hs):
         Wh, Wo, h0, hs0 = ctx.saved_tensors
         blocks, seg_outs, dt_segs, v_segs = ctx.steps
@@ -320,12 +322,14 @@ class _CfCKernelScan(torch.autograd.Function):
         return tuple(hs)
 
     @staticmethod
+    @once_differentiable
     def backward(ctx, *grad_hs):
         h0, Wh, Wo, *hs = ctx.saved_tensors
         K, B, H = h0.shape
         U = Wh.shape[-1]
         WoT, WhT = Wo.transpose(1, 2).contiguous(), Wh.transpose(1, 2).contiguous()
-        grad_h0, grad_Wh, grad_Wo = torch.zeros_like(h0), torch.zeros_like(Wh), torch.zeros_like(Wo)
+        # contiguous whatever h0's layout: the kernel writes grad_h0[k] as a dense (B, H) block
+        grad_h0, grad_Wh, grad_Wo = h0.new_zeros(h0.shape), torch.zeros_like(Wh), torch.zeros_like(Wo)
         grad_bo, grad_xin = Wo.new_zeros(K, 4 * H), []
         for k in range(K):
             d, mask, th, act = ctx.steps[k]
@@ -364,6 +368,28 @@ def _per_expert(seq, n_steps, name):
     return seq
 
 
+def _check_shapes(xin, dt, v, h0, recurrent_weight, head_weight, head_bias):
+    """Raise a ValueError naming the argument whose shape disagrees (the compiled kernel
+    reads raw memory: a wrong shape must not reach it). K, H and U come from
+    ``recurrent_weight``, B from the first expert's ``xin``."""
+    if recurrent_weight.dim() != 3:
+        raise ValueError(f"recurrent_weight must have shape (K, H, U), got {tuple(recurrent_weight.shape)}.")
+    K, H, U = recurrent_weight.shape
+    B = xin[0].shape[1] if xin[0].dim() == 3 else None
+    for name, seq, width in (("xin", xin, U), ("dt", dt, 1), ("v", v, 1)):
+        for k, t in enumerate(seq):
+            if t.dim() != 3 or t.shape[1:] != (B, width):
+                where = " (U from recurrent_weight)" if name == "xin" else ""
+                raise ValueError(f"{name} of expert {k} must have shape (n_steps, B={B}, {width}){where}, "
+                                 f"got {tuple(t.shape)}.")
+    want = [("head_weight", head_weight, (K, U, 4 * H)), ("head_bias", head_bias, (K, 4 * H)),
+            ("h0", h0, (K, B, H))]
+    for name, t, shape in want:
+        if t is not None and tuple(t.shape) != shape:
+            raise ValueError(f"{name} must have shape {shape} (K={K}, H={H}, U={U} from recurrent_weight, "
+                             f"B={B} from xin), got {tuple(t.shape)}.")
+
+
 def cfc_scan(xin, recurrent_weight, head_weight, head_bias, dt, v, active=None, h0=None):
     """Run ``K`` CfC cells over time-major sequences.
 
@@ -393,6 +419,12 @@ def cfc_scan(xin, recurrent_weight, head_weight, head_bias, dt, v, active=None, 
     -------
     hs : tuple of K Tensors of shape (n_k, B, H)
         Hidden state of each expert after each of its own ``n_k`` steps.
+
+    Raises
+    ------
+    ValueError
+        If a shape disagrees with the others (no broadcasting: ``dt`` and ``v``
+        hold one value per sample and step).
     """
     K, H = recurrent_weight.shape[:2]
     if active is None:
@@ -402,6 +434,7 @@ def cfc_scan(xin, recurrent_weight, head_weight, head_bias, dt, v, active=None, 
     counts = collections.Counter(active)
     n_steps = [sum(c for a, c in counts.items() if a > k) for k in range(K)]
     seqs = [_per_expert(s, n_steps, name) for s, name in ((xin, "xin"), (dt, "dt"), (v, "v"))]
+    _check_shapes(*seqs, h0, recurrent_weight, head_weight, head_bias)
     if h0 is None:
         h0 = seqs[0][0].new_zeros(K, seqs[0][0].shape[1], H)
     Wo = LECUN_OUTER * head_weight

@@ -36,22 +36,50 @@ def _switched_off():
 
 
 def _cache_dirs():
-    """Where the library may be built: ``$MRMOE_SKLEARN_CACHE``, else the user's cache, else the temporary folder."""
+    """Where the library may be built: ``$MRMOE_SKLEARN_CACHE``, else the user's cache, else
+    a private folder in the temporary folder."""
     explicit = os.environ.get("MRMOE_SKLEARN_CACHE")
     if explicit:
         return [Path(explicit)]
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return [Path(base) / "mrmoe_sklearn", Path(tempfile.gettempdir()) / f"mrmoe_sklearn-{os.getuid()}"]
+    dirs = []
+    try:
+        base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+        dirs.append(Path(base) / "mrmoe_sklearn")
+    except RuntimeError:  # no home folder
+        pass
+    shared = Path(tempfile.gettempdir()) / f"mrmoe_sklearn-{os.getuid()}"
+    if _private_dir(shared):
+        dirs.append(shared)
+    return dirs
+
+
+def _private_dir(path):
+    """Create ``path`` for this user alone (mode 0700); False if it exists and another user
+    owns it or may write to it: a library found there could have been planted."""
+    try:
+        path.mkdir(mode=0o700, exist_ok=True)
+        st = path.stat()
+    except OSError:
+        return False
+    return st.st_uid == os.getuid() and not st.st_mode & 0o022
+
+
+# /proc/cpuinfo lines naming the CPU and its extensions (x86: model, flags; ARM: parts, features)
+_CPU_LINES = ("model name", "flags", "Features", "CPU implementer", "CPU architecture", "CPU variant", "CPU part")
 
 
 def _cpu_id():
-    """What the machine code depends on (``-march=native``): the CPU model and its flags."""
+    """What the machine code depends on (``-march=native``): the CPU model and its extensions."""
     try:
         info = Path("/proc/cpuinfo").read_text()
-        lines = [ln for ln in info.splitlines() if ln.startswith(("model name", "flags"))][:2]
     except OSError:
-        lines = []
-    return "\n".join([platform.machine(), platform.processor(), *lines])
+        info = ""
+    lines = {}
+    for ln in info.splitlines():
+        key = ln.split(":", 1)[0].strip()
+        if key in _CPU_LINES:
+            lines.setdefault(key, ln)
+    return "\n".join([platform.machine(), platform.processor(), *lines.values()])
 
 
 def _compile(target):
@@ -89,7 +117,7 @@ def _built(name):
             return target
         except OSError as exc:  # folder not writable: try the next
             errors.append(f"{folder}: {exc}")
-    raise OSError("; ".join(errors))
+    raise OSError("; ".join(errors) or "no cache folder for the compiled kernel")
 
 
 def _bind(lib):
@@ -123,6 +151,10 @@ def load():
                 _state["lib"] = _bind(ctypes.CDLL(str(_built(f"cfc_kernel_{key}.so"))))
             except (OSError, RuntimeError, subprocess.SubprocessError) as exc:
                 _state["error"] = f"{type(exc).__name__}: {exc}"
+            # recorded before warning: a warning raised as an error must not make every
+            # later call compile again
+            _state["tried"] = True
+            if _state["lib"] is None:
                 warnings.warn(
                     f"mrmoe_sklearn: the compiled CfC kernel is unavailable ({_state['error']}); "
                     "the experts run their PyTorch loop instead (the same model, slower training). "
@@ -130,7 +162,6 @@ def load():
                     RuntimeWarning,
                     stacklevel=2,
                 )
-            _state["tried"] = True
     return _state["lib"]
 
 
@@ -222,7 +253,7 @@ def backward(grad_hs, dt, v, th, act, WoT, WhT, carry):
     P : Tensor of shape (n, B, U)
         Gradient by the input half ``x``.
     """
-    lib = load()
+    lib = _state["lib"]  # loaded by the forward (even if switched off since)
     n, B, H = grad_hs.shape
     U = th.shape[-1]
     G = th.new_empty(n, B, 4 * H)
