@@ -1,5 +1,6 @@
 """The compiled CfC kernel: agreement with the PyTorch loop, fallbacks, numerical range."""
 
+import os
 import platform
 import warnings
 
@@ -30,14 +31,6 @@ def _run(args, dt, v, active, dtype):
     return [h.double() for h in hs], [g.double() for g in torch.autograd.grad(loss, leaves)]
 
 
-def _cpu_flags():
-    try:
-        info = open("/proc/cpuinfo").read()
-    except OSError:
-        return set()
-    return set(next((ln.split(":", 1)[1].split() for ln in info.splitlines() if ln.startswith("flags")), []))
-
-
 @pytest.fixture(params=["native", "avx2"])
 def build(request, monkeypatch, tmp_path):
     """The kernel as compiled for this machine, and (on x86-64) for AVX2 without AVX-512:
@@ -45,7 +38,7 @@ def build(request, monkeypatch, tmp_path):
     if request.param == "avx2":
         if platform.machine() not in ("x86_64", "AMD64"):
             pytest.skip("the AVX2 build is x86-64 only")
-        if not {"avx2", "fma"} <= _cpu_flags():
+        if not {"avx2", "fma"} <= set(kernel._cpu_id().split()):  # its flags line
             pytest.skip("this CPU does not run AVX2/FMA code")
         monkeypatch.setattr(kernel, "_state", {"lib": None, "tried": False, "error": None})
         monkeypatch.setattr(kernel, "_NATIVE", "-march=x86-64-v3")
@@ -244,3 +237,21 @@ def test_shared_temporary_folder_must_be_private(tmp_path):
     shared.mkdir(mode=0o777)
     shared.chmod(0o777)
     assert not kernel._private_dir(shared)
+
+
+def test_cache_folders_in_order(monkeypatch, tmp_path):
+    """The user's cache first; the private temporary folder only when that fails."""
+    monkeypatch.delenv("MRMOE_SKLEARN_CACHE", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setattr(kernel.tempfile, "gettempdir", lambda: str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    monkeypatch.setattr(kernel, "_compile", lambda target: None)
+    assert kernel._built("x.so").parent == tmp_path / "cache" / "mrmoe_sklearn"
+    assert not any((tmp_path / "tmp").iterdir())  # nothing created there
+
+    def compile_(target):
+        if "cache" in target.parts:
+            raise OSError("read-only")
+
+    monkeypatch.setattr(kernel, "_compile", compile_)
+    assert kernel._built("x.so").parent == tmp_path / "tmp" / f"mrmoe_sklearn-{os.getuid()}"

@@ -36,21 +36,23 @@ def _switched_off():
 
 
 def _cache_dirs():
-    """Where the library may be built: ``$MRMOE_SKLEARN_CACHE``, else the user's cache, else
-    a private folder in the temporary folder."""
+    """Where the library may be built, in order: ``$MRMOE_SKLEARN_CACHE``, else the user's
+    cache, else a private folder in the temporary folder (a generator: later folders are only
+    looked at when the earlier ones fail)."""
     explicit = os.environ.get("MRMOE_SKLEARN_CACHE")
     if explicit:
-        return [Path(explicit)]
-    dirs = []
+        yield Path(explicit)
+        return
     try:
         base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-        dirs.append(Path(base) / "mrmoe_sklearn")
     except RuntimeError:  # no home folder
-        pass
+        base = None
+    if base is not None:
+        yield Path(base) / "mrmoe_sklearn"
+    # reached only when the user's cache failed: nothing is created in /tmp otherwise
     shared = Path(tempfile.gettempdir()) / f"mrmoe_sklearn-{os.getuid()}"
     if _private_dir(shared):
-        dirs.append(shared)
-    return dirs
+        yield shared
 
 
 def _private_dir(path):
