@@ -133,13 +133,14 @@ def test_scan_without_gradients_gives_the_same_states():
     [
         (lambda a, dt, v: (a[:4] + [a[4][:, :2]], dt, v), "h0"),
         (lambda a, dt, v: ([a[0], a[1][:, :, :-1], *a[2:]], dt, v), "xin of expert 0 .*U from recurrent_weight"),
+        (lambda a, dt, v: ([a[0], a[1][0], *a[2:]], dt, v), r"recurrent_weight must have shape \(K, H, U\)"),
         (lambda a, dt, v: ([*a[:2], a[2][:, :, :-1], *a[3:]], dt, v), "head_weight"),
         (lambda a, dt, v: ([*a[:3], a[3][:1], a[4]], dt, v), "head_bias"),
         (lambda a, dt, v: ([a[0][..., :-1], *a[1:]], dt, v), "xin of expert 0"),
         (lambda a, dt, v: (a, dt[:, :, :1], v), "dt"),
         (lambda a, dt, v: (a, dt, v[..., :1, :]), "v"),
     ],
-    ids=["h0", "recurrent_weight", "head_weight", "head_bias", "xin", "dt", "v"],
+    ids=["h0", "recurrent_weight", "recurrent_weight-rank", "head_weight", "head_bias", "xin", "dt", "v"],
 )
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 def test_scan_rejects_inconsistent_shapes(change, match, dtype):

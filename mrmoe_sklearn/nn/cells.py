@@ -371,9 +371,8 @@ def _per_expert(seq, n_steps, name):
 def _check_shapes(xin, dt, v, h0, recurrent_weight, head_weight, head_bias):
     """Raise a ValueError naming the argument whose shape disagrees (the compiled kernel
     reads raw memory: a wrong shape must not reach it). K, H and U come from
-    ``recurrent_weight``, B from the first expert's ``xin``."""
-    if recurrent_weight.dim() != 3:
-        raise ValueError(f"recurrent_weight must have shape (K, H, U), got {tuple(recurrent_weight.shape)}.")
+    ``recurrent_weight`` (whose rank :func:`cfc_scan` checked first), B from the first
+    expert's ``xin``."""
     K, H, U = recurrent_weight.shape
     B = xin[0].shape[1] if xin[0].dim() == 3 else None
     for name, seq, width in (("xin", xin, U), ("dt", dt, 1), ("v", v, 1)):
@@ -426,6 +425,8 @@ def cfc_scan(xin, recurrent_weight, head_weight, head_bias, dt, v, active=None, 
         If a shape disagrees with the others (no broadcasting: ``dt`` and ``v``
         hold one value per sample and step).
     """
+    if recurrent_weight.dim() != 3:  # K and H are read from it before anything else
+        raise ValueError(f"recurrent_weight must have shape (K, H, U), got {tuple(recurrent_weight.shape)}.")
     K, H = recurrent_weight.shape[:2]
     if active is None:
         S = xin.shape[0] if isinstance(xin, torch.Tensor) else xin[0].shape[0]
