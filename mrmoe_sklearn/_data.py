@@ -165,7 +165,7 @@ def _stack_list(X):
     return out
 
 
-def check_series(X, *, time_channel=None, n_channels=None, estimator_name="estimator"):
+def check_series(X, *, time_channel=None, n_channels=None, n_timesteps=None, estimator_name="estimator"):
     """Validate ``X`` and bring it into the model's layout.
 
     Parameters
@@ -180,6 +180,9 @@ def check_series(X, *, time_channel=None, n_channels=None, estimator_name="estim
     n_channels : int or None, default=None
         Number of channels seen at fit (the time channel included); a different
         number raises ``ValueError``.
+    n_timesteps : int or None, default=None
+        Width of a 2D ``X`` seen at fit; a 2D ``X`` of another width raises
+        ``ValueError`` (is it transposed?). Other layouts may vary in length.
     estimator_name : str, default="estimator"
         Used in error messages.
 
@@ -195,7 +198,8 @@ def check_series(X, *, time_channel=None, n_channels=None, estimator_name="estim
         Wrong dimensionality, no sample / step / channel, infinite values, a
         sample without any observation, a channel count that differs from fit,
         missing or decreasing time stamps, time stamps so far apart that the
-        elapsed time overflows float64, an invalid ``time_channel``.
+        elapsed time overflows float64, an invalid ``time_channel``, a 2D ``X``
+        whose width differs from ``n_timesteps``.
     """
     if X is None:
         raise ValueError(f"{estimator_name} expected X, got None.")
@@ -240,6 +244,12 @@ def check_series(X, *, time_channel=None, n_channels=None, estimator_name="estim
         raise ValueError(
             f"X has {n_ch} channels, but {estimator_name} was fitted with "
             f"{n_channels} channels (the time channel included)."
+        )
+    if n_timesteps is not None and layout == "2d" and n_steps != n_timesteps:
+        raise ValueError(
+            f"X has {n_steps} columns (time steps), but {estimator_name} was fitted on 2D "
+            f"input with {n_timesteps}. A 2D X is a batch of univariate series of one "
+            "length (is it transposed?); pass a 3D array or a list of arrays for other lengths."
         )
     if np.isinf(arr).any():
         i, c, t = np.argwhere(np.isinf(arr))[0]
