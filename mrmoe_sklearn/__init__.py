@@ -8,6 +8,7 @@ from ._base import TrainingDivergedError
 from ._data import TimeSeriesScaler, to_sequences
 from .classifier import LNNClassifier, LSTMClassifier, MoEClassifier, MRMoEClassifier
 from .datasets import make_multirate_classification
+from .summary import SummaryFeatures, summary_statistics
 
 __version__ = "0.1.0"
 
@@ -17,7 +18,9 @@ __all__ = [
     "MoEClassifier",
     "LSTMClassifier",
     "TimeSeriesScaler",
+    "SummaryFeatures",
     "TrainingDivergedError",
     "make_multirate_classification",
     "to_sequences",
+    "summary_statistics",
 ]
