@@ -82,8 +82,10 @@ def summary_statistics(values, times, valid, statistics=DEFAULT_STATISTICS, *, c
     -----
     Vectorised over chunks of samples, so the extra memory is a few chunk-sized
     float64 arrays whatever ``n_samples``. Measured 2026-12-02 on the 2-core
-    development machine (one thread): a (12000, 215, 40) float64 panel with
-    about 80% NaN and ragged lengths, all nine statistics, in 2.1 s.
+    development machine, one thread, while training jobs shared it: a
+    (12000, 215, 40) float64 panel (787 MiB) with 80% NaN and ragged lengths
+    (20 to 215 steps), all nine statistics, 1.6 to 2.0 s over four runs; peak
+    memory 13 MiB above the 33 MiB result.
 
     Examples
     --------
