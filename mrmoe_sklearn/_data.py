@@ -98,11 +98,16 @@ class ScalingStats:
     time_scale : float
         Mean positive elapsed time between steps; elapsed times are divided by
         it so that a typical step lasts 1.
+    summary_center, summary_scale : ndarray of shape (n_features * n_statistics,) or None
+        Robust centre (median) and scale of each per-channel summary statistic
+        (see :func:`summary_inputs`); None when the model takes no summaries.
     """
 
     mean: np.ndarray
     scale: np.ndarray
     time_scale: float = 1.0
+    summary_center: np.ndarray | None = None
+    summary_scale: np.ndarray | None = None
 
 
 def _as_float_array(arr, what):
@@ -343,12 +348,69 @@ def _nan_stats(values):
     return mean, scale
 
 
-def fit_scaling(data):
+#: Standardised summary statistics are clipped to this magnitude: slopes over
+#: two close observations and erroneous chart values are heavy-tailed.
+SUMMARY_CLIP = 5.0
+
+
+def _raw_summaries(data):
+    """Per-channel summary statistics of ``data``, flattened to ``(n, F * S)``;
+    counts as ``log1p`` (they are skewed), NaN where undefined."""
+    from .summary import DEFAULT_STATISTICS, summary_statistics
+
+    raw = summary_statistics(data.values, data.times, data.valid, DEFAULT_STATISTICS)
+    count = DEFAULT_STATISTICS.index("count")
+    raw[..., count] = np.log1p(raw[..., count])
+    return raw.reshape(raw.shape[0], -1)
+
+
+def summary_inputs(data, stats):
+    """The summary vector ``s`` of each series, scaled by ``stats``.
+
+    Parameters
+    ----------
+    data : SeriesData
+    stats : ScalingStats
+        With ``summary_center`` and ``summary_scale`` set.
+
+    Returns
+    -------
+    s : ndarray of float32 of shape (n_samples, n_features * n_statistics)
+        Per-channel summary statistics (:data:`mrmoe_sklearn.summary.DEFAULT_STATISTICS`,
+        counts as ``log1p``) minus the fitted median over the fitted robust scale,
+        clipped to ``+-SUMMARY_CLIP``, 0 (the median) where undefined.
+    """
+    s = (_raw_summaries(data) - stats.summary_center) / stats.summary_scale
+    s = np.nan_to_num(np.clip(s, -SUMMARY_CLIP, SUMMARY_CLIP), nan=0.0)
+    return s.astype(np.float32)
+
+
+def _robust_scale(raw):
+    """Median and robust scale (IQR / 1.349, else the standard deviation, else 1) per column."""
+    center = np.zeros(raw.shape[1])
+    scale = np.ones(raw.shape[1])
+    for j in range(raw.shape[1]):
+        col = raw[:, j]
+        col = col[np.isfinite(col)]
+        if col.size == 0:
+            continue
+        q25, center[j], q75 = np.percentile(col, [25, 50, 75])
+        spread = (q75 - q25) / 1.349
+        if not spread > 0:
+            spread = col.std()
+        scale[j] = spread if spread > 0 and np.isfinite(spread) else 1.0
+    return center, scale
+
+
+def fit_scaling(data, summaries=False):
     """Learn per-feature standardisation and the time scale from ``data``.
 
     Parameters
     ----------
     data : SeriesData
+    summaries : bool, default=False
+        Also learn the scaling of the per-channel summary statistics that
+        :func:`summary_inputs` gives the networks.
 
     Returns
     -------
@@ -361,7 +423,10 @@ def fit_scaling(data):
         positive = dt[data.valid & (dt > 0)]
         if positive.size:
             time_scale = float(np.mean(positive / positive.max()) * positive.max())
-    return ScalingStats(mean=mean, scale=scale, time_scale=time_scale)
+    stats = ScalingStats(mean=mean, scale=scale, time_scale=time_scale)
+    if summaries:
+        stats.summary_center, stats.summary_scale = _robust_scale(_raw_summaries(data))
+    return stats
 
 
 #: Values standardised at once, in a reused float64 buffer of 4 MiB: fresh large
@@ -387,7 +452,8 @@ def prepare_batch(data, stats, chunk_size=None):
         ``x`` (n, T, F) float32, standardised, 0 where missing; ``m`` (n, T, F)
         bool observed mask; ``dt`` (n, T) float32 elapsed time before each step
         in units of ``stats.time_scale`` (1 at the first step, 0 on padding);
-        ``v`` (n, T) bool valid-step mask.
+        ``v`` (n, T) bool valid-step mask; ``s`` (n, F * S) float32 summary
+        inputs (:func:`summary_inputs`) when ``stats`` holds their scaling.
     """
     values = data.values
     n, T, F = values.shape
@@ -413,7 +479,10 @@ def prepare_batch(data, stats, chunk_size=None):
         dt[:, 0] = 1.0
         np.clip(dt, 0.0, DT_CLIP, out=dt)
     dt = np.where(v, dt, 0.0).astype(np.float32)
-    return {"x": x, "m": m, "dt": dt, "v": v}
+    batch = {"x": x, "m": m, "dt": dt, "v": v}
+    if stats.summary_center is not None:
+        batch["s"] = summary_inputs(data, stats)
+    return batch
 
 
 def to_sequences(

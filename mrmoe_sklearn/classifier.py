@@ -23,7 +23,14 @@ class _LiquidMixtureClassifier(BaseTimeSeriesClassifier):
         raise NotImplementedError
 
     def _build_module(self, n_features, n_classes):
-        return MRMoENet(n_features, n_classes, dropout=self.dropout, **self._mixture_config())
+        center = self.scaling_.summary_center
+        n_summary = 0 if center is None else len(center)
+        config = self._mixture_config()
+        config.pop("summary_head", None)  # the estimator's switch; the network gets n_summary
+        return MRMoENet(n_features, n_classes, dropout=self.dropout, n_summary=n_summary, **config)
+
+    def _uses_summaries(self):
+        return bool(self._mixture_config().get("summary_head", False))
 
     def _module_aux_weight(self):
         cfg = self._mixture_config()
@@ -145,6 +152,16 @@ class MRMoEClassifier(_LiquidMixtureClassifier):
         gates, or the Switch-Transformer form).
     head_size : int, default=32
         Width the experts' contexts are projected to before the output layer.
+    carry_forward : bool, default=False
+        Also give the experts, at every step, each channel's last observed
+        value and the time since that observation (GRU-D-style inputs for
+        sparse charts; static descriptors charted once at time 0 then reach
+        every step).
+    summary_head : bool, default=False
+        Also feed per-channel summary statistics of each series (mean, std,
+        min, max, first, last, count, slope, time since last observation;
+        :func:`~mrmoe_sklearn.summary.summary_statistics`), robustly scaled at
+        fit, through a linear layer into the head beside the experts' mixture.
 """
         + COMMON_PARAMS_DOC
         + """
@@ -198,7 +215,10 @@ class MRMoEClassifier(_LiquidMixtureClassifier):
         aux_loss_weight=0.01,
         load_balance="cv",
         head_size=32,
+        carry_forward=False,
+        summary_head=False,
         lr=5e-3,
+        lr_schedule=None,
         max_epochs=30,
         batch_size=64,
         weight_decay=1e-4,
@@ -215,6 +235,8 @@ class MRMoEClassifier(_LiquidMixtureClassifier):
         verbose=0,
         warm_start=False,
     ):
+        self.carry_forward = carry_forward
+        self.summary_head = summary_head
         self.rates = rates
         self.n_experts = n_experts
         self.hidden_size = hidden_size
@@ -227,6 +249,7 @@ class MRMoEClassifier(_LiquidMixtureClassifier):
         self.load_balance = load_balance
         self.head_size = head_size
         self.lr = lr
+        self.lr_schedule = lr_schedule
         self.max_epochs = max_epochs
         self.batch_size = batch_size
         self.weight_decay = weight_decay
@@ -255,6 +278,8 @@ class MRMoEClassifier(_LiquidMixtureClassifier):
             rates = tuple(rates[k % len(rates)] for k in range(self.n_experts))
         _check_param("head_size", self.head_size, Integral, 1)
         return dict(
+            carry_forward=bool(self.carry_forward),
+            summary_head=bool(self.summary_head),
             rates=rates,
             hidden_size=self.hidden_size,
             backbone_units=self.backbone_units,
@@ -295,6 +320,7 @@ class LNNClassifier(_LiquidMixtureClassifier):
         hidden_size=64,
         backbone_units=64,
         lr=5e-3,
+        lr_schedule=None,
         max_epochs=30,
         batch_size=64,
         weight_decay=1e-4,
@@ -314,6 +340,7 @@ class LNNClassifier(_LiquidMixtureClassifier):
         self.hidden_size = hidden_size
         self.backbone_units = backbone_units
         self.lr = lr
+        self.lr_schedule = lr_schedule
         self.max_epochs = max_epochs
         self.batch_size = batch_size
         self.weight_decay = weight_decay
@@ -374,6 +401,7 @@ class MoEClassifier(_LiquidMixtureClassifier):
         top_k=None,
         aux_loss_weight=0.01,
         lr=5e-3,
+        lr_schedule=None,
         max_epochs=30,
         batch_size=64,
         weight_decay=1e-4,
@@ -396,6 +424,7 @@ class MoEClassifier(_LiquidMixtureClassifier):
         self.top_k = top_k
         self.aux_loss_weight = aux_loss_weight
         self.lr = lr
+        self.lr_schedule = lr_schedule
         self.max_epochs = max_epochs
         self.batch_size = batch_size
         self.weight_decay = weight_decay
@@ -451,6 +480,7 @@ class LSTMClassifier(BaseTimeSeriesClassifier):
         hidden_size=64,
         num_layers=1,
         lr=5e-3,
+        lr_schedule=None,
         max_epochs=30,
         batch_size=64,
         weight_decay=1e-4,
@@ -470,6 +500,7 @@ class LSTMClassifier(BaseTimeSeriesClassifier):
         self.hidden_size = hidden_size
         self.num_layers = num_layers
         self.lr = lr
+        self.lr_schedule = lr_schedule
         self.max_epochs = max_epochs
         self.batch_size = batch_size
         self.weight_decay = weight_decay

@@ -149,6 +149,8 @@ def test_explain_shapes(binary_task):
         ({"device": "gpu"}, "device must be"),
         ({"class_weight": "heavy"}, "class_weight"),
         ({"load_balance": "nope"}, "load_balance"),
+        ({"early_stopping": "sometimes"}, "early_stopping must be"),
+        ({"lr_schedule": "linear"}, "lr_schedule must be"),
     ],
 )
 def test_bad_parameters_raise_at_fit(params, match, binary_task):
@@ -201,6 +203,92 @@ def test_class_weight_early_stopping_and_verbose(binary_task, capsys):
     # a dict by label, with a label not in y
     with pytest.raises(ValueError, match="not in y"):
         _fast(MRMoEClassifier, class_weight={5: 2.0}).fit(X, y)
+
+
+def _trained_on(history):
+    """Samples in the last epoch's training batches."""
+    return sum(b.get("train_batch_size", 0) for b in history[-1, "batches"])
+
+
+@pytest.mark.parametrize("cls", ALL)
+def test_validation_data_chooses_the_stopping_epoch(cls, binary_task):
+    X, y = binary_task
+    clf = _fast(cls, early_stopping=True, max_epochs=6, patience=2)
+    clf.fit(X[:80], y[:80], X_val=X[80:], y_val=y[80:])
+    h = clf.history_
+    assert _trained_on(h) == 80  # all of X trained on
+    # the validation loss is the loss on X_val: recompute it at the kept (best) epoch
+    best = int(np.argmin(h[:, "valid_loss"]))
+    proba = clf.predict_proba(X[80:])
+    loss = -np.mean(np.log(proba[np.arange(40), y[80:]]))
+    assert loss == pytest.approx(h[best, "valid_loss"], rel=1e-4)
+
+
+def test_validation_data_errors_and_auto_early_stopping(binary_task):
+    X, y = binary_task
+    with pytest.raises(ValueError, match="together"):
+        _fast(MRMoEClassifier).fit(X, y, X_val=X)
+    with pytest.raises(ValueError, match="early_stopping=False"):
+        _fast(MRMoEClassifier, early_stopping=False).fit(X, y, X_val=X, y_val=y)
+    with pytest.raises(ValueError, match="X_val.*fitted with 5 channels"):
+        _fast(MRMoEClassifier, early_stopping=True).fit(X, y, X_val=X[:, :4], y_val=y)
+    with pytest.raises(ValueError, match="y_val has labels \\[7\\]"):
+        _fast(MRMoEClassifier, early_stopping=True).fit(X, y, X_val=X[:3], y_val=[0, 1, 7])
+    # "auto": off for small data, on with validation data
+    small = _fast(MRMoEClassifier, early_stopping="auto", max_epochs=2).fit(X, y)
+    assert "valid_loss" not in small.history_[-1]
+    given = _fast(MRMoEClassifier, early_stopping="auto", max_epochs=2).fit(X, y, X_val=X[:20], y_val=y[:20])
+    assert "valid_loss" in given.history_[-1]
+
+
+def test_auto_early_stopping_switches_on_from_the_threshold(binary_task, monkeypatch):
+    from mrmoe_sklearn import _base
+
+    X, y = binary_task
+    monkeypatch.setattr(_base, "AUTO_EARLY_STOPPING", 100)
+    clf = _fast(MRMoEClassifier, early_stopping="auto", max_epochs=2).fit(X, y)
+    assert "valid_loss" in clf.history_[-1]
+    assert _trained_on(clf.history_) == 108  # 10% of 120 held out
+
+
+@pytest.mark.parametrize("schedule", ["plateau", "cosine"])
+def test_learning_rate_schedules_change_the_rate(schedule, binary_task):
+    X, y = binary_task
+    # patience 2 -> the plateau schedule halves the rate after one epoch without improvement
+    clf = _fast(MRMoEClassifier, lr_schedule=schedule, early_stopping=True, patience=2, max_epochs=8, lr=0.05)
+    clf.fit(X[:80], y[:80], X_val=X[80:], y_val=y[80:])
+    final = clf.net_.optimizer_.param_groups[0]["lr"]
+    # replay the schedule on a dummy optimiser with the recorded validation losses
+    opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.05)
+    if schedule == "cosine":
+        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=8)
+        for _ in clf.history_:
+            opt.step()
+            sched.step()
+    else:
+        sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=0.5, patience=0)
+        for loss in clf.history_[:, "valid_loss"]:
+            opt.step()
+            sched.step(loss)
+    assert final == pytest.approx(opt.param_groups[0]["lr"])
+    assert final < 0.05
+
+
+def test_summary_head_and_carry_forward_are_used(binary_task):
+    X, y = binary_task
+    clf = _fast(MRMoEClassifier, summary_head=True, carry_forward=True, max_epochs=2).fit(X, y)
+    module = clf.net_.module_
+    assert module.summary.in_features == 4 * 9  # 4 measured channels x 9 statistics
+    assert module.experts.input_weight.shape[1] == 4 * 4
+    assert clf.scaling_.summary_center.shape == (36,)
+    proba = clf.predict_proba(X)
+    assert np.isfinite(proba).all()
+    # the prediction depends on the summaries: zero the summary layer and it changes
+    with torch.no_grad():
+        module.summary.weight.zero_()
+    assert not np.allclose(clf.predict_proba(X), proba)
+    plain = _fast(MRMoEClassifier, max_epochs=1).fit(X, y)
+    assert plain.net_.module_.summary is None and plain.scaling_.summary_center is None
 
 
 def test_clone_and_params_untouched(binary_task):

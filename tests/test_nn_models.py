@@ -199,3 +199,36 @@ def test_lstm_net_reads_last_valid_state():
     x2 = x.clone()
     x2[0, 9:] = 100.0  # padding of sample 0 only
     torch.testing.assert_close(net(x2, m, dt, v)[0], out[0])
+
+
+def test_carry_forward_gives_last_value_and_its_age():
+    from mrmoe_sklearn.nn.models import carry_forward
+
+    # one sample, one feature observed at steps 1 and 3 of 5; dt 1 at step 0 (convention), then 2, 3, 4, 5
+    x = torch.tensor([0.0, 7.0, 0.0, -2.0, 0.0])[:, None, None]
+    m = torch.tensor([0.0, 1.0, 0.0, 1.0, 0.0])[:, None, None]
+    dt = torch.tensor([1.0, 2.0, 3.0, 4.0, 5.0])[:, None]
+    out = carry_forward(x, m, dt)
+    assert out.shape == (5, 1, 2)
+    torch.testing.assert_close(out[:, 0, 0], torch.tensor([0.0, 7.0, 7.0, -2.0, -2.0]))
+    # clock since the first step: 0, 2, 5, 9, 14; ages: since start before the first observation
+    age = torch.tensor([0.0, 0.0, 3.0, 0.0, 5.0])
+    torch.testing.assert_close(out[:, 0, 1], torch.log1p(age))
+
+
+def test_mrmoe_net_with_carry_forward_and_summaries():
+    x, m, dt, v = _batch()
+    s = torch.randn(x.shape[0], 5)
+    torch.manual_seed(0)
+    net = MRMoENet(3, 2, rates=(1, 2), carry_forward=True, n_summary=5)
+    assert net.experts.input_weight.shape[1] == 12  # [mean, fraction, last value, age] x 3 features
+    logits = net(x, m, dt, v, s=s)
+    assert logits.shape == (6, 2) and torch.isfinite(logits).all()
+    logits.sum().backward()
+    assert net.summary.weight.grad.abs().sum() > 0
+    assert net.experts.input_weight.grad[:, 6:].abs().sum() > 0  # the carried-forward inputs are used
+    net.eval()
+    changed = net(x, m, dt, v, s=s + 1.0)
+    assert not torch.allclose(changed, net(x, m, dt, v, s=s))
+    with pytest.raises(ValueError, match="summary input s"):
+        net(x, m, dt, v)

@@ -104,7 +104,8 @@ class MultiRateCfC(nn.Module):
     Parameters
     ----------
     input_size : int
-        Size of each window's input vector (``2 * n_features``).
+        Size of each window's input vector (``2 * n_features``, plus the
+        width of ``extra`` when the forward pass is given one).
     rates : sequence of int
         Rate of each expert, non-decreasing (the fastest expert first).
     hidden_size : int
@@ -129,7 +130,7 @@ class MultiRateCfC(nn.Module):
         self.head_weight = nn.Parameter(torch.empty(K, U, 4 * H).uniform_(-hb, hb))
         self.head_bias = nn.Parameter(torch.empty(K, 4 * H).uniform_(-hb, hb))
 
-    def forward(self, x, m, dt, v):
+    def forward(self, x, m, dt, v, extra=None):
         """Run every expert over its resampled sequence.
 
         Parameters
@@ -137,6 +138,10 @@ class MultiRateCfC(nn.Module):
         x, m : Tensor of shape (T, B, F)
             Time-major values (0 where missing) and observed mask; any strides.
         dt, v : Tensor of shape (T, B)
+        extra : Tensor of shape (T, B, E) or None, default=None
+            Further per-step inputs defined at every step (such as the last
+            observed values), averaged over each window's valid steps. The
+            experts' ``input_size`` is then ``2 * F + E``.
 
         Returns
         -------
@@ -154,10 +159,13 @@ class MultiRateCfC(nn.Module):
             n, B = d.shape
             k = self.rates.count(rate)
             sl = slice(start, start + k)
-            W = self.input_weight[sl].permute(1, 0, 2).reshape(2 * n_feat, -1)
-            # [mean, count / rate] @ W as two products into one buffer (no concatenated copy).
+            W = self.input_weight[sl].permute(1, 0, 2).reshape(self.input_weight.shape[1], -1)
+            # [mean, count / rate, extra] @ W as products into one buffer (no concatenated copy).
             proj = torch.addmm(self.input_bias[sl].reshape(-1), mean.reshape(n * B, n_feat), W[:n_feat])
-            proj = proj.addmm_(count.reshape(n * B, n_feat), W[n_feat:], alpha=1.0 / rate)
+            proj = proj.addmm_(count.reshape(n * B, n_feat), W[n_feat : 2 * n_feat], alpha=1.0 / rate)
+            if extra is not None:
+                e = extra if rate == 1 else window_sums(extra, rate) / windows.at(rate)[3][..., None].clamp(min=1.0)
+                proj = proj.addmm_(e.reshape(n * B, -1), W[2 * n_feat :])
             xin.extend(proj.view(n, B, k, -1).unbind(2) if k > 1 else [proj.view(n, B, -1)])
             dt_w.extend([d[..., None]] * k)
             v_w.extend([ok[..., None].to(d.dtype)] * k)

@@ -12,7 +12,7 @@ from .attention import FeatureAttention, TemporalAttention
 from .experts import MultiRateCfC, window_sums
 from .gating import Gate, load_balance_loss, sequence_summaries
 
-__all__ = ["MRMoENet", "LSTMNet"]
+__all__ = ["MRMoENet", "LSTMNet", "carry_forward"]
 
 
 def _trim(x, m, dt, v, cast=True):
@@ -27,6 +27,33 @@ def _time_major(z, dtype):
     """``z (B, T, ...)`` as a contiguous ``(T, B, ...)`` tensor of ``dtype``, in one copy."""
     out = torch.empty((z.shape[1], z.shape[0], *z.shape[2:]), dtype=dtype, device=z.device)
     return out.copy_(z.transpose(0, 1))
+
+
+def carry_forward(x, m, dt):
+    """Last observed value of each feature and the time since it, at every step.
+
+    Parameters
+    ----------
+    x, m : Tensor of shape (T, B, F)
+        Time-major values (0 where missing) and observed mask (float).
+    dt : Tensor of shape (T, B)
+        Elapsed time before each step.
+
+    Returns
+    -------
+    Tensor of shape (T, B, 2 * F)
+        ``[last, log1p(age)]``: the value at the feature's latest observed step
+        up to and including this one (0, the standardised mean, before the
+        first observation) and the time elapsed since that step (since the
+        sequence's start before the first observation).
+    """
+    T = x.shape[0]
+    steps = torch.arange(T, device=x.device)[:, None, None]
+    idx = torch.where(m > 0, steps, 0).cummax(0).values
+    last = x.gather(0, idx)
+    clock = dt.cumsum(0) - dt[:1]  # time of each step since the first
+    age = clock[..., None] - clock[..., None].expand_as(x).gather(0, idx)
+    return torch.cat([last, torch.log1p(age.clamp(min=0.0))], dim=-1)
 
 
 class MRMoENet(nn.Module):
@@ -60,6 +87,15 @@ class MRMoENet(nn.Module):
         Dropout before the output layer.
     load_balance : {"cv", "switch"}, default="cv"
         Form of the load-balancing loss, see :func:`load_balance_loss`.
+    carry_forward : bool, default=False
+        Also give the experts, at every step, each feature's last observed
+        value and the log of ``1 +`` the time since that observation
+        (GRU-D-style inputs for sparse charts, see :func:`carry_forward`).
+    n_summary : int, default=0
+        Width of the per-sample summary vector ``s`` passed to
+        :meth:`forward` (per-channel statistics, static descriptors); it
+        enters the head through one linear layer added to the experts'
+        mixture. 0 means no such input.
 
     Attributes
     ----------
@@ -82,29 +118,36 @@ class MRMoENet(nn.Module):
         head_size=32,
         dropout=0.1,
         load_balance="cv",
+        carry_forward=False,
+        n_summary=0,
     ):
         super().__init__()
         self.rates = tuple(sorted(int(r) for r in rates))
         K = len(self.rates)
         self.load_balance = load_balance
+        self.carry_forward = bool(carry_forward)
         self.feature_attention = FeatureAttention(n_features) if feature_attention else None
-        self.experts = MultiRateCfC(2 * n_features, self.rates, hidden_size, backbone_units)
+        n_inputs = (4 if self.carry_forward else 2) * n_features
+        self.experts = MultiRateCfC(n_inputs, self.rates, hidden_size, backbone_units)
         self.temporal_attention = TemporalAttention(K, hidden_size) if temporal_attention else None
         self.gate = Gate(n_features, K, gate_hidden, top_k) if gate and K > 1 else None
         self.proj_weight = nn.Parameter(torch.empty(K, hidden_size, head_size))
         self.proj_bias = nn.Parameter(torch.zeros(K, head_size))
         nn.init.uniform_(self.proj_weight, -(hidden_size**-0.5), hidden_size**-0.5)
+        self.summary = nn.Linear(n_summary, head_size) if n_summary else None
         self.dropout = nn.Dropout(dropout)
         self.out = nn.Linear(head_size, n_classes)
         self.aux_loss = None
 
-    def forward(self, x, m, dt, v, return_details=False):
+    def forward(self, x, m, dt, v, s=None, return_details=False):
         """Class logits of a batch.
 
         Parameters
         ----------
         x, m : Tensor of shape (B, T, F)
         dt, v : Tensor of shape (B, T)
+        s : Tensor of shape (B, n_summary) or None
+            Per-sample summary inputs; required when ``n_summary > 0``.
         return_details : bool, default=False
             Also return a dict with ``feature_weights (B, F)``, ``gate_weights
             (B, K)`` and ``temporal_weights (B, K, T)`` mapped to the input steps.
@@ -122,7 +165,8 @@ class MRMoENet(nn.Module):
         a = None
         if self.feature_attention is not None:
             xt, a = self.feature_attention(xt, mt)
-        hs, valid = self.experts(xt, mt, dtt, vt)
+        extra = carry_forward(xt, mt, dtt) if self.carry_forward else None
+        hs, valid = self.experts(xt, mt, dtt, vt, extra)
         K = len(hs)
         weights = None
         if self.temporal_attention is not None:
@@ -137,6 +181,10 @@ class MRMoENet(nn.Module):
             self.aux_loss = None
         z = torch.einsum("kbh,khd->kbd", context, self.proj_weight) + self.proj_bias[:, None]
         z = torch.einsum("bk,kbd->bd", g, z)
+        if self.summary is not None:
+            if s is None:
+                raise ValueError("This network was built with n_summary > 0 and needs the summary input s.")
+            z = z + self.summary(s)
         logits = self.out(self.dropout(z))
         if not return_details:
             return logits
@@ -184,8 +232,8 @@ class LSTMNet(nn.Module):
         self.out = nn.Linear(hidden_size, n_classes)
         self.aux_loss = None
 
-    def forward(self, x, m, dt, v, return_details=False):
-        """Class logits ``(B, n_classes)``; no explanation details exist."""
+    def forward(self, x, m, dt, v, s=None, return_details=False):
+        """Class logits ``(B, n_classes)``; no explanation details exist (``s`` is ignored)."""
         x, m, dt, v = _trim(x, m, dt, v)
         out, _ = self.lstm(torch.cat([x, m, dt[..., None]], dim=-1))
         last = (v.sum(1).long() - 1).clamp(min=0)
