@@ -52,6 +52,9 @@ def record(rid, rows=(), *, newline="\n", **descriptors):
 # RecordID -> (record text, in-hospital death), per set.
 SMALL = {
     "a": {
+        # A stay with no measurement: only the descriptors (Gender unknown).
+        # (Before 1001 in the archive: records are sorted by RecordID.)
+        1002: (record(1002, Age=70, Gender=-1, Height=170.2, ICUType=2, Weight=60), 0),
         # CRLF line ends, a repeated time stamp, an unknown parameter whose
         # time stamp has nothing else, a later weight.
         1001: (
@@ -63,8 +66,6 @@ SMALL = {
             ),
             0,
         ),
-        # A stay with no measurement: only the descriptors (Gender unknown).
-        1002: (record(1002, Age=70, Gender=-1, Height=170.2, ICUType=2, Weight=60), 0),
     },
     "b": {
         # Two weights at 00:00, a series at 00:00, blank lines, a negative value
@@ -218,7 +219,7 @@ def test_descriptors_outcomes_splits(small):
     assert o.index.tolist() == IDS
     assert o.columns.tolist() == ["SAPS-I", "SOFA", "Length_of_stay", "Survival", "In-hospital_death", "set"]
     assert o["set"].tolist() == ["a", "a", "b", "c", "c"]
-    assert o.loc[1001, "SOFA"] == -1 and o.loc[2001, "Survival"] == 3  # as in the file
+    assert o.loc[1002, "SOFA"] == -1 and o.loc[2001, "Survival"] == 3  # as in the file
     np.testing.assert_array_equal(o["In-hospital_death"], small.target)
     sp = small.splits
     assert sp.index.tolist() == IDS and sp.columns.tolist() == [f"split{k}" for k in range(1, 6)]
