@@ -8,7 +8,6 @@ they are present.
 
 import contextlib
 import functools
-import gzip
 import http.server
 import io
 import shutil
@@ -331,6 +330,30 @@ def test_no_warning_for_clean_data(tmp_path):
     assert ds.data.shape == (3, 42, 2) and ds.splits is None
 
 
+def test_first_step_without_known_descriptor(tmp_path):
+    """Time 0 is a step even where nothing known is charted then."""
+    unknown = dict(Age=-1, Gender=-1, Height=-1, ICUType=-1, Weight=-1)
+    sets = {"a": {1: (record(1, [("01:00", "HR", 70)], **unknown), 0)}, "b": {2: (record(2), 1)}, "c": {3: (record(3), 0)}}
+    write_data(tmp_path / "physionet2012", sets, splits=None)
+    ds = fetch_physionet2012(data_home=tmp_path, download_if_missing=False)
+    np.testing.assert_array_equal(ds.data[0, 0], [0, 1])
+    assert np.isnan(ds.data[0, 1:, 0]).all() and ds.data[0, CH["HR"], 1] == 70
+    assert ds.descriptors.loc[1].isna().all()
+
+
+def test_record_stored_twice(home_copy):
+    path = home_copy / "physionet2012" / "set-c.tar.gz"
+    records = {rid: text for rid, (text, _) in SMALL["c"].items()}
+    with tarfile.open(path, "w:gz") as tar:
+        for rid in [3001, 3002, 3001]:
+            raw = records[rid].encode()
+            info = tarfile.TarInfo(f"set-c/{rid}.txt")
+            info.size = len(raw)
+            tar.addfile(info, io.BytesIO(raw))
+    with pytest.raises(ValueError, match=r"set-c.tar.gz is not a valid PhysioNet 2012 file: RecordID\(s\) \[3001\] stored twice"):
+        fetch_quietly(home_copy)
+
+
 def _cases():
     """(file, how to break it, error class, message pattern)."""
     rec = SMALL["a"][1001][0]
@@ -557,6 +580,24 @@ def test_download_cut_off_by_the_server(small_home, tmp_path, no_proxy):
     assert "set-a.tar.gz" not in {p.name for p in folder.iterdir()} and not leftovers(folder)
 
 
+def test_download_checked_before_it_is_renamed(small_home, tmp_path, no_proxy, monkeypatch):
+    """The readers see the temporary file, not the final name (the rename is atomic and last)."""
+    seen = []
+    real_reader = _physionet._read_outcomes
+
+    def spy(path, label):
+        seen.append((Path(path).name, (Path(path).parent / "Outcomes-a.txt").exists()))
+        return real_reader(path, label)
+
+    monkeypatch.setattr(_physionet, "_read_outcomes", spy)
+    with serve(small_home / "physionet2012") as (url, _):
+        load(tmp_path, base_url=url, download_if_missing=True)
+    first_name, final_existed = seen[0]
+    assert first_name.startswith(".Outcomes-a.txt.") and first_name.endswith(".part")
+    assert not final_existed
+    assert (tmp_path / "physionet2012" / "Outcomes-a.txt").is_file()
+
+
 def test_download_404(small_home, tmp_path, no_proxy):
     source = tmp_path / "source"
     shutil.copytree(small_home / "physionet2012", source)
@@ -651,3 +692,18 @@ def test_real_frame_round_trip(real):
     np.testing.assert_array_equal(got_ids, ids)
     np.testing.assert_allclose(X, ds.data[:500, :, : X.shape[2]], rtol=1e-12)
     assert np.isnan(ds.data[:500, :, X.shape[2] :]).all()
+
+
+@pytest.mark.slow
+def test_real_fast_parser_matches_the_exact_one():
+    """On set-c (which holds the rows with an empty name), both parsers agree."""
+    path = REAL_HOME / "physionet2012" / "set-c.tar.gz"
+    if not path.is_file():
+        pytest.skip(f"{path} is not there")
+    with tarfile.open(path) as tar:
+        members = [(int(m.name[6:-4]), m.name, tar.extractfile(m).read()) for m in tar if m.isfile()]
+    fast, dropped_fast = _physionet._parse_fast(members)
+    exact, dropped_exact = _physionet._parse_exact(members, str(path))
+    for a, b in zip(fast, exact):
+        np.testing.assert_array_equal(a, b)
+    assert dropped_fast == dropped_exact == {"": 2403}
