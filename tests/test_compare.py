@@ -281,3 +281,22 @@ def test_parallel_jobs(tiny_data):
     np.testing.assert_allclose(
         result.fold_scores.auroc.to_numpy(), serial.fold_scores.auroc.to_numpy(), atol=1e-6
     )
+
+
+def test_package_layout_and_entry_points():
+    import re
+    import subprocess
+    from pathlib import Path
+
+    import mrmoe_sklearn.compare as compare
+
+    for name in compare.__all__:
+        assert hasattr(compare, name), name
+    root = Path(__file__).resolve().parents[1]
+    script = re.search(r'^mrmoe-compare = "(.+)"$', (root / "pyproject.toml").read_text(), re.M)
+    module, attr = script.group(1).split(":")
+    assert module == "mrmoe_sklearn.compare" and getattr(compare, attr) is main
+    done = subprocess.run(
+        [sys.executable, "-m", "mrmoe_sklearn.compare", "--help"], cwd=root, capture_output=True, text=True
+    )
+    assert done.returncode == 0 and "usage: mrmoe-compare" in done.stdout
