@@ -40,24 +40,55 @@ command line).
 
 from ._cli import CLI_MAX_EPOCHS, main
 from ._io import load_long_csv, load_npz
-from ._peers import PEERS, REFERENCE, MiniRocketPeer, default_models, impute_for_minirocket, select_models
-from ._protocol import compare_models
-from ._report import ComparisonResult, format_table, save_figures, write_results
+from ._peers import (
+    PEER_NAMES,
+    PEERS,
+    REFERENCE,
+    MiniRocketPeer,
+    default_models,
+    impute_for_minirocket,
+    peer_models,
+    select_models,
+    summary_gbt,
+)
+from ._protocol import compare_models, compare_on_splits
+from ._report import (
+    PUBLISHED_P12,
+    ComparisonResult,
+    SplitComparisonResult,
+    format_published_table,
+    format_table,
+    published_table,
+    save_figures,
+    save_split_figures,
+    write_results,
+    write_split_results,
+)
 
 __all__ = [
     "CLI_MAX_EPOCHS",
     "ComparisonResult",
     "MiniRocketPeer",
     "PEERS",
+    "PEER_NAMES",
+    "PUBLISHED_P12",
     "REFERENCE",
+    "SplitComparisonResult",
     "compare_models",
+    "compare_on_splits",
     "default_models",
+    "format_published_table",
     "format_table",
     "impute_for_minirocket",
     "load_long_csv",
     "load_npz",
     "main",
+    "peer_models",
+    "published_table",
     "save_figures",
+    "save_split_figures",
     "select_models",
+    "summary_gbt",
     "write_results",
+    "write_split_results",
 ]

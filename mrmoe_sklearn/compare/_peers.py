@@ -1,23 +1,31 @@
-"""The models a comparison fits: the package's own, and peers from other libraries.
+"""The models a comparison fits: the package's own, and peers.
 
 :func:`default_models` holds MR-MoE, its baselines and its ablations;
 :func:`select_models` resolves what a user names (display names, case and
-punctuation ignored, a few aliases); :func:`peer_models` instantiates the
-optional peers (aeon's MiniRocket behind :class:`MiniRocketPeer`).
+punctuation ignored, a few aliases, peers too); :func:`peer_models`
+instantiates the optional peers: aeon's MiniRocket behind
+:class:`MiniRocketPeer`, and :func:`summary_gbt`, per-channel summary
+statistics into scikit-learn's gradient-boosted trees.
 """
 
 import re
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin
+from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.pipeline import Pipeline
 
 from ..classifier import LNNClassifier, LSTMClassifier, MoEClassifier, MRMoEClassifier
 
 #: Name of the model the others are compared against.
 REFERENCE = "MR-MoE"
 
-#: Peers from other libraries that ``peers=`` accepts.
-PEERS = ("minirocket",)
+#: Peers that ``peers=`` accepts (``models=`` too): aeon's MiniRocket, and
+#: summary statistics into a gradient-boosted tree.
+PEERS = ("minirocket", "gbt")
+
+#: Display names of the peers, by peer name.
+PEER_NAMES = {"minirocket": "MiniRocket (aeon)", "gbt": "GBT (summary stats)"}
 
 
 def default_models():
@@ -61,17 +69,30 @@ def _split_names(names):
     return [str(n).strip() for n in names or () if str(n).strip()]
 
 
-def select_models(models):
+def _peer_key(name):
+    """The peer a name means (``"minirocket"``, ``"gbt"``), or None."""
+    key = _key(name)
+    for peer, display in PEER_NAMES.items():
+        if key in (peer, _key(display)):
+            return peer
+    return None
+
+
+def select_models(models, say=None):
     """Resolve the ``models`` argument of the comparisons into estimators.
 
     Parameters
     ----------
     models : dict, sequence of str, str or None
         None: :func:`default_models`. A sequence of names (or one
-        comma-separated string) selects some of them; case and punctuation are
+        comma-separated string) selects some of them, or peers (``"gbt"``,
+        ``"minirocket"``, see :func:`peer_models`); case and punctuation are
         ignored and the aliases ``no-feature-attn``, ``no-temporal-attn`` and
-        ``single-rate`` work. A dict maps display names to estimator instances
-        of your own.
+        ``single-rate`` work. A dict maps display names to estimator
+        instances of your own.
+    say : callable or None, default=None
+        ``say(message, always=True)`` reports a peer skipped because its
+        library is missing; None prints nothing.
 
     Returns
     -------
@@ -100,15 +121,18 @@ def select_models(models):
     chosen = {}
     for raw in _split_names(models):
         name = lookup.get(_key(raw))
-        if name is None:
+        if name is not None:
+            chosen[name] = available[name]
+        elif _peer_key(raw) is not None:
+            chosen.update(peer_models([raw], say))
+        else:
             raise ValueError(
                 f"Unknown model {raw!r}. Available models: {', '.join(available)} "
-                "(case and punctuation are ignored; aliases: no-feature-attn, "
-                "no-temporal-attn, single-rate)."
+                f"(case and punctuation are ignored; aliases: no-feature-attn, "
+                f"no-temporal-attn, single-rate); peers: {', '.join(PEERS)}."
             )
-        chosen[name] = available[name]
     if not chosen:
-        raise ValueError("models is empty: name at least one model to compare.")
+        raise ValueError("models is empty: name at least one model to compare (skipped peers are not counted).")
     return chosen
 
 
@@ -262,41 +286,120 @@ class MiniRocketPeer(ClassifierMixin, BaseEstimator):
         return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
 
 
-def peer_models(peers, say):
-    """Instantiate the requested peers; skip (with a message) those not installed.
+class _ObservedColumns(TransformerMixin, BaseEstimator):
+    """Keep the columns with at least one value in the training data.
+
+    scikit-learn 1.9.1's HistGradientBoosting fails on a column that is NaN
+    throughout ("window shape cannot be larger than input array shape" while
+    binning), as summary statistics are for a channel never observed in a
+    training part.
+    """
+
+    def fit(self, X, y=None):
+        self.keep_ = ~np.all(np.isnan(np.asarray(X, dtype=float)), axis=0)
+        return self
+
+    def transform(self, X):
+        return np.asarray(X, dtype=float)[:, self.keep_]
+
+
+def summary_gbt(time_channel=None, random_state=None):
+    """The summary-statistics GBT peer: a Pipeline, unfitted.
+
+    ``SummaryFeatures`` (:mod:`mrmoe_sklearn.summary`: per-channel mean, std,
+    min, max, first, last, count, slope and time since the last observation,
+    NaN where undefined), less the columns without a value in the training
+    data (scikit-learn 1.9.1's gradient boosting fails on them), into scikit-learn's
+    :class:`~sklearn.ensemble.HistGradientBoostingClassifier` (300 iterations
+    at most, learning rate 0.05, early stopping on the validation loss), the
+    strong tabular baseline on sparse clinical charts.
+
+    The number of iterations is chosen by early stopping: on the validation
+    part a protocol passes (the comparison on published splits fits the
+    Pipeline's steps one by one and hands the last step ``X_val`` and
+    ``y_val`` transformed by the fitted first step), else on the 10% that
+    the gradient boosting holds out of its training data.
+
+    Parameters
+    ----------
+    time_channel : int or None, default=None
+        Channel of ``X`` holding time stamps.
+    random_state : int or None, default=None
+        Seed of the gradient boosting (its hold-out and its tie breaks).
+
+    Returns
+    -------
+    pipeline : sklearn.pipeline.Pipeline
+        Steps ``"summary"``, ``"observed"`` and ``"gbt"``.
+
+    Raises
+    ------
+    ImportError
+        If :mod:`mrmoe_sklearn.summary` is not available.
+    """
+    from ..summary import SummaryFeatures
+
+    gbt = HistGradientBoostingClassifier(
+        max_iter=300, learning_rate=0.05, early_stopping=True, random_state=random_state
+    )
+    return Pipeline(
+        [("summary", SummaryFeatures(time_channel=time_channel)), ("observed", _ObservedColumns()), ("gbt", gbt)]
+    )
+
+
+def _minirocket(say):
+    try:
+        import aeon  # noqa: F401
+        from aeon.classification.convolution_based import MiniRocketClassifier  # noqa: F401
+    except ImportError:
+        say(
+            "Skipping peer 'minirocket': it needs aeon, which is not installed "
+            '(pip install "mrmoe-sklearn[aeon]" or pip install aeon).',
+            always=True,
+        )
+        return None
+    return MiniRocketPeer()
+
+
+def _gbt(say):
+    try:
+        return summary_gbt()
+    except ImportError as exc:
+        say(f"Skipping peer 'gbt': it needs mrmoe_sklearn.summary ({exc}).", always=True)
+        return None
+
+
+def peer_models(peers, say=None):
+    """Instantiate the requested peers; skip (with a message) those not available.
 
     Parameters
     ----------
     peers : sequence of str or str
-        Names from :data:`PEERS` (or one comma-separated string); case and
-        punctuation are ignored.
-    say : callable
-        ``say(message, always=True)`` reports a skipped peer.
+        Names from :data:`PEERS` or their display names (or one
+        comma-separated string); case and punctuation are ignored.
+        ``"minirocket"``: :class:`MiniRocketPeer` (needs aeon);
+        ``"gbt"``: :func:`summary_gbt`.
+    say : callable or None, default=None
+        ``say(message, always=True)`` reports a skipped peer; None prints nothing.
 
     Returns
     -------
     peers : dict
-        Display name -> unfitted estimator.
+        Display name (:data:`PEER_NAMES`) -> unfitted estimator.
 
     Raises
     ------
     ValueError
         An unknown peer name.
     """
+    say = say or (lambda message, always=False: None)
+    makers = {"minirocket": _minirocket, "gbt": _gbt}
     out = {}
     for peer in _split_names(peers):
-        key = _key(peer)
-        if key != "minirocket":
+        key = _peer_key(peer)
+        if key is None:
             raise ValueError(f"Unknown peer {peer!r}; available peers: {', '.join(PEERS)}.")
-        try:
-            import aeon  # noqa: F401
-            from aeon.classification.convolution_based import MiniRocketClassifier  # noqa: F401
-        except ImportError:
-            say(
-                "Skipping peer 'minirocket': it needs aeon, which is not installed "
-                '(pip install "mrmoe-sklearn[aeon]" or pip install aeon).',
-                always=True,
-            )
-            continue
-        out["MiniRocket (aeon)"] = MiniRocketPeer()
+        estimator = makers[key](say)
+        if estimator is not None:
+            out[PEER_NAMES[key]] = estimator
     return out

@@ -1,0 +1,201 @@
+"""Tests of the comparison on fixed train/validation/test splits.
+
+The protocol (:func:`compare_on_splits`) runs on small synthetic data with a
+hand-made split table and estimators that record what they were given.
+"""
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import FunctionTransformer
+
+from mrmoe_sklearn.compare import (
+    PUBLISHED_P12,
+    SplitComparisonResult,
+    compare_on_splits,
+    format_published_table,
+    format_table,
+    published_table,
+    write_split_results,
+)
+
+N = 40
+
+
+
+def _rows(X):
+    """Row ids: channel 1 (3D) or column 1 (2D) holds each sample's index."""
+    X = np.asarray(X)
+    return (X[:, 1, 0] if X.ndim == 3 else X[:, 1]).astype(int).tolist()
+
+
+class ValRecorder(ClassifierMixin, BaseEstimator):
+    """Records the rows it was fitted on, handed as validation part and scored on."""
+
+    def __init__(self, time_channel=None, random_state=None):
+        self.time_channel = time_channel
+        self.random_state = random_state
+
+    def fit(self, X, y, *, X_val=None, y_val=None):
+        self.classes_ = np.unique(y)
+        self.fit_rows_ = _rows(X)
+        self.val_rows_ = None if X_val is None else _rows(X_val)
+        self.y_val_ = None if y_val is None else np.asarray(y_val).tolist()
+        self.scored_ = []
+        return self
+
+    def predict_proba(self, X):
+        self.scored_.append(_rows(X))
+        X = np.asarray(X)
+        score = X[:, 2, 0] if X.ndim == 3 else X[:, 2]
+        p = 1 / (1 + np.exp(-score))
+        return np.column_stack([1 - p, p])
+
+
+class PlainRecorder(ValRecorder):
+    """The same without a validation part in its fit."""
+
+    def fit(self, X, y):
+        return super().fit(X, y)
+
+
+class KwargsRecorder(ValRecorder):
+    """``fit(X, y, **kwargs)``: does not name ``X_val``, so it must not be given one."""
+
+    def fit(self, X, y, **kwargs):
+        assert not kwargs, kwargs
+        return super().fit(X, y)
+
+
+def _flatten(X):
+    return np.asarray(X)[:, :, 0]
+
+
+@pytest.fixture(scope="module")
+def data():
+    """(N, 3, 4): channel 0 time, 1 the row's index, 2 a noisy copy of the label."""
+    rng = np.random.default_rng(0)
+    y = np.arange(N) % 2
+    X = np.full((N, 3, 4), np.nan)
+    X[:, 0] = np.arange(4.0)
+    X[:, 1, :] = np.arange(N)[:, None]
+    X[:, 2, :] = (2 * y - 1)[:, None] + rng.normal(0, 1.5, (N, 4))
+    ids = 1000 + 7 * np.arange(N)
+    # two splits; split b leaves rows 36..39 out (NaN) and rows 0..1 too
+    table = pd.DataFrame(index=pd.Index(ids[::-1], name="RecordID"))  # not in X's order: aligned by ids
+    a = np.array(["train"] * 24 + ["val"] * 8 + ["test"] * 8, dtype=object)
+    b = np.array([np.nan] * 2 + ["test"] * 10 + ["train"] * 20 + ["val"] * 4 + [np.nan] * 4, dtype=object)
+    table["a"] = a[::-1]
+    table["b"] = b[::-1]
+    expected = {name: {part: np.flatnonzero(col == part).tolist() for part in ("train", "val", "test")}
+                for name, col in (("a", a), ("b", b))}
+    return X, y, ids, table, expected
+
+
+@pytest.fixture(scope="module")
+def result(data):
+    X, y, ids, table, _ = data
+    pipe = Pipeline([("flat", FunctionTransformer(_flatten)), ("clf", ValRecorder())])
+    models = {"rec": ValRecorder(), "plain": PlainRecorder(), "kwargs": KwargsRecorder(), "pipe": pipe}
+    return compare_on_splits(X, y, table, models=models, ids=ids, time_channel=0, random_state=3, verbose=0)
+
+
+def test_train_val_test_reach_the_models(result, data):
+    X, y, _, _, expected = data
+    assert isinstance(result, SplitComparisonResult) and result.splits == ["a", "b"]
+    for k, split in enumerate(("a", "b")):
+        want = expected[split]
+        rec = result.estimators["rec"][k]
+        assert rec.fit_rows_ == want["train"]  # fitted on the train part only
+        assert rec.val_rows_ == want["val"] and rec.y_val_ == y[want["val"]].tolist()
+        assert rec.scored_ == [want["test"]]  # the test part scored once
+        assert rec.time_channel == 0 and rec.random_state == 3
+        for name in ("plain", "kwargs"):  # no X_val in fit: the val part is not seen at all
+            other = result.estimators[name][k]
+            assert other.fit_rows_ == want["train"] and other.val_rows_ is None
+            assert other.scored_ == [want["test"]]
+        last = result.estimators["pipe"][k].named_steps["clf"]  # the val part went through the first step
+        assert last.fit_rows_ == want["train"] and last.val_rows_ == want["val"]
+        assert last.random_state == 3 and last.scored_ == [want["test"]]
+    scores = result.split_scores.set_index(["model", "split"])
+    assert scores.loc[("rec", "a"), "val_used"] == "fit"
+    assert scores.loc[("plain", "b"), "val_used"] == "no" and scores.loc[("kwargs", "b"), "val_used"] == "no"
+    assert scores.loc[("pipe", "a"), "val_used"] == "last step"
+    assert scores.loc[("rec", "b"), ["n_train", "n_val", "n_test"]].tolist() == [20, 4, 10]
+
+
+def test_scores_and_summary(result, data):
+    _, y, _, _, expected = data
+    from sklearn.metrics import average_precision_score, roc_auc_score
+
+    scores = result.split_scores
+    for split in ("a", "b"):
+        test = expected[split]["test"]
+        proba = result.test_proba["rec"][split]
+        assert proba.shape == (len(test), 2)
+        row = scores[(scores.model == "rec") & (scores.split == split)].iloc[0]
+        assert row.auroc == pytest.approx(roc_auc_score(y[test], proba[:, 1]))
+        assert row.auprc == pytest.approx(average_precision_score(y[test], proba[:, 1]))
+        assert row.fit_seconds > 0
+    summary = result.summary
+    assert list(summary.index) == ["rec", "plain", "kwargs", "pipe"]
+    assert summary.attrs["reference"] == "rec" and summary.attrs["unit"] == "split"
+    assert (summary["n_splits"] == 2).all()
+    rec = scores[scores.model == "rec"].auroc
+    assert summary.loc["rec", "auroc_mean"] == pytest.approx(rec.mean())
+    assert summary.loc["rec", "auroc_std"] == pytest.approx(rec.std(ddof=1))
+    # same scores, same splits: no difference, no wins, no test
+    assert summary.loc["plain", "auroc_diff"] == 0 and summary.loc["plain", "auroc_wins"] == 0
+    text = format_table(summary)
+    assert "fit s/split" in text and "0/2" in text
+
+
+def test_published_table_and_files(result, tmp_path):
+    table = published_table(result.summary)
+    assert list(table.index[:4]) == ["rec", "plain", "kwargs", "pipe"]
+    assert table.loc["ViTST"].tolist()[:4] == [85.1, 0.8, 51.1, 4.1]
+    assert table.loc["SeFT", "source"] == PUBLISHED_P12["short"] and table.loc["rec", "source"] == "measured"
+    assert table.loc["rec", "auroc_mean"] == pytest.approx(100 * result.summary.loc["rec", "auroc_mean"])
+    assert len(table) == 4 + 8
+    md = format_published_table(table, markdown=True)
+    assert "| ViTST | 85.1 ± 0.8 | 51.1 ± 4.1 |" in md and "| GRU-D | 81.9 ± 2.1 | 46.1 ± 4.7 |" in md
+    assert "measured here (2 splits)" in md
+    paths = write_split_results(result, tmp_path, title="T", published=PUBLISHED_P12, notes="Run: x.")
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "published.csv", "results.csv", "results.md", "split_scores.csv"
+    ] and len(paths) == 4
+    text = (tmp_path / "results.md").read_text(encoding="utf-8")
+    assert text.startswith("# T\n") and "Run: x." in text and "NeurIPS 2023, Table 2, P12" in text
+    assert len(pd.read_csv(tmp_path / "split_scores.csv")) == 8
+
+
+def test_splits_as_dict_and_bad_splits(data):
+    X, y, _, _, expected = data
+    parts = {"one": (expected["a"]["train"], expected["a"]["val"], expected["a"]["test"])}
+    res = compare_on_splits(X, y, parts, models={"rec": ValRecorder()}, verbose=0)
+    assert res.estimators["rec"][0].val_rows_ == expected["a"]["val"]
+    overlap = {"x": ([0, 1, 2, 3], [3], [4, 5, 6, 7])}
+    with pytest.raises(ValueError, match="overlap"):
+        compare_on_splits(X, y, overlap, models={"rec": ValRecorder()}, verbose=0)
+    table = pd.DataFrame({"s": ["train"] * (N - 2) + ["valid", "test"]})
+    with pytest.raises(ValueError, match=r"\['valid'\]"):
+        compare_on_splits(X, y, table, models={"rec": ValRecorder()}, verbose=0)
+    with pytest.raises(ValueError, match="pass ids="):
+        compare_on_splits(X, y, table.iloc[:10], models={"rec": ValRecorder()}, verbose=0)
+
+
+def test_gradient_boosting_chooses_iterations_on_val(data):
+    X, y, ids, table, _ = data
+    gbt = Pipeline(
+        [("flat", FunctionTransformer(_flatten)),
+         ("gbt", HistGradientBoostingClassifier(max_iter=40, early_stopping=True, min_samples_leaf=2))]
+    )
+    res = compare_on_splits(X, y, table, models={"gbt": gbt}, ids=ids, random_state=5, verbose=0)
+    scores = res.split_scores
+    assert (scores.val_used == "last step").all()  # HistGradientBoosting's fit takes X_val (sklearn >= 1.7)
+    fitted = res.estimators["gbt"][0].named_steps["gbt"]
+    assert fitted.random_state == 5 and scores.n_iter.iloc[0] == fitted.n_iter_ <= 40
+    assert len(fitted.validation_score_) == fitted.n_iter_ + 1  # scored on the val part each iteration
