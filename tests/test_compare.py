@@ -1,6 +1,5 @@
 """Tests for :mod:`mrmoe_sklearn.compare` (the cross-validated comparison and its CLI)."""
 
-import os
 import sys
 
 import numpy as np
@@ -23,16 +22,6 @@ TINY = dict(cv=2, max_epochs=2, random_state=0, verbose=0)
 TINY_ARGS = ["--n-samples", "60", "--n-timesteps", "16", "--cv", "2", "--max-epochs", "2", "--verbose", "0"]
 PNGS = ["roc_pr_curves.png", "training_curves.png", "gate_weights.png", "feature_importances.png"]
 
-
-def _own_module(name):
-    """Import ``mrmoe_sklearn.<name>`` or skip: also where an editable install of another checkout
-    would supply a module this checkout lacks (its other modules would not match)."""
-    import mrmoe_sklearn
-
-    module = pytest.importorskip(f"mrmoe_sklearn.{name}", reason=f"mrmoe_sklearn.{name} is not there yet")
-    if not module.__file__.startswith(os.path.dirname(mrmoe_sklearn.__file__) + os.sep):
-        pytest.skip(f"mrmoe_sklearn.{name} comes from another checkout ({module.__file__})")
-    return module
 
 
 @pytest.fixture(scope="module")
@@ -325,21 +314,3 @@ def test_gbt_peer_skipped_without_summary(tiny_data, capsys, monkeypatch):
     with pytest.raises(ValueError, match="models is empty"):
         select_models(["GBT (summary stats)"])
 
-
-def test_gbt_peer(tiny_data, tmp_path):
-    _own_module("summary")  # SummaryFeatures: branch summary
-    from mrmoe_sklearn.compare import select_models, summary_gbt
-
-    pipe = summary_gbt(time_channel=0, random_state=4)
-    gbt = pipe.named_steps["gbt"]
-    assert (gbt.max_iter, gbt.learning_rate, gbt.early_stopping, gbt.random_state) == (300, 0.05, True, 4)
-    assert list(select_models("mrmoe,gbt")) == ["MR-MoE", "GBT (summary stats)"]
-    X, y = tiny_data
-    result = compare_models(X, y, models=["lstm"], peers=["gbt"], time_channel=0, **TINY)
-    assert list(result.summary.index) == ["LSTM", "GBT (summary stats)"]
-    _check_scores(result.summary)
-    fitted = result.estimators["GBT (summary stats)"][0]
-    assert fitted.named_steps["summary"].time_channel == 0 and fitted.named_steps["gbt"].random_state == 0
-    out = tmp_path / "out"
-    assert main(TINY_ARGS + ["--models", "lstm", "--peers", "gbt", "--no-plots", "--output-dir", str(out)]) == 0
-    assert "GBT (summary stats)" in pd.read_csv(out / "results.csv", index_col="model").index

@@ -1,8 +1,16 @@
-"""Tests of the comparison on fixed train/validation/test splits.
+"""Tests of the comparison on fixed train/validation/test splits and of ``--dataset physionet2012``.
 
 The protocol (:func:`compare_on_splits`) runs on small synthetic data with a
-hand-made split table and estimators that record what they were given.
+hand-made split table and estimators that record what they were given. The
+command line runs on a tiny data set written in PhysioNet's own file format
+(skipped where :func:`fetch_physionet2012` or :mod:`mrmoe_sklearn.summary` is
+not there yet), and on a stand-in loader otherwise. The GBT peer (summary
+statistics) is tested here too.
 """
+
+import io
+import os
+import tarfile
 
 import numpy as np
 import pandas as pd
@@ -11,19 +19,34 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer
+from sklearn.utils import Bunch
 
+from mrmoe_sklearn import MRMoEClassifier, make_multirate_classification
 from mrmoe_sklearn.compare import (
     PUBLISHED_P12,
     SplitComparisonResult,
+    compare_models,
     compare_on_splits,
     format_published_table,
     format_table,
+    main,
     published_table,
     write_split_results,
 )
+from mrmoe_sklearn.compare import _cli, _protocol
 
 N = 40
 
+
+def _own_module(name):
+    """Import ``mrmoe_sklearn.<name>`` or skip: also where an editable install of another checkout
+    would supply a module this checkout lacks (its other modules would not match)."""
+    import mrmoe_sklearn
+
+    module = pytest.importorskip(f"mrmoe_sklearn.{name}", reason=f"mrmoe_sklearn.{name} is not there yet")
+    if not module.__file__.startswith(os.path.dirname(mrmoe_sklearn.__file__) + os.sep):
+        pytest.skip(f"mrmoe_sklearn.{name} comes from another checkout ({module.__file__})")
+    return module
 
 
 def _rows(X):
@@ -199,3 +222,160 @@ def test_gradient_boosting_chooses_iterations_on_val(data):
     fitted = res.estimators["gbt"][0].named_steps["gbt"]
     assert fitted.random_state == 5 and scores.n_iter.iloc[0] == fitted.n_iter_ <= 40
     assert len(fitted.validation_score_) == fitted.n_iter_ + 1  # scored on the val part each iteration
+
+
+# ----------------------------------------------------------------------- command line
+def _fake_bunch(data):
+    X, y, ids, table, _ = data
+    order = np.argsort(ids)
+    return Bunch(
+        data=X[order], target=y[order], record_ids=ids[order], feature_names=["Time", "row", "signal"],
+        time_channel=0, splits=table.reindex(ids[order]).rename(columns={"a": "split1", "b": "split2"}),
+    )
+
+
+def test_cli_physionet_defaults_are_the_estimators(monkeypatch, data, tmp_path):
+    seen = {}
+
+    def spy(*args, **kwargs):
+        seen.update(kwargs)
+        raise ValueError("stop here")
+
+    monkeypatch.setattr(_cli, "_load_physionet", lambda args: (_fake_bunch(data), _fake_bunch(data).splits))
+    monkeypatch.setattr(_cli, "compare_on_splits", spy)
+    with pytest.raises(SystemExit):
+        main(["--dataset", "physionet2012", "--verbose", "0", "--output-dir", str(tmp_path)])
+    assert seen["max_epochs"] is None and seen["n_threads"] is None  # not the built-in run's 15 epochs, 1 thread
+    assert seen["time_channel"] == 0 and seen["models"].split(",")[-1] == "gbt"
+    assert seen["models"].split(",")[:7] == list(_cli.default_models())
+
+
+def test_cli_physionet_with_a_stand_in_loader(monkeypatch, data, tmp_path, capsys):
+    monkeypatch.setattr(_cli, "_load_physionet", lambda args: (_fake_bunch(data), _fake_bunch(data).splits))
+    out = tmp_path / "out"
+    args = ["--dataset", "physionet2012", "--models", "mrmoe,lstm", "--max-epochs", "1", "--verbose", "0",
+            "--output", str(out)]
+    assert main(args) == 0
+    stdout = capsys.readouterr().out
+    assert "ViTST" in stdout and "fit s/split" in stdout and "max_epochs: 1" in stdout
+    assert list(pd.read_csv(out / "results.csv", index_col="model").index) == ["MR-MoE", "LSTM"]
+    splits = pd.read_csv(out / "split_scores.csv")
+    assert splits.split.tolist() == ["split1", "split1", "split2", "split2"]
+    assert (splits.n_test == [8, 8, 10, 10]).all()
+    with_val = _protocol._accepts_val(MRMoEClassifier())
+    assert (splits.val_used == ("fit" if with_val else "no")).all()
+    assert "Li et al." in (out / "results.md").read_text(encoding="utf-8")
+    assert (out / "feature_importances.png").exists() and (out / "roc_pr_curves.png").exists()
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--dataset", "physionet2012", "--cv", "3"], "--cv do(es) not apply"),
+        (["--dataset", "physionet2012", "--npz", "x.npz"], "--npz do(es) not apply"),
+        (["--splits", "1,2"], "--splits goes with --dataset physionet2012"),
+        (["--data-home", "somewhere"], "--data-home goes with"),
+        (["--dataset", "physionet2012", "--splits", "0"], "split numbers from 1"),
+        (["--dataset", "physionet2012", "--models", "mrmoe,GRU"], "Unknown model 'GRU'"),
+    ],
+)
+def test_cli_physionet_argument_errors(args, message, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(args + ["--verbose", "0"])
+    assert exc.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------- the GBT peer
+def test_gbt_peer(tmp_path):
+    _own_module("summary")  # SummaryFeatures: branch summary
+    from mrmoe_sklearn.compare import select_models, summary_gbt
+
+    pipe = summary_gbt(time_channel=0, random_state=4)
+    gbt = pipe.named_steps["gbt"]
+    assert (gbt.max_iter, gbt.learning_rate, gbt.early_stopping, gbt.random_state) == (300, 0.05, True, 4)
+    assert list(select_models("mrmoe,gbt")) == ["MR-MoE", "GBT (summary stats)"]
+    X, y = make_multirate_classification(n_samples=60, n_timesteps=16, random_state=0)
+    tiny = dict(cv=2, max_epochs=2, random_state=0, verbose=0)
+    result = compare_models(X, y, models=["lstm"], peers=["gbt"], time_channel=0, **tiny)
+    assert list(result.summary.index) == ["LSTM", "GBT (summary stats)"]
+    assert result.summary["auroc_mean"].between(0, 1).all()
+    fitted = result.estimators["GBT (summary stats)"][0]
+    assert fitted.named_steps["summary"].time_channel == 0 and fitted.named_steps["gbt"].random_state == 0
+    out = tmp_path / "out"
+    args = ["--n-samples", "60", "--n-timesteps", "16", "--cv", "2", "--max-epochs", "1", "--verbose", "0",
+            "--models", "lstm", "--peers", "gbt", "--no-plots", "--output-dir", str(out)]
+    assert main(args) == 0
+    assert "GBT (summary stats)" in pd.read_csv(out / "results.csv", index_col="model").index
+
+
+# ------------------------------------------------- PhysioNet's own format, real loader
+def _record(record_id, label, rng):
+    lines = ["Time,Parameter,Value", f"00:00,RecordID,{record_id}", f"00:00,Age,{rng.integers(20, 90)}",
+             "00:00,Gender,1", "00:00,Height,-1", "00:00,ICUType,2", f"00:00,Weight,{rng.integers(50, 110)}"]
+    minutes = np.sort(rng.choice(np.arange(5, 48 * 60), size=int(rng.integers(4, 9)), replace=False))
+    for m in minutes:
+        stamp = f"{m // 60:02d}:{m % 60:02d}"
+        lines.append(f"{stamp},HR,{int(80 + 25 * label + rng.normal(0, 8))}")
+        if rng.random() < 0.5:
+            lines.append(f"{stamp},MAP,{int(85 - 10 * label + rng.normal(0, 6))}")
+        if rng.random() < 0.2:
+            lines.append(f"{stamp},Lactate,{1.5 + 2 * label + rng.random():.1f}")
+    return "\n".join(lines) + "\n"
+
+
+def write_tiny_physionet(data_home, n_per_set=12, seed=0):
+    """A few dozen records in PhysioNet 2012's files: set-{a,b,c}.tar.gz, Outcomes-*.txt, splits.csv."""
+    rng = np.random.default_rng(seed)
+    folder = data_home / "physionet2012"
+    folder.mkdir(parents=True)
+    ids, labels = [], []
+    for k, s in enumerate("abc"):
+        outcomes = ["RecordID,SAPS-I,SOFA,Length_of_stay,Survival,In-hospital_death"]
+        with tarfile.open(folder / f"set-{s}.tar.gz", "w:gz") as tar:
+            folder_entry = tarfile.TarInfo(f"set-{s}")
+            folder_entry.type = tarfile.DIRTYPE
+            tar.addfile(folder_entry)
+            for i in range(n_per_set):
+                record_id, label = 132539 + 1000 * k + i, i % 2
+                raw = _record(record_id, label, rng).encode()
+                info = tarfile.TarInfo(f"set-{s}/{record_id}.txt")
+                info.size = len(raw)
+                tar.addfile(info, io.BytesIO(raw))
+                outcomes.append(f"{record_id},{rng.integers(5, 25)},{rng.integers(0, 12)},{rng.integers(2, 30)},"
+                                f"{rng.integers(2, 30) if label else -1},{label}")
+                ids.append(record_id)
+                labels.append(label)
+        (folder / f"Outcomes-{s}.txt").write_text("\n".join(outcomes) + "\n")
+    labels = np.array(labels)
+    table = {"RecordID": ids}
+    for split in range(1, 6):
+        column = np.empty(len(ids), dtype=object)
+        for label in (0, 1):  # 4 + 4 test, 4 + 4 val, the rest train: both classes in every part
+            rows = rng.permutation(np.flatnonzero(labels == label))
+            column[rows[:4]], column[rows[4:8]], column[rows[8:]] = "test", "val", "train"
+        table[f"split{split}"] = column
+    pd.DataFrame(table).to_csv(folder / "splits.csv", index=False)
+    return ids
+
+
+def test_cli_physionet_on_its_file_format(tmp_path, capsys):
+    if not hasattr(_own_module("datasets"), "fetch_physionet2012"):
+        pytest.skip("mrmoe_sklearn.datasets.fetch_physionet2012 is not there yet (branch loader)")
+    _own_module("summary")  # SummaryFeatures: branch summary
+    write_tiny_physionet(tmp_path / "data")
+    out = tmp_path / "out"
+    args = ["--dataset", "physionet2012", "--data-home", str(tmp_path / "data"), "--splits", "1,2",
+            "--models", "mrmoe,gbt", "--max-epochs", "1", "--verbose", "0", "--output-dir", str(out)]
+    assert main(args) == 0
+    assert "ViTST" in capsys.readouterr().out
+    summary = pd.read_csv(out / "results.csv", index_col="model")
+    assert list(summary.index) == ["MR-MoE", "GBT (summary stats)"] and (summary.n_splits == 2).all()
+    scores = pd.read_csv(out / "split_scores.csv")
+    assert scores.split.tolist() == ["split1", "split1", "split2", "split2"]
+    assert (scores.n_test == 8).all() and (scores.n_val == 8).all() and (scores.n_train == 20).all()
+    assert scores.set_index("model").loc["GBT (summary stats)", "val_used"].tolist() == ["last step"] * 2
+    assert scores[["auroc", "auprc"]].apply(lambda c: c.between(0, 1)).all().all()
+    published = pd.read_csv(out / "published.csv", index_col="model")
+    assert published.loc["ViTST", "auroc_mean"] == 85.1 and published.loc["MR-MoE", "source"] == "measured"
+    assert (out / "feature_importances.png").exists()

@@ -35,8 +35,20 @@ def _paired(ref, other):
 
 
 # ------------------------------------------------------------------------- result
+class _Summarised:
+    """What both results share: the reference's name and the table as text."""
+
+    @property
+    def reference(self):
+        """Name of the model the others were compared against."""
+        return self.summary.attrs.get("reference")
+
+    def __str__(self):
+        return format_table(self.summary)
+
+
 @dataclass
-class ComparisonResult:
+class ComparisonResult(_Summarised):
     """Everything a cross-validated comparison produced.
 
     Attributes
@@ -92,17 +104,9 @@ class ComparisonResult:
     feature_importances: np.ndarray = None
     feature_names: list = None
 
-    @property
-    def reference(self):
-        """Name of the model the others were compared against."""
-        return self.summary.attrs.get("reference")
-
-    def __str__(self):
-        return format_table(self.summary)
-
 
 @dataclass
-class SplitComparisonResult:
+class SplitComparisonResult(_Summarised):
     """Everything a comparison on fixed train/validation/test splits produced.
 
     Attributes
@@ -155,17 +159,9 @@ class SplitComparisonResult:
     feature_names: list = None
 
     @property
-    def reference(self):
-        """Name of the model the others were compared against."""
-        return self.summary.attrs.get("reference")
-
-    @property
     def splits(self):
         """Names of the splits, in the order run."""
         return list(self.parts)
-
-    def __str__(self):
-        return format_table(self.summary)
 
 
 def _summarise(fold_scores, names, reference, unit="fold"):
@@ -366,7 +362,8 @@ def format_published_table(table, markdown=False):
     header = ["model", "AUROC (%)", "AUPRC (%)", "source"]
     rows = []
     for name, r in table.iterrows():
-        source = r.source if r.source != "measured" else f"measured here ({int(r.n_splits)} splits)"
+        n = 0 if pd.isna(r.n_splits) else int(r.n_splits)
+        source = r.source if r.source != "measured" else f"measured here ({n} split{'s' if n != 1 else ''})"
         rows.append(
             [
                 str(name),
@@ -491,7 +488,7 @@ def _figure_writer(output_dir):
     return Figure, inspection, save
 
 
-def _draw_common(Figure, inspection, save, *, y, probas, classes, histories, which, importances, names):
+def _draw_common(Figure, inspection, save, *, y, probas, classes, histories, which, importances, names, reference, unit):
     """ROC/PR curves, the first fold's (split's) training curves and the feature importances."""
     fig = Figure(figsize=(11.5, 4.8))
     inspection.plot_roc_pr(y, probas, classes=classes, axes=fig.subplots(1, 2))
@@ -506,7 +503,8 @@ def _draw_common(Figure, inspection, save, *, y, probas, classes, histories, whi
 
     if importances is not None:
         fig = Figure(figsize=(max(7, 0.28 * importances.shape[1] + 2), 4.5))
-        inspection.plot_feature_importances(importances, names=names, ax=fig.subplots())
+        ax = inspection.plot_feature_importances(importances, names=names, ax=fig.subplots())
+        ax.set_title(f"{reference} feature importances (mean and std over {len(importances)} {unit}s)")
         save(fig, "feature_importances.png")
 
 
@@ -540,7 +538,7 @@ def save_figures(result, output_dir):
     _draw_common(
         Figure, inspection, save, y=result.y, probas=result.oof_proba, classes=result.classes,
         histories=result.histories, which="fold 0", importances=result.feature_importances,
-        names=result.feature_names,
+        names=result.feature_names, reference=result.reference, unit="fold",
     )
     if result.explanation is not None:
         fig = Figure(figsize=(7, 4.5))
@@ -584,6 +582,7 @@ def save_split_figures(result, output_dir):
         Figure, inspection, save, y=result.y[test],
         probas={name: by_split[first] for name, by_split in result.test_proba.items()},
         classes=result.classes, histories=result.histories, which=first,
-        importances=result.feature_importances, names=result.feature_names,
+        importances=result.feature_importances, names=result.feature_names, reference=result.reference,
+        unit="split",
     )
     return save.paths
