@@ -23,6 +23,7 @@ TINY_ARGS = ["--n-samples", "60", "--n-timesteps", "16", "--cv", "2", "--max-epo
 PNGS = ["roc_pr_curves.png", "training_curves.png", "gate_weights.png", "feature_importances.png"]
 
 
+
 @pytest.fixture(scope="module")
 def tiny_data():
     return make_multirate_classification(n_samples=60, n_timesteps=16, random_state=0)
@@ -281,3 +282,35 @@ def test_parallel_jobs(tiny_data):
     np.testing.assert_allclose(
         result.fold_scores.auroc.to_numpy(), serial.fold_scores.auroc.to_numpy(), atol=1e-6
     )
+
+
+def test_package_layout_and_entry_points():
+    import re
+    import subprocess
+    from pathlib import Path
+
+    import mrmoe_sklearn.compare as compare
+
+    for name in compare.__all__:
+        assert hasattr(compare, name), name
+    root = Path(__file__).resolve().parents[1]
+    script = re.search(r'^mrmoe-compare = "(.+)"$', (root / "pyproject.toml").read_text(), re.M)
+    module, attr = script.group(1).split(":")
+    assert module == "mrmoe_sklearn.compare" and getattr(compare, attr) is main
+    done = subprocess.run(
+        [sys.executable, "-m", "mrmoe_sklearn.compare", "--help"], cwd=root, capture_output=True, text=True
+    )
+    assert done.returncode == 0 and "usage: mrmoe-compare" in done.stdout
+
+
+def test_gbt_peer_skipped_without_summary(tiny_data, capsys, monkeypatch):
+    from mrmoe_sklearn.compare import select_models
+
+    monkeypatch.setitem(sys.modules, "mrmoe_sklearn.summary", None)
+    X, y = tiny_data
+    result = compare_models(X, y, models="lstm", peers="gbt", time_channel=0, **TINY)
+    assert list(result.summary.index) == ["LSTM"]
+    assert "Skipping peer 'gbt'" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="models is empty"):
+        select_models(["GBT (summary stats)"])
+
