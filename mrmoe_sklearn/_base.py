@@ -54,13 +54,16 @@ COMMON_PARAMS_DOC = """\
         Dropout before the output layer.
     class_weight : dict, "balanced" or None, default=None
         Weights of the classes in the cross-entropy loss, as in scikit-learn.
-    early_stopping : bool, default=False
-        Hold out ``validation_fraction`` of the training data (stratified,
-        seeded) and stop when the validation loss has not improved for
-        ``patience`` epochs, keeping the best weights in memory. When False
-        all the data is used for training.
+    early_stopping : bool or "auto", default="auto"
+        Stop when the validation loss has not improved for ``patience``
+        epochs and keep the best epoch's weights (in memory). The validation
+        data is ``X_val``/``y_val`` when given to :meth:`fit`, else a held-out
+        ``validation_fraction`` of the training data (stratified, seeded).
+        ``"auto"`` switches it on from 1,000 training series or when
+        ``X_val`` is given (small sets keep all their data for training);
+        False trains for ``max_epochs`` on all the data.
     validation_fraction : float, default=0.1
-        Held-out fraction with ``early_stopping=True``.
+        Held-out fraction when early stopping is on and no ``X_val`` is given.
     patience : int, default=5
         Epochs without improvement before stopping.
     clip_grad_norm : float or None, default=1.0
@@ -142,7 +145,14 @@ class _Net(NeuralNet):
             raise
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
-        loss = super().get_loss(y_pred, y_true, X=X, training=training)
+        members = getattr(self.module_, "member_logits", None)
+        if training and members is not None:
+            # an Ensemble: each member is trained on its own loss
+            self.module_.member_logits = None
+            losses = [super(_Net, self).get_loss(z, y_true, X=X, training=training) for z in members]
+            loss = torch.stack(losses).mean()
+        else:
+            loss = super().get_loss(y_pred, y_true, X=X, training=training)
         aux = getattr(self.module_, "aux_loss", None)
         self.module_.aux_loss = None
         if training and aux is not None and self.aux_loss_weight:

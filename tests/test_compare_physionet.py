@@ -9,7 +9,6 @@ statistics) is tested here too.
 """
 
 import io
-import os
 import tarfile
 
 import numpy as np
@@ -36,17 +35,6 @@ from mrmoe_sklearn.compare import (
 from mrmoe_sklearn.compare import _cli, _protocol
 
 N = 40
-
-
-def _own_module(name):
-    """Import ``mrmoe_sklearn.<name>`` or skip: also where an editable install of another checkout
-    would supply a module this checkout lacks (its other modules would not match)."""
-    import mrmoe_sklearn
-
-    module = pytest.importorskip(f"mrmoe_sklearn.{name}", reason=f"mrmoe_sklearn.{name} is not there yet")
-    if not module.__file__.startswith(os.path.dirname(mrmoe_sklearn.__file__) + os.sep):
-        pytest.skip(f"mrmoe_sklearn.{name} comes from another checkout ({module.__file__})")
-    return module
 
 
 def _rows(X):
@@ -288,12 +276,11 @@ def test_cli_physionet_argument_errors(args, message, capsys):
 
 # ---------------------------------------------------------------- the GBT peer
 def test_gbt_peer(tmp_path):
-    _own_module("summary")  # SummaryFeatures: branch summary
     from mrmoe_sklearn.compare import select_models, summary_gbt
 
     pipe = summary_gbt(time_channel=0, random_state=4)
     gbt = pipe.named_steps["gbt"]
-    assert (gbt.max_iter, gbt.learning_rate, gbt.early_stopping, gbt.random_state) == (300, 0.05, True, 4)
+    assert (gbt.max_iter, gbt.learning_rate, gbt.early_stopping, gbt.random_state) == (300, 0.05, False, 4)
     assert list(select_models("mrmoe,gbt")) == ["MR-MoE", "GBT (summary stats)"]
     X, y = make_multirate_classification(n_samples=60, n_timesteps=16, random_state=0)
     tiny = dict(cv=2, max_epochs=2, random_state=0, verbose=0)
@@ -360,9 +347,6 @@ def write_tiny_physionet(data_home, n_per_set=12, seed=0):
 
 
 def test_cli_physionet_on_its_file_format(tmp_path, capsys):
-    if not hasattr(_own_module("datasets"), "fetch_physionet2012"):
-        pytest.skip("mrmoe_sklearn.datasets.fetch_physionet2012 is not there yet (branch loader)")
-    _own_module("summary")  # SummaryFeatures: branch summary
     write_tiny_physionet(tmp_path / "data")
     out = tmp_path / "out"
     args = ["--dataset", "physionet2012", "--data-home", str(tmp_path / "data"), "--splits", "1,2",
@@ -374,7 +358,9 @@ def test_cli_physionet_on_its_file_format(tmp_path, capsys):
     scores = pd.read_csv(out / "split_scores.csv")
     assert scores.split.tolist() == ["split1", "split1", "split2", "split2"]
     assert (scores.n_test == 8).all() and (scores.n_val == 8).all() and (scores.n_train == 20).all()
-    assert scores.set_index("model").loc["GBT (summary stats)", "val_used"].tolist() == ["last step"] * 2
+    used = scores.set_index("model")["val_used"]
+    assert used.loc["MR-MoE"].tolist() == ["fit"] * 2  # early stopping on each split's val part
+    assert used.loc["GBT (summary stats)"].tolist() == ["no"] * 2  # its fixed 300 iterations
     assert scores[["auroc", "auprc"]].apply(lambda c: c.between(0, 1)).all().all()
     published = pd.read_csv(out / "published.csv", index_col="model")
     assert published.loc["ViTST", "auroc_mean"] == 85.1 and published.loc["MR-MoE", "source"] == "measured"

@@ -74,7 +74,11 @@ def _configure(estimator, *, random_state, time_channel, max_epochs, n_threads, 
 
 
 def _accepts_val(estimator):
-    """Whether ``estimator.fit`` takes ``X_val`` and ``y_val`` by name (``**kwargs`` does not count)."""
+    """Whether ``estimator.fit`` takes ``X_val`` and ``y_val`` by name (``**kwargs`` does not count)
+    and would use them: not where the estimator's ``early_stopping`` is False (this package's
+    estimators and scikit-learn's gradient boosting refuse validation data then)."""
+    if getattr(estimator, "early_stopping", None) is False:
+        return False
     try:
         params = inspect.signature(estimator.fit).parameters
     except (TypeError, ValueError):

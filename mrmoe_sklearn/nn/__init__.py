@@ -4,7 +4,8 @@ from .attention import FeatureAttention, TemporalAttention
 from .cells import CfCCell, cfc_scan
 from .experts import MultiRateCfC, resample
 from .gating import Gate, load_balance_loss, sequence_summaries
-from .models import LSTMNet, MRMoENet
+from .ensemble import Ensemble
+from .models import LSTMNet, MRMoENet, carry_forward
 
 __all__ = [
     "CfCCell",
@@ -18,4 +19,6 @@ __all__ = [
     "sequence_summaries",
     "MRMoENet",
     "LSTMNet",
+    "Ensemble",
+    "carry_forward",
 ]

@@ -96,6 +96,9 @@ class MRMoENet(nn.Module):
         :meth:`forward` (per-channel statistics, static descriptors); it
         enters the head through one linear layer added to the experts'
         mixture. 0 means no such input.
+    summary_hidden : int, default=0
+        With summaries, a hidden layer of this width (GELU, dropout) before
+        that linear layer; 0 for the linear layer alone.
 
     Attributes
     ----------
@@ -120,6 +123,7 @@ class MRMoENet(nn.Module):
         load_balance="cv",
         carry_forward=False,
         n_summary=0,
+        summary_hidden=0,
     ):
         super().__init__()
         self.rates = tuple(sorted(int(r) for r in rates))
@@ -134,7 +138,13 @@ class MRMoENet(nn.Module):
         self.proj_weight = nn.Parameter(torch.empty(K, hidden_size, head_size))
         self.proj_bias = nn.Parameter(torch.zeros(K, head_size))
         nn.init.uniform_(self.proj_weight, -(hidden_size**-0.5), hidden_size**-0.5)
-        self.summary = nn.Linear(n_summary, head_size) if n_summary else None
+        self.summary = None
+        if n_summary and summary_hidden:
+            self.summary = nn.Sequential(
+                nn.Linear(n_summary, summary_hidden), nn.GELU(), nn.Dropout(dropout), nn.Linear(summary_hidden, head_size)
+            )
+        elif n_summary:
+            self.summary = nn.Linear(n_summary, head_size)
         self.dropout = nn.Dropout(dropout)
         self.out = nn.Linear(head_size, n_classes)
         self.aux_loss = None
