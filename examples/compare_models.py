@@ -16,8 +16,8 @@ each expert per class (:func:`mrmoe_sklearn.inspection.plot_gate_weights`).
 Run it with ``python examples/compare_models.py``.
 """
 
-from mrmoe_sklearn import make_multirate_classification
 from mrmoe_sklearn.compare import compare_models, format_table
+from mrmoe_sklearn.datasets import make_multirate_classification
 from mrmoe_sklearn.inspection import plot_gate_weights, plot_roc_pr
 
 # %%

@@ -18,7 +18,8 @@ import numpy as np
 from sklearn.model_selection import GridSearchCV, StratifiedKFold
 from sklearn.pipeline import Pipeline
 
-from mrmoe_sklearn import MRMoEClassifier, TimeSeriesScaler, make_multirate_classification
+from mrmoe_sklearn import MRMoEClassifier, TimeSeriesScaler
+from mrmoe_sklearn.datasets import make_multirate_classification
 
 # %%
 # The search is one function; its parameters shrink it (the test suite runs a

@@ -16,7 +16,8 @@ Run it with ``python examples/quickstart.py``.
 from sklearn.metrics import average_precision_score, roc_auc_score
 from sklearn.model_selection import train_test_split
 
-from mrmoe_sklearn import MRMoEClassifier, make_multirate_classification
+from mrmoe_sklearn import MRMoEClassifier
+from mrmoe_sklearn.datasets import make_multirate_classification
 from mrmoe_sklearn.inspection import plot_roc_pr
 
 # %%
