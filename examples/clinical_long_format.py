@@ -1,4 +1,8 @@
-"""Clinical long-format data: from one row per chart time to a fitted MR-MoE.
+"""
+Clinical long-format data
+=========================
+
+From one row per chart time to a fitted MR-MoE.
 
 ICU data usually comes as a long table: one row per chart time of a stay, with
 each variable measured at its own frequency, so most cells are empty. This
@@ -8,16 +12,26 @@ datetimes), where the outcome depends on each stay's *trends* (rising heart
 rate and lactate, falling MAP), not on the levels. :func:`mrmoe_sklearn.to_sequences`
 turns it into a channels-first 3D array whose channel 0 holds the hours since
 each stay's first chart time, and MR-MoE reads that with ``time_channel=0``.
+The figures show one stay's chart as MR-MoE receives it and the fitted model's
+feature importances (:func:`mrmoe_sklearn.inspection.plot_feature_importances`).
 
 Run it with ``python examples/clinical_long_format.py``.
 """
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from sklearn.metrics import average_precision_score, roc_auc_score
 from sklearn.model_selection import train_test_split
 
 from mrmoe_sklearn import MRMoEClassifier, to_sequences
+from mrmoe_sklearn.inspection import plot_feature_importances
+
+# %%
+# A synthetic ICU table
+# ---------------------
+# One row per chart time; each variable has its own measurement frequency, so
+# most cells are empty. The outcome depends on each stay's trends.
 
 
 def make_icu_table(n_stays=400, random_state=0):
@@ -74,6 +88,27 @@ def make_icu_table(n_stays=400, random_state=0):
     return charts, pd.Series(outcome, index=1000 + np.arange(n_stays), name="outcome")
 
 
+# %%
+# From the long table to a fitted model
+# -------------------------------------
+# ``to_sequences`` returns the 3D array (stays, [hours] + variables, steps), the
+# stay ids in the array's order (to align the outcome) and the variable names.
+
+
+def plot_stay(X, names, i=0):
+    """Draw stay ``i`` of ``X`` (channel 0: hours) as MR-MoE receives it: NaN where not measured."""
+    fig, axes = plt.subplots(len(names), 1, sharex=True, figsize=(7.0, 1.6 * len(names) + 0.6))
+    hours = X[i, 0]
+    for ax, values, name in zip(np.atleast_1d(axes), X[i, 1:], names):
+        seen = ~np.isnan(values)
+        ax.plot(hours[seen], values[seen], marker="o", markersize=3, linewidth=1)
+        ax.set_ylabel(name)
+    axes[-1].set_xlabel("hours since the first chart time")
+    axes[0].set_title(f"stay {i}: each variable at its own times")
+    fig.tight_layout()
+    return fig
+
+
 def main(n_stays=400, max_epochs=15, random_state=0):
     """Build the long table, convert it with ``to_sequences``, fit and score MR-MoE.
 
@@ -99,10 +134,9 @@ def main(n_stays=400, max_epochs=15, random_state=0):
     X, ids, names = to_sequences(charts, "stay_id", "charttime", ["heart_rate", "map", "lactate"], time_unit="h")
     y = outcome.loc[ids].to_numpy()
     print(f"X: {X.shape} (stays, [hours] + {names}, steps); outcome rate {y.mean():.2f}")
+    plot_stay(X, names)
 
-    X_train, X_test, y_train, y_test = train_test_split(
-        X, y, test_size=0.25, stratify=y, random_state=random_state
-    )
+    X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.25, stratify=y, random_state=random_state)
     clf = MRMoEClassifier(time_channel=0, max_epochs=max_epochs, n_threads=1, random_state=random_state)
     clf.fit(X_train, y_train)
     proba = clf.predict_proba(X_test)[:, 1]
@@ -112,8 +146,13 @@ def main(n_stays=400, max_epochs=15, random_state=0):
     }
     print(f"MR-MoE on {len(y_test)} held-out stays: AUROC {scores['auroc']:.3f}, AUPRC {scores['auprc']:.3f}")
     print("Feature importances:", {n: round(float(w), 3) for n, w in zip(names, clf.feature_importances_)})
+    plot_feature_importances(clf.feature_importances_, names=names)
     return scores
 
+
+# %%
+# Run it: the table's missing fractions, the array's shape, one stay's chart,
+# the held-out scores and the feature importances.
 
 if __name__ == "__main__":
     main()

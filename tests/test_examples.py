@@ -1,12 +1,16 @@
 """Run every example script's ``main`` on reduced sizes."""
 
 import importlib.util
+import os
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+
+# The examples draw figures; never open a window.
+os.environ.setdefault("MPLBACKEND", "Agg")
 
 
 def _load(name):
@@ -54,7 +58,32 @@ def test_compare_models_example():
     assert "auroc_pvalue" in summary.columns
 
 
-@pytest.mark.parametrize("name", ["quickstart", "grid_search", "clinical_long_format", "compare_models"])
+def test_explanations():
+    explanation = _load("explanations").main(n_samples=60, n_timesteps=16, max_epochs=2)
+    n_test, n_experts = explanation["gate_weights"].shape
+    assert n_test == 15 and n_experts == len(explanation["rates"])
+    assert explanation["feature_weights"].shape == (n_test, 6)
+    assert explanation["temporal_weights"].shape == (n_test, n_experts, 16)
+    np.testing.assert_allclose(explanation["gate_weights"].sum(axis=1), 1.0, rtol=1e-5)
+
+
+EXAMPLE_NAMES = ["quickstart", "grid_search", "clinical_long_format", "compare_models", "explanations"]
+
+
+def test_every_example_is_listed():
+    assert sorted(p.stem for p in EXAMPLES.glob("*.py")) == sorted(EXAMPLE_NAMES)
+
+
+@pytest.fixture(autouse=True)
+def _close_figures():
+    """The examples draw their figures with pyplot (the docs' gallery shows them); close them after each test."""
+    yield
+    import matplotlib.pyplot as plt
+
+    plt.close("all")
+
+
+@pytest.mark.parametrize("name", EXAMPLE_NAMES)
 def test_examples_are_scripts(name):
     source = (EXAMPLES / f"{name}.py").read_text()
     assert 'if __name__ == "__main__":\n    main()' in source
