@@ -278,14 +278,14 @@ def test_summary_head_and_carry_forward_are_used(binary_task):
     X, y = binary_task
     clf = _fast(MRMoEClassifier, summary_head=True, carry_forward=True, max_epochs=2).fit(X, y)
     module = clf.net_.module_
-    assert module.summary.in_features == 4 * 9  # 4 measured channels x 9 statistics
+    assert module.summary[0].in_features == 4 * 9  # 4 measured channels x 9 statistics
     assert module.experts.input_weight.shape[1] == 4 * 4
     assert clf.scaling_.summary_center.shape == (36,)
     proba = clf.predict_proba(X)
     assert np.isfinite(proba).all()
     # the prediction depends on the summaries: zero the summary layer and it changes
     with torch.no_grad():
-        module.summary.weight.zero_()
+        module.summary[-1].weight.zero_()
     assert not np.allclose(clf.predict_proba(X), proba)
     plain = _fast(MRMoEClassifier, max_epochs=1).fit(X, y)
     assert plain.net_.module_.summary is None and plain.scaling_.summary_center is None
