@@ -329,7 +329,10 @@ def _estimator(key, spec):
     import mrmoe_sklearn
 
     cls = getattr(mrmoe_sklearn, MODELS[key][0])
+    # early stopping off: every model trains its epochs on all the data (the default "auto" would
+    # hold out 10% from 1,000 series on, and MR-MoE's ensemble_size="auto" would then train 3 networks)
     return cls(
+        early_stopping=False,
         max_epochs=spec["epochs"],
         batch_size=spec["batch_size"],
         verbose=0,

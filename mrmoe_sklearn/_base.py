@@ -35,13 +35,13 @@ class TrainingDivergedError(FloatingPointError):
 
 
 COMMON_PARAMS_DOC = """\
-    lr : float, default=5e-3
+    lr : float, default=1e-3
         Learning rate of the AdamW optimiser.
-    lr_schedule : {None, "plateau", "cosine"}, default=None
+    lr_schedule : {"plateau", "cosine", None}, default="plateau"
         Learning-rate schedule: ``"plateau"`` halves it when the validation
         loss has not improved for ``max(1, patience // 2)`` epochs (only with
-        early stopping; otherwise constant), ``"cosine"`` anneals it to 0 over
-        ``max_epochs``; None keeps it constant.
+        early stopping; otherwise the rate stays constant), ``"cosine"``
+        anneals it to 0 over ``max_epochs``; None keeps it constant.
     max_epochs : int, default=30
         Number of passes over the training data (fewer with early stopping).
     batch_size : int, default=64
@@ -292,11 +292,11 @@ class BaseTimeSeriesClassifier(ClassifierMixin, BaseEstimator):
 
     Subclasses set their constructor parameters (which must include the
     common ones documented in ``COMMON_PARAMS_DOC``) and implement
-    ``_build_module(n_features, n_classes)`` returning a ``torch.nn.Module``
+    ``_build_module(n_features, n_classes, validating)`` returning a ``torch.nn.Module``
     that maps the keyword batch ``x, m, dt, v`` to logits.
     """
 
-    def _build_module(self, n_features, n_classes):  # pragma: no cover - abstract
+    def _build_module(self, n_features, n_classes, validating=False):  # pragma: no cover - abstract
         raise NotImplementedError
 
     def _module_aux_weight(self):
@@ -540,7 +540,7 @@ class BaseTimeSeriesClassifier(ClassifierMixin, BaseEstimator):
             callbacks.append(
                 ("early_stopping", EarlyStopping(monitor="valid_loss", patience=self.patience, load_best=True))
             )
-        module = self._build_module(n_features, len(classes))
+        module = self._build_module(n_features, len(classes), validating=train_split is not None)
         net = _Net(
             module,
             criterion=torch.nn.CrossEntropyLoss,
