@@ -88,6 +88,7 @@ def main(argv=None):
         "",
     ]
     body = (Path(args.tables) / "results.md").read_text()
+    body = body.replace("# PhysioNet 2012 (P12) in-hospital mortality, published splits", "## Results", 1)
     Path(args.output).write_text("\n".join(header) + "\n" + body)
     print(f"Wrote {args.output}")
     return 0
