@@ -397,7 +397,8 @@ def _robust_scale(raw):
         q25, center[j], q75 = np.percentile(col, [25, 50, 75])
         spread = (q75 - q25) / 1.349
         if not spread > 0:
-            spread = col.std()
+            big = np.abs(col).max()  # the standard deviation in units of the largest value: no overflow
+            spread = (col / big).std() * big if big > 0 else 0.0
         scale[j] = spread if spread > 0 and np.isfinite(spread) else 1.0
     return center, scale
 

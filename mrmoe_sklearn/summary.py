@@ -165,10 +165,15 @@ def _summarise_chunk(values, times, valid, wanted):
             shifted = np.broadcast_to(np.arange(T, dtype=np.float64), (c, T))
         else:
             shifted = np.where(valid, times - times[:, :1], 0.0)
-        t_mean = np.matmul(shifted[:, None, :], weight)[:, 0, :] / n_obs
-        centred = np.subtract(shifted[:, :, None], t_mean[:, None, :], out=spare)
+        # in units of each sample's time span, so that squares of huge time stamps cannot overflow
+        span = np.abs(shifted).max(axis=1)
+        span = np.where(np.isfinite(span) & (span > 0), span, 1.0)
+        scaled = shifted / span[:, None]
+        t_mean = np.matmul(scaled[:, None, :], weight)[:, 0, :] / n_obs
+        centred = np.subtract(scaled[:, :, None], t_mean[:, None, :], out=spare)
         centred *= weight
         slope = np.einsum("itf,itf->if", centred, dev) / np.einsum("itf,itf->if", centred, centred)
+        slope /= span[:, None]
         # fewer than 2 distinct observation times (times are non-decreasing)
         found["slope"] = np.where(shifted[rows, last] > shifted[rows, first], slope, np.nan)
     return {k: v if k == "count" else np.where(seen, v, np.nan) for k, v in found.items() if k in wanted}

@@ -88,9 +88,9 @@ def test_torch_uses_one_thread_inside_a_single_threaded_worker(client):
             seen = []
 
             class Probe(MRMoEClassifier):
-                def _build_module(self, n_features, n_classes):  # runs inside fit's thread block
+                def _build_module(self, n_features, n_classes, validating=False):  # inside fit's thread block
                     seen.append(torch.get_num_threads())
-                    return super()._build_module(n_features, n_classes)
+                    return super()._build_module(n_features, n_classes, validating)
 
             rng = np.random.RandomState(0)
             Probe(max_epochs=1, hidden_size=4, backbone_units=4, random_state=0).fit(
