@@ -1,4 +1,4 @@
-"""Smoke tests of ``benchmarks/speed.py`` (the speed and memory benchmark).
+"""Smoke tests of the benchmark scripts (``benchmarks/speed.py``, ``benchmarks/physionet.py``).
 
 The benchmark runs in a subprocess: it sets torch's thread count and trains
 several models, which must not leak into the test process.
@@ -164,3 +164,25 @@ def test_options():
         speed.parse_args(["--sizes", "0"])
     with pytest.raises(SystemExit):
         speed.parse_args(["--models", "gru"])
+
+
+def test_physionet_benchmark_script_writes_its_results_file(tmp_path):
+    """benchmarks/physionet.py on a tiny data set in PhysioNet's own file format (two models, one split)."""
+    import importlib.util
+
+    from test_compare_physionet import write_tiny_physionet
+
+    spec = importlib.util.spec_from_file_location("physionet_bench", SCRIPT.parent / "physionet.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    with pytest.raises(SystemExit):
+        bench.main(["--data-home", str(tmp_path / "nowhere")])
+    write_tiny_physionet(tmp_path / "data")
+    out = tmp_path / "P12.md"
+    args = ["--data-home", str(tmp_path / "data"), "--models", "mrmoe,gbt", "--splits", "1",
+            "--output", str(out), "--tables", str(tmp_path / "tables")]
+    assert bench.main(args) == 0
+    text = out.read_text()
+    assert text.startswith("# PhysioNet 2012 (P12)") and "## Results" in text
+    assert "| MR-MoE |" in text and "GBT (summary stats)" in text and "ViTST" in text
+    assert "Machine:" in text and "python -m mrmoe_sklearn.compare" in text
