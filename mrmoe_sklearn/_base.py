@@ -326,20 +326,13 @@ class BaseTimeSeriesClassifier(ClassifierMixin, BaseEstimator):
 
     # ------------------------------------------------------------------ data
     def _read_X(self, X, fitted):
-        data = check_series(
+        return check_series(
             X,
             time_channel=self.time_channel,
             n_channels=self.n_features_in_ if fitted else None,
+            n_timesteps=self.n_timesteps_in_ if fitted else None,
             estimator_name=type(self).__name__,
         )
-        n_steps = data.values.shape[1]
-        if fitted and data.layout == "2d" and self.n_timesteps_in_ not in (None, n_steps):
-            raise ValueError(
-                f"X has {n_steps} columns (time steps), but {type(self).__name__} was fitted on 2D "
-                f"input with {self.n_timesteps_in_}. A 2D X is a batch of univariate series of one "
-                "length (is it transposed?); pass a 3D array or a list of arrays for other lengths."
-            )
-        return data
 
     def _batch(self, data):
         arrays = prepare_batch(data, self.scaling_)

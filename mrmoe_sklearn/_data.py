@@ -86,6 +86,18 @@ class SeriesData:
         """Boolean mask ``(n_samples, n_timesteps)`` of non-padding steps."""
         return np.arange(self.values.shape[1])[None, :] < self.lengths[:, None]
 
+    @cached_property
+    def summaries(self):
+        """Per-channel summary statistics flattened to ``(n_samples, n_features * n_statistics)``
+        (:data:`mrmoe_sklearn.summary.DEFAULT_STATISTICS`; counts as ``log1p``, they are skewed),
+        NaN where undefined. Computed once: a fit both learns their scaling and feeds them."""
+        from .summary import DEFAULT_STATISTICS, summary_statistics
+
+        raw = summary_statistics(self.values, self.times, self.valid, DEFAULT_STATISTICS)
+        count = DEFAULT_STATISTICS.index("count")
+        raw[..., count] = np.log1p(raw[..., count])
+        return raw.reshape(raw.shape[0], -1)
+
 
 @dataclass
 class ScalingStats:
@@ -353,17 +365,6 @@ def _nan_stats(values):
 SUMMARY_CLIP = 5.0
 
 
-def _raw_summaries(data):
-    """Per-channel summary statistics of ``data``, flattened to ``(n, F * S)``;
-    counts as ``log1p`` (they are skewed), NaN where undefined."""
-    from .summary import DEFAULT_STATISTICS, summary_statistics
-
-    raw = summary_statistics(data.values, data.times, data.valid, DEFAULT_STATISTICS)
-    count = DEFAULT_STATISTICS.index("count")
-    raw[..., count] = np.log1p(raw[..., count])
-    return raw.reshape(raw.shape[0], -1)
-
-
 def summary_inputs(data, stats):
     """The summary vector ``s`` of each series, scaled by ``stats``.
 
@@ -380,7 +381,7 @@ def summary_inputs(data, stats):
         counts as ``log1p``) minus the fitted median over the fitted robust scale,
         clipped to ``+-SUMMARY_CLIP``, 0 (the median) where undefined.
     """
-    s = (_raw_summaries(data) - stats.summary_center) / stats.summary_scale
+    s = (data.summaries - stats.summary_center) / stats.summary_scale
     s = np.nan_to_num(np.clip(s, -SUMMARY_CLIP, SUMMARY_CLIP), nan=0.0)
     return s.astype(np.float32)
 
@@ -426,7 +427,7 @@ def fit_scaling(data, summaries=False):
             time_scale = float(np.mean(positive / positive.max()) * positive.max())
     stats = ScalingStats(mean=mean, scale=scale, time_scale=time_scale)
     if summaries:
-        stats.summary_center, stats.summary_scale = _robust_scale(_raw_summaries(data))
+        stats.summary_center, stats.summary_scale = _robust_scale(data.summaries)
     return stats
 
 
