@@ -10,12 +10,13 @@ PyTorch module to build (``_build_module``).
 import contextlib
 import copy
 import math
-from numbers import Integral, Real
+from numbers import Real
 
 import numpy as np
 import torch
-from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
 from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, column_or_1d
@@ -26,6 +27,7 @@ from skorch.helper import predefined_split
 
 from ._batches import TensorBatches, _unwrap
 from ._data import check_series, fit_scaling, prepare_batch
+from ._params import POSITIVE_INT, TIME_CHANNEL, DeviceOptions
 
 __all__ = ["BaseTimeSeriesClassifier", "TrainingDivergedError", "COMMON_PARAMS_DOC"]
 
@@ -223,12 +225,9 @@ _FUSED_ADAMW = tuple(int(p) for p in torch.__version__.split(".")[:2]) >= (2, 4)
 
 
 def _resolve_device(device):
+    """The torch device to fit on; ``device`` satisfies :class:`~mrmoe_sklearn._params.DeviceOptions`."""
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
-    if not isinstance(device, str) or not (
-        device == "cpu" or device == "cuda" or (device.startswith("cuda:") and device[5:].isdigit())
-    ):
-        raise ValueError(f"device must be 'cpu', 'cuda', 'cuda:N' or 'auto', got {device!r}.")
     if device.startswith("cuda"):
         if not torch.cuda.is_available():
             raise ValueError(f"device={device!r} was requested but CUDA is not available; use 'cpu' or 'auto'.")
@@ -274,19 +273,6 @@ def _torch_threads(n_threads):
         torch.set_num_threads(old)
 
 
-def _check_param(name, value, kind, low=None, high=None, allow_none=False, low_open=False):
-    """Validate one hyperparameter with a message naming it."""
-    if value is None and allow_none:
-        return
-    ok_type = isinstance(value, kind) and not isinstance(value, bool)
-    if not ok_type:
-        raise TypeError(f"{name} must be {kind.__name__}{' or None' if allow_none else ''}, got {value!r}.")
-    if low is not None and (value < low or (low_open and value == low)):
-        raise ValueError(f"{name} must be {'>' if low_open else '>='} {low}, got {value!r}.")
-    if high is not None and value > high:
-        raise ValueError(f"{name} must be <= {high}, got {value!r}.")
-
-
 class BaseTimeSeriesClassifier(ClassifierMixin, BaseEstimator):
     """Base of the package's classifiers; not for direct use.
 
@@ -296,33 +282,41 @@ class BaseTimeSeriesClassifier(ClassifierMixin, BaseEstimator):
     that maps the keyword batch ``x, m, dt, v`` to logits.
     """
 
+    #: The common parameters (``COMMON_PARAMS_DOC``); subclasses add theirs.
+    _parameter_constraints: dict = {
+        "lr": [Interval(Real, 0, None, closed="neither")],
+        "lr_schedule": [StrOptions({"plateau", "cosine"}), None],
+        "max_epochs": [POSITIVE_INT],
+        "batch_size": [POSITIVE_INT],
+        "weight_decay": [Interval(Real, 0, None, closed="left")],
+        "dropout": [Interval(Real, 0, 1, closed="left")],
+        "class_weight": [dict, StrOptions({"balanced"}), None],
+        "early_stopping": ["boolean", StrOptions({"auto"})],
+        "validation_fraction": [Interval(Real, 0, 0.5, closed="right")],
+        "patience": [POSITIVE_INT],
+        "clip_grad_norm": [Interval(Real, 0, None, closed="neither"), None],
+        "time_channel": TIME_CHANNEL,
+        "device": [DeviceOptions()],
+        "n_threads": [POSITIVE_INT, None],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+        "warm_start": ["boolean"],
+    }
+
     def _build_module(self, n_features, n_classes, validating=False):  # pragma: no cover - abstract
         raise NotImplementedError
 
     def _module_aux_weight(self):
         return 0.0
 
-    def _validate_params(self):
-        _check_param("lr", self.lr, Real, 0, low_open=True)
-        if not math.isfinite(self.lr):
-            raise ValueError(f"lr must be finite, got {self.lr!r}.")
-        _check_param("max_epochs", self.max_epochs, Integral, 1)
-        _check_param("batch_size", self.batch_size, Integral, 1)
-        _check_param("weight_decay", self.weight_decay, Real, 0)
-        _check_param("dropout", self.dropout, Real, 0, 1)
-        if self.dropout >= 1:
-            raise ValueError(f"dropout must be < 1, got {self.dropout!r}.")
-        _check_param("validation_fraction", self.validation_fraction, Real, 0, 0.5, low_open=True)
-        _check_param("patience", self.patience, Integral, 1)
-        _check_param("clip_grad_norm", self.clip_grad_norm, Real, 0, allow_none=True, low_open=True)
-        _check_param("n_threads", self.n_threads, Integral, 1, allow_none=True)
-        _check_param("verbose", self.verbose, Integral, 0)
-        if not (isinstance(self.early_stopping, bool) or self.early_stopping == "auto"):
-            raise ValueError(f"early_stopping must be True, False or 'auto', got {self.early_stopping!r}.")
-        if self.lr_schedule not in (None, "plateau", "cosine"):
-            raise ValueError(f"lr_schedule must be None, 'plateau' or 'cosine', got {self.lr_schedule!r}.")
-        if not (self.class_weight is None or self.class_weight == "balanced" or isinstance(self.class_weight, dict)):
-            raise ValueError(f"class_weight must be None, 'balanced' or a dict, got {self.class_weight!r}.")
+    def _check_param_combinations(self):
+        """Check what the declared constraints cannot: parameters bounded by others.
+
+        Called at the start of :meth:`fit`, after scikit-learn has checked each
+        parameter against ``_parameter_constraints``. Raises
+        :class:`~sklearn.utils._param_validation.InvalidParameterError` (see
+        :func:`~mrmoe_sklearn._params.invalid_parameter`).
+        """
 
     # ------------------------------------------------------------------ data
     def _read_X(self, X, fitted):
@@ -356,6 +350,7 @@ class BaseTimeSeriesClassifier(ClassifierMixin, BaseEstimator):
         return classes, y_enc.astype(np.int64)
 
     # ------------------------------------------------------------------- fit
+    @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y, *, X_val=None, y_val=None):
         """Fit the network.
 
@@ -382,6 +377,10 @@ class BaseTimeSeriesClassifier(ClassifierMixin, BaseEstimator):
 
         Raises
         ------
+        ValueError
+            A constructor parameter that is not allowed: scikit-learn's
+            ``InvalidParameterError``, naming the parameter, the allowed values
+            and the value given, as scikit-learn's own estimators raise it.
         TrainingDivergedError
             If the loss, the gradients or the weights become non-finite. A
             cold fit then leaves the estimator unfitted; a ``warm_start`` fit
@@ -392,7 +391,7 @@ class BaseTimeSeriesClassifier(ClassifierMixin, BaseEstimator):
             (the best epoch's with early stopping), ``history_`` holds the
             epochs so far, and every fitted attribute is set.
         """
-        self._validate_params()
+        self._check_param_combinations()
         if (X_val is None) != (y_val is None):
             raise ValueError("X_val and y_val must be given together.")
         warm = self.warm_start and hasattr(self, "net_")

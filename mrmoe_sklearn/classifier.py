@@ -4,9 +4,11 @@ from numbers import Integral, Real
 
 import numpy as np
 import torch
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from ._base import COMMON_PARAMS_DOC, BaseTimeSeriesClassifier, _check_param, _inference_batch_size, _torch_threads
+from ._base import COMMON_PARAMS_DOC, BaseTimeSeriesClassifier, _inference_batch_size, _torch_threads
+from ._params import POSITIVE_INT, invalid_parameter
 from .nn.ensemble import Ensemble
 from .nn.models import LSTMNet, MRMoENet
 
@@ -24,8 +26,15 @@ class _LiquidMixtureClassifier(BaseTimeSeriesClassifier):
     """Classifiers built on :class:`~mrmoe_sklearn.nn.models.MRMoENet`.
 
     Subclasses implement ``_mixture_config()`` returning the network's
-    keyword arguments (rates, hidden size, which parts are on).
+    keyword arguments (rates, hidden size, which parts are on) from parameters
+    already checked: it validates nothing itself.
     """
+
+    _parameter_constraints: dict = {
+        **BaseTimeSeriesClassifier._parameter_constraints,
+        "hidden_size": [POSITIVE_INT],
+        "backbone_units": [POSITIVE_INT],
+    }
 
     def _mixture_config(self):  # pragma: no cover - abstract
         raise NotImplementedError
@@ -53,17 +62,13 @@ class _LiquidMixtureClassifier(BaseTimeSeriesClassifier):
         cfg = self._mixture_config()
         return self.aux_loss_weight if cfg["gate"] and len(cfg["rates"]) > 1 else 0.0
 
-    def _validate_params(self):
-        super()._validate_params()
-        _check_param("hidden_size", self.hidden_size, Integral, 1)
-        _check_param("backbone_units", self.backbone_units, Integral, 1)
-        cfg = self._mixture_config()
-        top_k = cfg.get("top_k")
-        _check_param("top_k", top_k, Integral, 1, len(cfg["rates"]), allow_none=True)
-        if hasattr(self, "aux_loss_weight"):
-            _check_param("aux_loss_weight", self.aux_loss_weight, Real, 0)
-        if cfg.get("load_balance", "cv") not in ("cv", "switch"):
-            raise ValueError(f"load_balance must be 'cv' or 'switch', got {cfg['load_balance']!r}.")
+    def _check_param_combinations(self):
+        top_k = getattr(self, "top_k", None)
+        if top_k is not None:
+            n_experts = len(self._mixture_config()["rates"])
+            if top_k > n_experts:
+                allowed = f"None or an int in the range [1, {n_experts}] (the number of experts)"
+                raise invalid_parameter("top_k", type(self).__name__, allowed, top_k)
 
     @property
     def rates_(self):
@@ -232,6 +237,22 @@ class MRMoEClassifier(_LiquidMixtureClassifier):
     """
     )
 
+    _parameter_constraints: dict = {
+        **_LiquidMixtureClassifier._parameter_constraints,
+        "rates": [POSITIVE_INT, "array-like"],
+        "n_experts": [POSITIVE_INT, None],
+        "feature_attention": ["boolean"],
+        "temporal_attention": ["boolean"],
+        "gate": ["boolean"],
+        "top_k": [POSITIVE_INT, None],
+        "aux_loss_weight": [Interval(Real, 0, None, closed="left")],
+        "load_balance": [StrOptions({"cv", "switch"})],
+        "head_size": [POSITIVE_INT],
+        "carry_forward": ["boolean"],
+        "summary_head": ["boolean"],
+        "ensemble_size": [POSITIVE_INT, StrOptions({"auto"})],
+    }
+
     def __init__(
         self,
         rates=(1, 2, 4, 8),
@@ -298,19 +319,20 @@ class MRMoEClassifier(_LiquidMixtureClassifier):
         self.verbose = verbose
         self.warm_start = warm_start
 
-    def _mixture_config(self):
-        rates = self.rates
-        if isinstance(rates, Integral):
-            rates = (rates,)
-        rates = tuple(rates) if rates is not None else ()
+    def _rates(self):
+        """``rates`` as a tuple (an int is one rate)."""
+        return (self.rates,) if isinstance(self.rates, Integral) else tuple(self.rates)
+
+    def _check_param_combinations(self):
+        rates = self._rates()
         if not rates or not all(isinstance(r, Integral) and not isinstance(r, bool) and r >= 1 for r in rates):
-            raise ValueError(f"rates must be a non-empty sequence of positive ints, got {self.rates!r}.")
-        _check_param("n_experts", self.n_experts, Integral, 1, allow_none=True)
+            raise invalid_parameter("rates", type(self).__name__, "a non-empty sequence of ints >= 1", self.rates)
+        super()._check_param_combinations()
+
+    def _mixture_config(self):
+        rates = self._rates()
         if self.n_experts is not None:
             rates = tuple(rates[k % len(rates)] for k in range(self.n_experts))
-        _check_param("head_size", self.head_size, Integral, 1)
-        if self.ensemble_size != "auto":
-            _check_param("ensemble_size", self.ensemble_size, Integral, 1)
         return dict(
             ensemble_size=self.ensemble_size,
             carry_forward=bool(self.carry_forward),
@@ -428,6 +450,13 @@ class MoEClassifier(_LiquidMixtureClassifier):
     """
     )
 
+    _parameter_constraints: dict = {
+        **_LiquidMixtureClassifier._parameter_constraints,
+        "n_experts": [POSITIVE_INT],
+        "top_k": [POSITIVE_INT, None],
+        "aux_loss_weight": [Interval(Real, 0, None, closed="left")],
+    }
+
     def __init__(
         self,
         n_experts=4,
@@ -477,7 +506,6 @@ class MoEClassifier(_LiquidMixtureClassifier):
         self.warm_start = warm_start
 
     def _mixture_config(self):
-        _check_param("n_experts", self.n_experts, Integral, 1)
         return dict(
             rates=(1,) * self.n_experts,
             hidden_size=self.hidden_size,
@@ -509,6 +537,12 @@ class LSTMClassifier(BaseTimeSeriesClassifier):
         As in :class:`MRMoEClassifier`.
     """
     )
+
+    _parameter_constraints: dict = {
+        **BaseTimeSeriesClassifier._parameter_constraints,
+        "hidden_size": [POSITIVE_INT],
+        "num_layers": [POSITIVE_INT],
+    }
 
     def __init__(
         self,
@@ -551,11 +585,6 @@ class LSTMClassifier(BaseTimeSeriesClassifier):
         self.random_state = random_state
         self.verbose = verbose
         self.warm_start = warm_start
-
-    def _validate_params(self):
-        super()._validate_params()
-        _check_param("hidden_size", self.hidden_size, Integral, 1)
-        _check_param("num_layers", self.num_layers, Integral, 1)
 
     def _build_module(self, n_features, n_classes, validating=False):
         return LSTMNet(n_features, n_classes, self.hidden_size, self.num_layers, self.dropout)
