@@ -20,14 +20,19 @@ channel included) is NaN are padding. An interior step with nothing observed is
 a step without observation that still advances time.
 """
 
+from collections.abc import Hashable
 from dataclasses import dataclass
 from functools import cached_property
 from numbers import Integral
 
 import numpy as np
+import pandas as pd
 import scipy.sparse as sp
-from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
+from sklearn.utils._param_validation import validate_params
 from sklearn.utils.validation import check_is_fitted
+
+from ._params import POSITIVE_INT, TIME_CHANNEL
 
 __all__ = [
     "SeriesData",
@@ -487,6 +492,19 @@ def prepare_batch(data, stats, chunk_size=None):
     return batch
 
 
+@validate_params(
+    {
+        "df": [pd.DataFrame],
+        "id_col": [Hashable],
+        "time_col": [Hashable],
+        "value_cols": ["array-like", None],
+        "var_col": [Hashable, None],
+        "value_col": [Hashable, None],
+        "time_unit": [str],
+        "max_length": [POSITIVE_INT, None],
+    },
+    prefer_skip_nested_validation=True,
+)
 def to_sequences(
     df,
     id_col,
@@ -537,14 +555,12 @@ def to_sequences(
     Raises
     ------
     TypeError
-        ``df`` is not a DataFrame or a value column is not numeric.
+        A value column is not numeric.
     ValueError
-        A named column is missing, the frame is empty, or a time stamp is NaN.
+        A parameter of the wrong type or value (scikit-learn's
+        ``InvalidParameterError``, also a ``TypeError``), a named column is
+        missing, the frame is empty, or a time stamp is NaN.
     """
-    import pandas as pd
-
-    if not isinstance(df, pd.DataFrame):
-        raise TypeError(f"to_sequences expects a pandas DataFrame, got {type(df).__name__}.")
     needed = [id_col, time_col] + [c for c in (var_col, value_col) if c is not None]
     missing = [c for c in needed if c not in df.columns]
     if missing:
@@ -583,7 +599,7 @@ def to_sequences(
     times = t.to_numpy(dtype=np.float64)
     values = df[value_cols].to_numpy(dtype=np.float64)
     ids, starts, counts = np.unique(df[id_col].to_numpy(), return_index=True, return_counts=True)
-    n_steps = int(counts.max()) if max_length is None else min(int(counts.max()), int(max_length))
+    n_steps = int(counts.max()) if max_length is None else min(int(counts.max()), max_length)
     X = np.full((len(ids), 1 + len(value_cols), n_steps), np.nan)
     for i, (s, c) in enumerate(zip(starts, counts)):
         keep = min(c, n_steps)
@@ -625,9 +641,12 @@ class TimeSeriesScaler(TransformerMixin, BaseEstimator):
     (4, 2, 10)
     """
 
+    _parameter_constraints: dict = {"time_channel": TIME_CHANNEL}
+
     def __init__(self, time_channel=None):
         self.time_channel = time_channel
 
+    @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
         """Learn the per-channel statistics.
 

@@ -19,6 +19,7 @@ into (the Axes, or the Figure for :func:`plot_roc_pr`, which has two panels).
 from collections.abc import Mapping
 
 import numpy as np
+from sklearn.utils._param_validation import HasMethods, validate_params
 
 __all__ = [
     "plot_gate_weights",
@@ -48,6 +49,10 @@ def _new_axes(what, ncols=1, figsize=(6.0, 4.0)):
     return fig, axes
 
 
+#: The constraint on an ``ax`` argument: a matplotlib Axes (or anything that draws like one) or None.
+_AX = [HasMethods(["plot", "bar"]), None]
+
+
 def _check_ax(ax, what):
     """Return ``ax`` or a fresh Axes (importing matplotlib either way)."""
     if ax is None:
@@ -57,6 +62,10 @@ def _check_ax(ax, what):
     return ax
 
 
+@validate_params(
+    {"explanation": [Mapping, "array-like"], "y": ["array-like"], "ax": _AX, "classes": ["array-like", None]},
+    prefer_skip_nested_validation=True,
+)
 def plot_gate_weights(explanation, y, ax=None, *, classes=None):
     """Bar chart of MR-MoE's mean gate weight of each expert, one bar per class.
 
@@ -118,6 +127,9 @@ def plot_gate_weights(explanation, y, ax=None, *, classes=None):
     return ax
 
 
+@validate_params(
+    {"importances": ["array-like"], "names": ["array-like", None], "ax": _AX}, prefer_skip_nested_validation=True
+)
 def plot_feature_importances(importances, names=None, ax=None):
     """Bar chart of feature importances, with the spread over folds when given.
 
@@ -187,6 +199,7 @@ def _loss_curve(history):
     return np.asarray(items, dtype=float).ravel()
 
 
+@validate_params({"histories": [Mapping], "ax": _AX}, prefer_skip_nested_validation=True)
 def plot_training_curves(histories, ax=None):
     """Training loss per epoch, one line per model.
 
@@ -209,8 +222,6 @@ def plot_training_curves(histories, ax=None):
     ImportError
         If matplotlib is not installed.
     """
-    if not isinstance(histories, Mapping):
-        raise TypeError(f"histories must be a dict mapping model names to histories, got {type(histories).__name__}.")
     ax = _check_ax(ax, "plot_training_curves")
     for name, history in histories.items():
         losses = _loss_curve(history)
@@ -236,6 +247,10 @@ def _as_score_matrix(proba, n_samples, n_classes, name):
     return proba
 
 
+@validate_params(
+    {"y": ["array-like"], "probas": [Mapping], "classes": ["array-like", None], "axes": ["array-like", None]},
+    prefer_skip_nested_validation=True,
+)
 def plot_roc_pr(y, probas, *, classes=None, axes=None):
     """ROC and precision-recall curves of several models side by side.
 
@@ -278,8 +293,6 @@ def plot_roc_pr(y, probas, *, classes=None, axes=None):
     )
     from sklearn.preprocessing import label_binarize
 
-    if not isinstance(probas, Mapping):
-        raise TypeError(f"probas must be a dict mapping model names to scores, got {type(probas).__name__}.")
     y = np.asarray(y)
     classes = np.unique(y) if classes is None else np.asarray(classes)
     if len(classes) < 2:

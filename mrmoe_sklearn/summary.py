@@ -7,10 +7,12 @@ charts: summary statistics into a gradient-boosted tree).
 """
 
 import numpy as np
-from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
+from sklearn.utils._param_validation import validate_params
 from sklearn.utils.validation import check_is_fitted
 
 from ._data import check_series
+from ._params import POSITIVE_INT, TIME_CHANNEL, invalid_parameter
 
 __all__ = ["ALL_STATISTICS", "DEFAULT_STATISTICS", "summary_statistics", "SummaryFeatures"]
 
@@ -23,20 +25,36 @@ DEFAULT_STATISTICS = ALL_STATISTICS
 CHUNK_VALUES = 1 << 19
 
 
-def _check_statistics(statistics):
-    """Return ``statistics`` as a tuple of known, distinct names."""
+#: The constraint on ``statistics`` (a name or a sequence of names, or None);
+#: ``_check_statistics`` checks the names themselves.
+STATISTICS = [str, "array-like", None]
+
+
+def _check_statistics(statistics, caller):
+    """Return ``statistics`` as a tuple of known, distinct names.
+
+    Raises :class:`~sklearn.utils._param_validation.InvalidParameterError`
+    naming ``caller`` where a name is unknown or repeated, or none is given.
+    """
     if statistics is None:
         return DEFAULT_STATISTICS
     names = (statistics,) if isinstance(statistics, str) else tuple(statistics)
-    unknown = [s for s in names if s not in ALL_STATISTICS]
-    if unknown or not names or len(set(names)) != len(names):
-        problem = f"unknown {unknown}" if unknown else "empty or repeated names"
-        raise ValueError(
-            f"statistics={statistics!r}: {problem}; choose distinct names among {list(ALL_STATISTICS)}."
-        )
+    if not names or len(set(names)) != len(names) or any(s not in ALL_STATISTICS for s in names):
+        allowed = f"None, or one or more distinct names among {{{', '.join(map(repr, ALL_STATISTICS))}}}"
+        raise invalid_parameter("statistics", caller, allowed, statistics)
     return names
 
 
+@validate_params(
+    {
+        "values": ["array-like"],
+        "times": ["array-like", None],
+        "valid": ["array-like"],
+        "statistics": STATISTICS,
+        "chunk_size": [POSITIVE_INT, None],
+    },
+    prefer_skip_nested_validation=True,
+)
 def summary_statistics(values, times, valid, statistics=DEFAULT_STATISTICS, *, chunk_size=None):
     """Summarise every channel of every sample by NaN-aware statistics.
 
@@ -51,8 +69,9 @@ def summary_statistics(values, times, valid, statistics=DEFAULT_STATISTICS, *, c
     valid : ndarray of bool of shape (n_samples, n_timesteps)
         Non-padding steps (``SeriesData.valid``). A value counts as observed
         where it is not NaN and its step is valid.
-    statistics : sequence of str, default=DEFAULT_STATISTICS
-        Names among ``ALL_STATISTICS``, in the order wanted in the output:
+    statistics : str, sequence of str or None, default=DEFAULT_STATISTICS
+        Names among ``ALL_STATISTICS``, in the order wanted in the output (None:
+        ``DEFAULT_STATISTICS``):
 
         - ``"mean"``, ``"std"`` (population, ``ddof=0``), ``"min"``, ``"max"``
           of the observed values;
@@ -95,7 +114,7 @@ def summary_statistics(values, times, valid, statistics=DEFAULT_STATISTICS, *, c
     ...                    ("mean", "slope", "count"))
     array([[[2. , 0.5, 2. ]]])
     """
-    statistics = _check_statistics(statistics)
+    statistics = _check_statistics(statistics, "summary_statistics")
     values = np.asarray(values)
     valid = np.asarray(valid, dtype=bool)
     if values.ndim != 3 or valid.shape != values.shape[:2]:
@@ -228,11 +247,21 @@ class SummaryFeatures(TransformerMixin, BaseEstimator):
     array(['x1__last', 'x1__slope'], dtype=object)
     """
 
+    _parameter_constraints: dict = {
+        "statistics": STATISTICS,
+        "time_channel": TIME_CHANNEL,
+        "channel_names": ["array-like", None],
+    }
+
     def __init__(self, statistics=None, time_channel=None, channel_names=None):
         self.statistics = statistics
         self.time_channel = time_channel
         self.channel_names = channel_names
 
+    def _statistics(self):
+        return _check_statistics(self.statistics, type(self).__name__)
+
+    @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
         """Check ``X`` and the parameters; learn the number of channels.
 
@@ -248,7 +277,7 @@ class SummaryFeatures(TransformerMixin, BaseEstimator):
         -------
         self : SummaryFeatures
         """
-        _check_statistics(self.statistics)
+        self._statistics()
         data = check_series(X, time_channel=self.time_channel, estimator_name="SummaryFeatures")
         if self.channel_names is not None and len(self.channel_names) != data.n_features:
             raise ValueError(
@@ -282,7 +311,7 @@ class SummaryFeatures(TransformerMixin, BaseEstimator):
             n_timesteps=self.n_timesteps_in_,
             estimator_name="SummaryFeatures",
         )
-        stats = summary_statistics(data.values, data.times, data.valid, _check_statistics(self.statistics))
+        stats = summary_statistics(data.values, data.times, data.valid, self._statistics())
         return stats.reshape(len(stats), -1)
 
     def get_feature_names_out(self, input_features=None):
@@ -312,7 +341,7 @@ class SummaryFeatures(TransformerMixin, BaseEstimator):
             channels = list(input_features) if input_features is not None else [f"x{i}" for i in range(n)]
             if self.time_channel is not None:
                 del channels[self.time_channel % n]
-        names = [f"{ch}__{s}" for ch in channels for s in _check_statistics(self.statistics)]
+        names = [f"{ch}__{s}" for ch in channels for s in self._statistics()]
         return np.asarray(names, dtype=object)
 
     def __sklearn_tags__(self):

@@ -7,6 +7,7 @@ from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
+from sklearn.utils._param_validation import InvalidParameterError
 
 from mrmoe_sklearn.datasets import make_multirate_classification
 
@@ -271,25 +272,25 @@ def test_channels_have_different_scales():
 @pytest.mark.parametrize(
     "kwargs, match",
     [
-        (dict(n_samples=1, n_classes=2), "n_samples"),
-        (dict(n_samples=3, n_classes=4), r"n_samples \(3\) must be >= n_classes"),
-        (dict(n_timesteps=7), "n_timesteps must be >= 8"),
-        (dict(n_channels=0), "n_channels must be >= 1"),
-        (dict(n_classes=1), "n_classes must be >= 2"),
-        (dict(n_samples=10.5), "n_samples must be an integer"),
-        (dict(missing_rate=1.0), r"missing_rate must be in \[0, 1\)"),
-        (dict(missing_rate=-0.1), r"missing_rate must be in \[0, 1\)"),
-        (dict(weights=[0.2, 0.3, 0.5]), "weights must have length"),
-        (dict(weights=[0.5, 0.6]), "weights must sum to 1"),
-        (dict(weights=[1.2, -0.2]), "non-negative"),
-        (dict(n_channels=4, n_noise_channels=4), r"n_noise_channels \(4\) must be <="),
-        (dict(n_noise_channels=-1), "n_noise_channels must be a non-negative"),
-        (dict(class_sep=-1.0), "class_sep must be finite and >= 0"),
-        (dict(random_state="seed"), "cannot be used to seed"),
+        (dict(n_samples=1, n_classes=2), "'n_samples' parameter of make_multirate_classification must be an int >="),
+        (dict(n_samples=3, n_classes=4), r"'n_samples' parameter .* must be an int >= n_classes \(4\). Got 3 instead"),
+        (dict(n_timesteps=7), r"'n_timesteps' parameter .* must be an int in the range \[8, inf\). Got 7 instead"),
+        (dict(n_channels=0), r"'n_channels' parameter .* must be an int in the range \[1, inf\)"),
+        (dict(n_classes=1), r"'n_classes' parameter .* must be an int in the range \[2, inf\)"),
+        (dict(n_samples=10.5), r"'n_samples' parameter .* must be an int in the range \[1, inf\). Got 10.5"),
+        (dict(missing_rate=1.0), r"'missing_rate' parameter .* must be a float in the range \[0.0, 1.0\)"),
+        (dict(missing_rate=-0.1), r"'missing_rate' parameter .* a float in the range \[0.0, 1.0\)"),
+        (dict(weights=[0.2, 0.3, 0.5]), r"'weights' parameter .* of length n_classes \(2\) or n_classes - 1"),
+        (dict(weights=[0.5, 0.6]), r"'weights' parameter .* proportions that sum to 1 \(these sum to 1.1\)"),
+        (dict(weights=[1.2, -0.2]), "'weights' parameter .* non-negative"),
+        (dict(n_channels=4, n_noise_channels=4), r"'n_noise_channels' parameter .* \[0, 3\] .*Got 4 instead"),
+        (dict(n_noise_channels=-1), r"'n_noise_channels' parameter .* must be an int in the range \[0, inf\) or None"),
+        (dict(class_sep=-1.0), r"'class_sep' parameter .* must be a float in the range \[0.0, inf\)"),
+        (dict(random_state="seed"), "'random_state' parameter of make_multirate_classification must be"),
     ],
 )
 def test_invalid_arguments_raise(kwargs, match):
-    with pytest.raises(ValueError, match=match):
+    with pytest.raises(InvalidParameterError, match=match):
         make_multirate_classification(**kwargs)
 
 

@@ -10,6 +10,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.axes import Axes  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
+from sklearn.utils._param_validation import InvalidParameterError  # noqa: E402
 from skorch.history import History  # noqa: E402
 
 from mrmoe_sklearn.inspection import (  # noqa: E402
@@ -82,7 +83,7 @@ def test_plot_training_curves():
     lines = ax.get_lines()
     assert [len(line.get_xdata()) for line in lines] == [3, 2, 4]
     np.testing.assert_allclose(lines[0].get_ydata(), [0.9, 0.7, 0.6])
-    with pytest.raises(TypeError, match="dict"):
+    with pytest.raises(InvalidParameterError, match="'histories' parameter of plot_training_curves must be"):
         plot_training_curves([history])
 
 

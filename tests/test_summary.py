@@ -8,6 +8,7 @@ import pytest
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.model_selection import GridSearchCV, StratifiedKFold
 from sklearn.pipeline import make_pipeline
+from sklearn.utils._param_validation import InvalidParameterError
 from sklearn.utils.estimator_checks import parametrize_with_checks
 from threadpoolctl import threadpool_limits
 
@@ -210,9 +211,10 @@ def test_feature_names():
 @pytest.mark.parametrize("statistics", [["mean", "median"], "average", [], ["mean", "mean"]])
 def test_bad_statistics(statistics):
     X = np.ones((2, 1, 3))
-    with pytest.raises(ValueError, match="choose distinct names among .*'time_since_last'"):
+    allowed = r"must be None, or one or more distinct names among \{'mean', .*'time_since_last'\}"
+    with pytest.raises(InvalidParameterError, match=f"'statistics' parameter of SummaryFeatures {allowed}"):
         SummaryFeatures(statistics).fit(X)
-    with pytest.raises(ValueError, match="choose distinct names"):
+    with pytest.raises(InvalidParameterError, match=f"'statistics' parameter of summary_statistics {allowed}"):
         summary_statistics(np.ones((2, 3, 1)), None, np.ones((2, 3), bool), statistics)
 
 

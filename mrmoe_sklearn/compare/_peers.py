@@ -9,12 +9,15 @@ statistics into scikit-learn's gradient-boosted trees.
 """
 
 import re
+from numbers import Integral
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin
+from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin, _fit_context
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.pipeline import Pipeline
+from sklearn.utils._param_validation import validate_params
 
+from .._params import POSITIVE_INT, TIME_CHANNEL
 from ..classifier import LNNClassifier, LSTMClassifier, MoEClassifier, MRMoEClassifier
 
 #: Name of the model the others are compared against.
@@ -78,6 +81,11 @@ def _peer_key(name):
     return None
 
 
+#: The constraint on a ``models`` argument; the names themselves are checked by hand.
+MODELS = [dict, str, "array-like", None]
+
+
+@validate_params({"models": MODELS, "say": [callable, None]}, prefer_skip_nested_validation=True)
 def select_models(models, say=None):
     """Resolve the ``models`` argument of the comparisons into estimators.
 
@@ -137,6 +145,7 @@ def select_models(models, say=None):
 
 
 # ----------------------------------------------------------------- MiniRocket peer
+@validate_params({"X": ["array-like"], "time_channel": TIME_CHANNEL}, prefer_skip_nested_validation=True)
 def impute_for_minirocket(X, time_channel=None):
     """Make a NaN-free, equal-length panel for convolution-based peers.
 
@@ -193,9 +202,9 @@ class MiniRocketPeer(ClassifierMixin, BaseEstimator):
         Number of MiniRocket kernels.
     time_channel : int or None, default=None
         Channel of ``X`` holding time stamps; dropped before the transform.
-    n_jobs : int, default=1
-        Threads of the MiniRocket transform.
-    random_state : int or None, default=None
+    n_jobs : int or None, default=1
+        Threads of the MiniRocket transform (as aeon takes it: -1 for all cores).
+    random_state : int, RandomState instance or None, default=None
         Seed of the transform.
 
     Attributes
@@ -206,12 +215,20 @@ class MiniRocketPeer(ClassifierMixin, BaseEstimator):
         Class labels.
     """
 
+    _parameter_constraints: dict = {
+        "n_kernels": [POSITIVE_INT],
+        "time_channel": TIME_CHANNEL,
+        "n_jobs": [Integral, None],
+        "random_state": ["random_state"],
+    }
+
     def __init__(self, n_kernels=10000, time_channel=None, n_jobs=1, random_state=None):
         self.n_kernels = n_kernels
         self.time_channel = time_channel
         self.n_jobs = n_jobs
         self.random_state = random_state
 
+    @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y):
         """Impute ``X`` and fit aeon's MiniRocket classifier.
 
@@ -295,6 +312,9 @@ class _ObservedColumns(TransformerMixin, BaseEstimator):
     training part.
     """
 
+    _parameter_constraints: dict = {}
+
+    @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
         self.keep_ = ~np.all(np.isnan(np.asarray(X, dtype=float)), axis=0)
         return self
@@ -303,6 +323,7 @@ class _ObservedColumns(TransformerMixin, BaseEstimator):
         return np.asarray(X, dtype=float)[:, self.keep_]
 
 
+@validate_params({"time_channel": TIME_CHANNEL, "random_state": ["random_state"]}, prefer_skip_nested_validation=True)
 def summary_gbt(time_channel=None, random_state=None):
     """The summary-statistics GBT peer: a Pipeline, unfitted.
 
@@ -324,7 +345,7 @@ def summary_gbt(time_channel=None, random_state=None):
     ----------
     time_channel : int or None, default=None
         Channel of ``X`` holding time stamps.
-    random_state : int or None, default=None
+    random_state : int, RandomState instance or None, default=None
         Seed of the gradient boosting (its hold-out and its tie breaks).
 
     Returns
@@ -369,6 +390,7 @@ def _gbt(say):
         return None
 
 
+@validate_params({"peers": [str, "array-like"], "say": [callable, None]}, prefer_skip_nested_validation=True)
 def peer_models(peers, say=None):
     """Instantiate the requested peers; skip (with a message) those not available.
 

@@ -12,6 +12,7 @@ through :func:`_score_model`.
 import inspect
 import sys
 import time
+from numbers import Integral
 
 import numpy as np
 import pandas as pd
@@ -20,9 +21,11 @@ from sklearn.metrics import average_precision_score, roc_auc_score
 from sklearn.model_selection import StratifiedKFold
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import label_binarize
+from sklearn.utils._param_validation import HasMethods, Interval, validate_params
 
+from .._params import POSITIVE_INT, TIME_CHANNEL
 from ._io import _feature_names, _n_channels
-from ._peers import REFERENCE, peer_models, select_models
+from ._peers import MODELS, REFERENCE, peer_models, select_models
 from ._report import ComparisonResult, SplitComparisonResult, _summarise
 
 
@@ -188,11 +191,19 @@ def _progress(verbose):
     return say
 
 
-def _check_positive_or_none(name, value):
-    if value is not None and (
-        isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1
-    ):
-        raise ValueError(f"{name} must be a positive int or None, got {value!r}.")
+#: Constraints shared by :func:`compare_models` and :func:`compare_on_splits`.
+_SHARED_CONSTRAINTS = {
+    "X": ["array-like"],
+    "y": ["array-like"],
+    "models": MODELS,
+    "time_channel": TIME_CHANNEL,
+    "random_state": ["random_state"],
+    "verbose": ["verbose"],
+    "peers": [str, "array-like"],
+    "max_epochs": [POSITIVE_INT, None],
+    "channel_names": ["array-like", None],
+    "n_threads": [POSITIVE_INT, None],
+}
 
 
 def _as_samples(X, y):
@@ -222,19 +233,15 @@ def _configure_all(chosen, *, verbose, **shared):
 # ------------------------------------------------------------- cross-validation
 def _make_folds(cv, y, counts, classes, random_state):
     """Train and test indices of every fold."""
-    if isinstance(cv, (int, np.integer)):
-        if cv < 2:
-            raise ValueError(f"cv must be >= 2, got {cv}.")
+    if isinstance(cv, Integral):
         if counts.min() < cv:
             raise ValueError(
                 f"cv={cv} folds need at least {cv} samples of every class; class "
                 f"{classes[np.argmin(counts)]!r} has {counts.min()}."
             )
         splitter = StratifiedKFold(n_splits=int(cv), shuffle=True, random_state=random_state)
-    elif hasattr(cv, "split"):
+    else:  # a splitter (the constraint on cv)
         splitter = cv
-    else:
-        raise TypeError(f"cv must be an int or a splitter with a split method, got {cv!r}.")
     return [(np.asarray(tr), np.asarray(te)) for tr, te in splitter.split(np.zeros((len(y), 1)), y)]
 
 
@@ -304,6 +311,15 @@ def _collect(results, names, reference, folds, n_samples, n_classes):
 
 
 # Long only by its docstring (about 60 lines of parameters); the steps are the helpers above.
+# prefer_skip_nested_validation=False: the estimators it is given must still check their parameters.
+@validate_params(
+    {
+        **_SHARED_CONSTRAINTS,
+        "cv": [Interval(Integral, 2, None, closed="left"), HasMethods("split")],
+        "n_jobs": [Interval(Integral, None, -1, closed="right"), Interval(Integral, 1, None, closed="left")],
+    },
+    prefer_skip_nested_validation=False,
+)
 def compare_models(
     X,
     y,
@@ -381,14 +397,11 @@ def compare_models(
         Unknown model or peer name, fewer than two classes, or a class with
         fewer samples than folds.
     """
-    verbose = verbose or 0
+    verbose = int(verbose)
     say = _progress(verbose)
     chosen = select_models(models, say)
     chosen.update(peer_models(peers, say))
     names = list(chosen)
-    if isinstance(n_jobs, bool) or not isinstance(n_jobs, (int, np.integer)) or n_jobs == 0:
-        raise ValueError(f"n_jobs must be a non-zero int, got {n_jobs!r}.")
-    _check_positive_or_none("max_epochs", max_epochs)
     X, y, n_samples = _as_samples(X, y)
     classes, counts = _classes(y, "compare_models")
     folds = _make_folds(cv, y, counts, classes, random_state)
@@ -396,7 +409,6 @@ def compare_models(
     reference = REFERENCE if REFERENCE in chosen else names[0]
     if n_jobs != 1:
         n_threads = 1
-    _check_positive_or_none("n_threads", n_threads)
     configured = _configure_all(
         chosen, verbose=verbose, random_state=random_state, time_channel=time_channel,
         max_epochs=max_epochs, n_threads=n_threads,
@@ -457,10 +469,8 @@ def _check_parts(splits, n_samples, ids):
     """The ``splits`` argument of :func:`compare_on_splits` as split name -> (train, val, test)."""
     if isinstance(splits, pd.DataFrame):
         parts = _parts_from_table(splits, n_samples, ids)
-    elif isinstance(splits, dict):
+    else:  # a dict (the constraint on splits)
         parts = {str(k): tuple(np.asarray(p, dtype=np.intp).ravel() for p in v) for k, v in splits.items()}
-    else:
-        raise TypeError(f"splits must be a DataFrame or a dict, got {type(splits).__name__}.")
     if not parts:
         raise ValueError("splits is empty: give at least one split.")
     for name, part in parts.items():
@@ -530,6 +540,11 @@ def _run_splits(configured, X, y, parts, classes, say):
 
 
 # Long only by its docstring (about 70 lines of parameters); the steps are the helpers above.
+# prefer_skip_nested_validation=False: the estimators it is given must still check their parameters.
+@validate_params(
+    {**_SHARED_CONSTRAINTS, "splits": [pd.DataFrame, dict], "ids": ["array-like", None]},
+    prefer_skip_nested_validation=False,
+)
 def compare_on_splits(
     X,
     y,
@@ -610,13 +625,11 @@ def compare_on_splits(
         (unknown part name, overlapping parts, empty train or test part,
         indices out of range).
     """
-    verbose = verbose or 0
+    verbose = int(verbose)
     say = _progress(verbose)
     chosen = select_models(models, say)
     chosen.update(peer_models(peers, say))
     names = list(chosen)
-    _check_positive_or_none("max_epochs", max_epochs)
-    _check_positive_or_none("n_threads", n_threads)
     X, y, n_samples = _as_samples(X, y)
     classes, _ = _classes(y, "compare_on_splits")
     parts = _check_parts(splits, n_samples, ids)

@@ -133,6 +133,9 @@ from pathlib import Path
 
 import numpy as np
 from sklearn.utils import Bunch
+from sklearn.utils._param_validation import validate_params
+
+from .._params import POSITIVE_INT, invalid_parameter
 
 __all__ = ["fetch_physionet2012", "get_data_home", "physionet2012_split"]
 
@@ -175,6 +178,7 @@ _WEIGHT = _CHANNEL["Weight"]
 _N_STATIC = len(STATIC_FEATURES)  # channels 1.._N_STATIC are the static descriptors
 
 
+@validate_params({"data_home": [str, os.PathLike, None]}, prefer_skip_nested_validation=True)
 def get_data_home(data_home=None):
     """Return the folder where the package's datasets are kept.
 
@@ -625,6 +629,17 @@ PhysioNet. Circulation 2000;101(23):e215-e220.
 """
 
 
+@validate_params(
+    {
+        "data_home": [str, os.PathLike, None],
+        "download_if_missing": ["boolean"],
+        "return_X_y": ["boolean"],
+        "as_frame": ["boolean"],
+        "verbose": ["verbose"],
+        "base_url": [str],
+    },
+    prefer_skip_nested_validation=True,
+)
 def fetch_physionet2012(
     *,
     data_home=None,
@@ -663,7 +678,7 @@ def fetch_physionet2012(
         ``(frame, target)`` where ``target`` is a Series indexed by RecordID.
     as_frame : bool, default=False
         Add ``frame``, the long table of every observation, to the Bunch.
-    verbose : bool, default=True
+    verbose : bool or int, default=True
         Print the progress of downloads to stderr. Nothing is printed when
         the files are already there.
     base_url : str, default=BASE_URL
@@ -839,6 +854,7 @@ def fetch_physionet2012(
     return bunch
 
 
+@validate_params({"bunch": [Bunch], "split": [POSITIVE_INT]}, prefer_skip_nested_validation=True)
 def physionet2012_split(bunch, split):
     """Indices of one published train/validation/test split of PhysioNet 2012.
 
@@ -879,8 +895,8 @@ def physionet2012_split(bunch, split):
             "It is not on PhysioNet; put it into <data_home>/physionet2012/ and load again."
         )
     n_splits = splits.shape[1]
-    if isinstance(split, bool) or not isinstance(split, (int, np.integer)) or not 1 <= split <= n_splits:
-        raise ValueError(f"split must be an int from 1 to {n_splits}, got {split!r}.")
+    if isinstance(split, bool) or split > n_splits:
+        raise invalid_parameter("split", "physionet2012_split", f"an int in the range [1, {n_splits}]", split)
     if not np.array_equal(splits.index.to_numpy(), np.asarray(bunch.record_ids)):
         raise ValueError("bunch.splits is not indexed by bunch.record_ids in order.")
     column = splits[f"split{split}"].to_numpy()

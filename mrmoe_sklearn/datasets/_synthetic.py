@@ -39,10 +39,13 @@ so a linear model on channel averages stays close to chance.
 
 from __future__ import annotations
 
-import numbers
+from numbers import Integral, Real
 
 import numpy as np
 from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, validate_params
+
+from .._params import POSITIVE_INT, invalid_parameter
 
 __all__ = ["make_multirate_classification"]
 
@@ -74,10 +77,6 @@ def _as_random_state(random_state):
     return check_random_state(random_state)
 
 
-def _is_int(value):
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
-
-
 def _validate_weights(weights, n_classes):
     """Return class proportions as a float array of length ``n_classes``."""
     if weights is None:
@@ -87,15 +86,15 @@ def _validate_weights(weights, n_classes):
         # Same convenience as sklearn.datasets.make_classification: the last
         # proportion is inferred.
         w = np.append(w, 1.0 - w.sum())
+    problem = None
     if w.shape[0] != n_classes:
-        raise ValueError(
-            f"weights must have length n_classes ({n_classes}) or "
-            f"n_classes - 1, got length {np.asarray(weights).size}."
-        )
-    if not np.all(np.isfinite(w)) or np.any(w < 0):
-        raise ValueError("weights must be finite and non-negative.")
-    if abs(w.sum() - 1.0) > 1e-3:
-        raise ValueError(f"weights must sum to 1, got sum {w.sum():.6g}.")
+        problem = f"of length n_classes ({n_classes}) or n_classes - 1"
+    elif not np.all(np.isfinite(w)) or np.any(w < 0):
+        problem = "of finite, non-negative proportions"
+    elif abs(w.sum() - 1.0) > 1e-3:
+        problem = f"of proportions that sum to 1 (these sum to {w.sum():.6g})"
+    if problem:
+        raise invalid_parameter("weights", "make_multirate_classification", f"None or an array-like {problem}", weights)
     return w / w.sum()
 
 
@@ -172,6 +171,24 @@ def _ou_paths(rng, dt, n_paths, tau, sigma):
     return out * sigma
 
 
+# Long only by its docstring (about 110 lines); the stages are the helpers below.
+@validate_params(
+    {
+        "n_samples": [POSITIVE_INT],
+        "n_channels": [POSITIVE_INT],
+        "n_timesteps": [Interval(Integral, 8, None, closed="left")],
+        "n_classes": [Interval(Integral, 2, None, closed="left")],
+        "n_noise_channels": [Interval(Integral, 0, None, closed="left"), None],
+        "irregular": ["boolean"],
+        "missing_rate": [Interval(Real, 0, 1, closed="left")],
+        "variable_length": ["boolean"],
+        "weights": ["array-like", None],
+        "class_sep": [Interval(Real, 0, None, closed="left")],
+        "random_state": ["random_state", np.random.Generator],
+        "return_info": ["boolean"],
+    },
+    prefer_skip_nested_validation=True,
+)
 def make_multirate_classification(
     n_samples=600,
     n_channels=6,
@@ -296,58 +313,73 @@ def make_multirate_classification(
     >>> info["time_channel"]
     0
     """
-    # ----------------------------------------------------------- validation
-    for name, value, low in (
-        ("n_samples", n_samples, 1),
-        ("n_channels", n_channels, 1),
-        ("n_timesteps", n_timesteps, 8),
-        ("n_classes", n_classes, 2),
-    ):
-        if not _is_int(value):
-            raise ValueError(f"{name} must be an integer, got {value!r}.")
-        if value < low:
-            raise ValueError(f"{name} must be >= {low}, got {value}.")
-    n_samples, n_channels = int(n_samples), int(n_channels)
-    n_timesteps, n_classes = int(n_timesteps), int(n_classes)
-    if n_samples < n_classes:
-        raise ValueError(
-            f"n_samples ({n_samples}) must be >= n_classes ({n_classes})."
-        )
-    if n_noise_channels is None:
-        n_noise = n_channels // 3
-    else:
-        if not _is_int(n_noise_channels) or n_noise_channels < 0:
-            raise ValueError(
-                "n_noise_channels must be a non-negative integer or None, "
-                f"got {n_noise_channels!r}."
-            )
-        n_noise = int(n_noise_channels)
-        if n_noise > n_channels - 1:
-            raise ValueError(
-                f"n_noise_channels ({n_noise}) must be <= n_channels - 1 "
-                f"({n_channels - 1}) so that at least one channel is informative."
-            )
-    if isinstance(missing_rate, bool) or not isinstance(missing_rate, numbers.Real):
-        raise ValueError(f"missing_rate must be a float, got {missing_rate!r}.")
-    if not 0.0 <= float(missing_rate) < 1.0:
-        raise ValueError(f"missing_rate must be in [0, 1), got {missing_rate}.")
-    missing_rate = float(missing_rate)
-    if isinstance(class_sep, bool) or not isinstance(class_sep, numbers.Real):
-        raise ValueError(f"class_sep must be a float, got {class_sep!r}.")
-    if not np.isfinite(class_sep) or class_sep < 0:
-        raise ValueError(f"class_sep must be finite and >= 0, got {class_sep}.")
-    class_sep = float(class_sep)
+    n_noise = _check_sizes(n_samples, n_channels, n_classes, n_noise_channels)
     w = _validate_weights(weights, n_classes)
     rng = _as_random_state(random_state)
+    # The stages draw from ``rng`` in this order; changing it changes every data set.
+    y = _draw_labels(rng, n_samples, w)
+    slow_ch, fast_ch, noise_ch = _channel_roles(rng, n_channels, n_noise)
+    t, gaps = _time_stamps(rng, n_samples, n_timesteps, irregular)
+    lengths, valid = _lengths(rng, n_samples, n_timesteps, variable_length)
+    slope_level, burst_type = _class_codes(n_classes)
+    values = np.empty((n_samples, n_channels, n_timesteps))
+    if slow_ch.size:
+        values[:, slow_ch - 1, :] = _slow_channels(rng, t, valid, lengths, slope_level[y], slow_ch.size, class_sep)
+    if fast_ch.size:
+        fast = _fast_channels(rng, t, gaps, lengths, burst_type[y], fast_ch.size, class_sep)
+        if n_channels - n_noise == 1:  # the one informative channel carries both cues
+            values[:, fast_ch - 1, :] += fast
+        else:
+            values[:, fast_ch - 1, :] = fast
+    if noise_ch.size:
+        values[:, noise_ch - 1, :] = _noise_channels(rng, gaps, noise_ch.size)
+    values = _affine_map(rng, values)
+    if missing_rate > 0:
+        _drop_values(rng, values, valid, lengths, missing_rate)
 
-    n, T = n_samples, n_timesteps
+    X = np.empty((n_samples, 1 + n_channels, n_timesteps), dtype=np.float64)
+    X[:, 0, :] = t
+    X[:, 1:, :] = values
+    X[~np.broadcast_to(valid[:, None, :], X.shape)] = np.nan
+    y = y.astype(np.int64)
+    if return_info:
+        info = {
+            "time_channel": 0,
+            "slow_channels": [int(c) for c in slow_ch],
+            "fast_channels": [int(c) for c in fast_ch],
+            "noise_channels": [int(c) for c in noise_ch],
+        }
+        return X, y, info
+    return X, y
 
-    # --------------------------------------------------------------- labels
-    counts = _class_counts(n, w)
-    y = np.repeat(np.arange(n_classes), counts)
-    y = y[rng.permutation(n)]
 
-    # -------------------------------------------------------- channel roles
+# --------------------------------------------------------------------------- stages
+def _check_sizes(n_samples, n_channels, n_classes, n_noise_channels):
+    """Check what the constraints cannot (sizes bounded by others); return the number of noise channels."""
+    caller = "make_multirate_classification"
+    if n_samples < n_classes:
+        raise invalid_parameter("n_samples", caller, f"an int >= n_classes ({n_classes})", n_samples)
+    if n_noise_channels is None:
+        return n_channels // 3
+    if n_noise_channels > n_channels - 1:
+        allowed = f"None or an int in the range [0, {n_channels - 1}] (n_channels - 1: one channel is informative)"
+        raise invalid_parameter("n_noise_channels", caller, allowed, n_noise_channels)
+    return int(n_noise_channels)
+
+
+def _draw_labels(rng, n, weights):
+    """Labels with counts rounded from ``weights`` (each class at least once), in shuffled order."""
+    counts = _class_counts(n, weights)
+    y = np.repeat(np.arange(len(weights)), counts)
+    return y[rng.permutation(n)]
+
+
+def _channel_roles(rng, n_channels, n_noise):
+    """Indices (from 1, channel 0 is time) of the slow, fast and noise channels.
+
+    The informative channels are split into slow (the larger half) and fast
+    ones; a single informative channel is both.
+    """
     n_inf = n_channels - n_noise
     n_slow = (n_inf + 1) // 2
     perm = rng.permutation(n_channels) + 1
@@ -356,8 +388,15 @@ def make_multirate_classification(
     fast_ch = np.sort(perm[n_noise + n_slow :])
     if n_inf == 1:
         fast_ch = slow_ch.copy()
+    return slow_ch, fast_ch, noise_ch
 
-    # ---------------------------------------------------------- time stamps
+
+def _time_stamps(rng, n, T, irregular):
+    """Time stamps ``(n, T)`` and the gaps between them ``(n, T - 1)``.
+
+    Irregular gaps are a gamma body in [0.2, 3] with occasional long gaps
+    (15%) and a first stamp in [0, 0.5); regular stamps are 0, 1, 2, ...
+    """
     if irregular:
         long_gap = rng.random_sample((n, T - 1)) < 0.15
         gaps = np.where(
@@ -371,130 +410,116 @@ def make_multirate_classification(
         gaps = np.ones((n, T - 1))
         t0 = np.zeros(n)
     t = np.concatenate([t0[:, None], t0[:, None] + np.cumsum(gaps, axis=1)], axis=1)
+    return t, gaps
 
+
+def _lengths(rng, n, T, variable_length):
+    """Valid length of every series (in ``[T // 2, T]`` when variable) and the valid-step mask ``(n, T)``."""
     if variable_length:
         low = T // 2
         lengths = low + np.floor(rng.random_sample(n) * (T - low + 1)).astype(int)
         lengths = np.minimum(lengths, T)
     else:
         lengths = np.full(n, T)
-    step = np.arange(T)
-    valid = step[None, :] < lengths[:, None]  # (n, T)
-    t_start = t[:, 0]
-    t_end = t[np.arange(n), lengths - 1]
+    valid = np.arange(T)[None, :] < lengths[:, None]
+    return lengths, valid
+
+
+def _slow_channels(rng, t, valid, lengths, sample_slope, k, class_sep):
+    """``k`` slow channels ``(n, k, T)``: a class-dependent drift under a fast oscillation and noise."""
+    n, T = t.shape
     t_centre = np.where(valid, t, 0.0).sum(axis=1) / lengths
+    shared = rng.normal(size=(n, 1))
+    own = rng.normal(size=(n, k))
+    rho = _SLOPE_JITTER_SHARED
+    slope = class_sep * _SLOPE * sample_slope[:, None] + _SLOPE_JITTER * (
+        np.sqrt(rho) * shared + np.sqrt(1.0 - rho) * own
+    )
+    period = rng.uniform(*_OSC_PERIOD, size=(n, k))
+    phase = rng.uniform(0.0, 2.0 * np.pi, size=(n, k))
+    level = rng.normal(size=(n, k))
+    tt = t[:, None, :]
+    return (
+        level[:, :, None]
+        + slope[:, :, None] * (tt - t_centre[:, None, None])
+        + _OSC_AMP * np.sin(2.0 * np.pi * tt / period[:, :, None] + phase[:, :, None])
+        + _SLOW_WHITE * rng.normal(size=(n, k, T))
+    )
 
-    slope_level, burst_type = _class_codes(n_classes)
-    sample_slope = slope_level[y]
-    sample_burst = burst_type[y]
 
-    values = np.empty((n, n_channels, T))
+def _fast_channels(rng, t, gaps, lengths, sample_burst, k, class_sep):
+    """``k`` fast channels ``(n, k, T)``: class bursts and artefact spikes on an OU and white-noise background."""
+    n, T = t.shape
+    background = _ou_paths(rng, gaps, k, tau=4.0, sigma=_FAST_OU)
+    background += _FAST_WHITE * rng.normal(size=(n, k, T))
+    signal = _class_bursts(rng, t, lengths, sample_burst, k, class_sep)
+    # Label-independent artefacts: a single-step spike of random sign.
+    decoy = rng.random_sample((n, k)) < _DECOY_PROB
+    pos = np.floor(rng.random_sample((n, k)) * lengths[:, None]).astype(int)
+    sign = np.where(rng.random_sample((n, k)) < 0.5, -1.0, 1.0)
+    amp = _DECOY_AMP * rng.uniform(0.8, 1.2, size=(n, k)) * sign * decoy
+    ii, cc = np.meshgrid(np.arange(n), np.arange(k), indexing="ij")
+    signal[ii, cc, pos] += amp
+    return background + signal
 
-    # -------------------------------------------------------- slow channels
-    if slow_ch.size:
-        k = slow_ch.size
-        shared = rng.normal(size=(n, 1))
-        own = rng.normal(size=(n, k))
-        rho = _SLOPE_JITTER_SHARED
-        slope = class_sep * _SLOPE * sample_slope[:, None] + _SLOPE_JITTER * (
-            np.sqrt(rho) * shared + np.sqrt(1.0 - rho) * own
-        )
-        period = rng.uniform(*_OSC_PERIOD, size=(n, k))
-        phase = rng.uniform(0.0, 2.0 * np.pi, size=(n, k))
-        level = rng.normal(size=(n, k))
-        tt = t[:, None, :]
-        slow = (
-            level[:, :, None]
-            + slope[:, :, None] * (tt - t_centre[:, None, None])
-            + _OSC_AMP * np.sin(2.0 * np.pi * tt / period[:, :, None] + phase[:, :, None])
-            + _SLOW_WHITE * rng.normal(size=(n, k, T))
-        )
-        values[:, slow_ch - 1, :] = slow
 
-    # -------------------------------------------------------- fast channels
-    if fast_ch.size:
-        k = fast_ch.size
-        background = _ou_paths(rng, gaps, k, tau=4.0, sigma=_FAST_OU)
-        background += _FAST_WHITE * rng.normal(size=(n, k, T))
-        signal = np.zeros((n, k, T))
-        span = np.maximum(t_end - t_start, 1e-9)
-        tt = t[:, None, :]
-        for b_type in np.unique(sample_burst):
-            if b_type == 0:
-                continue
-            rows = np.flatnonzero(sample_burst == b_type)
-            m = rows.size
-            width_f = _burst_width_factor(b_type)
-            n_bursts = 1 + (rng.random_sample((m, k)) < 0.5)
-            shown = rng.random_sample((m, k)) >= _BURST_MISS
-            for slot in range(2):
-                present = shown & (n_bursts > slot)
-                # Beta(1, 2) position along the valid span: often early.
-                frac = rng.beta(1.0, 2.0, size=(m, k))
-                centre = t_start[rows, None] + 1.0 + frac * np.maximum(
-                    span[rows, None] - 2.0, 0.0
-                )
-                width = rng.uniform(*_BURST_WIDTH, size=(m, k)) * width_f
-                amp = class_sep * _BURST_AMP * rng.uniform(0.6, 1.4, size=(m, k))
-                amp = np.where(present, amp, 0.0)
-                u = (tt[rows] - centre[:, :, None]) / width[:, :, None]
-                signal[rows] += amp[:, :, None] * _burst_shape(u, b_type)
-        # Label-independent artefacts: a single-step spike of random sign.
-        decoy = rng.random_sample((n, k)) < _DECOY_PROB
-        pos = np.floor(rng.random_sample((n, k)) * lengths[:, None]).astype(int)
-        sign = np.where(rng.random_sample((n, k)) < 0.5, -1.0, 1.0)
-        amp = _DECOY_AMP * rng.uniform(0.8, 1.2, size=(n, k)) * sign * decoy
-        ii, cc = np.meshgrid(np.arange(n), np.arange(k), indexing="ij")
-        signal[ii, cc, pos] += amp
-        fast = background + signal
-        if n_inf == 1:
-            values[:, fast_ch - 1, :] += fast
-        else:
-            values[:, fast_ch - 1, :] = fast
+def _class_bursts(rng, t, lengths, sample_burst, k, class_sep):
+    """The class bursts ``(n, k, T)``: one or two per channel (sometimes none), often early."""
+    n, T = t.shape
+    signal = np.zeros((n, k, T))
+    t_start = t[:, 0]
+    span = np.maximum(t[np.arange(n), lengths - 1] - t_start, 1e-9)
+    tt = t[:, None, :]
+    for b_type in np.unique(sample_burst):
+        if b_type == 0:
+            continue
+        rows = np.flatnonzero(sample_burst == b_type)
+        m = rows.size
+        width_f = _burst_width_factor(b_type)
+        n_bursts = 1 + (rng.random_sample((m, k)) < 0.5)
+        shown = rng.random_sample((m, k)) >= _BURST_MISS
+        for slot in range(2):
+            present = shown & (n_bursts > slot)
+            # Beta(1, 2) position along the valid span: often early.
+            frac = rng.beta(1.0, 2.0, size=(m, k))
+            centre = t_start[rows, None] + 1.0 + frac * np.maximum(span[rows, None] - 2.0, 0.0)
+            width = rng.uniform(*_BURST_WIDTH, size=(m, k)) * width_f
+            amp = class_sep * _BURST_AMP * rng.uniform(0.6, 1.4, size=(m, k))
+            amp = np.where(present, amp, 0.0)
+            u = (tt[rows] - centre[:, :, None]) / width[:, :, None]
+            signal[rows] += amp[:, :, None] * _burst_shape(u, b_type)
+    return signal
 
-    # ------------------------------------------------------- noise channels
-    if noise_ch.size:
-        k = noise_ch.size
-        is_walk = (np.arange(k) % 2) == 1
-        tau = rng.uniform(3.0, 15.0, size=(1, k))
-        ou = _ou_paths(rng, gaps, k, tau=tau, sigma=1.0)
-        steps = rng.normal(size=(n, k, T - 1)) * np.sqrt(gaps)[:, None, :] * 0.15
-        walk = np.concatenate(
-            [rng.normal(size=(n, k, 1)), np.cumsum(steps, axis=2)], axis=2
-        )
-        walk[:, :, 1:] += walk[:, :, :1]
-        noise = np.where(is_walk[None, :, None], walk, ou)
-        noise += _NOISE_WHITE * rng.normal(size=(n, k, T))
-        values[:, noise_ch - 1, :] = noise
 
-    # ------------------------------------------- per-channel scale and offset
+def _noise_channels(rng, gaps, k):
+    """``k`` label-independent channels ``(n, k, T)``: OU processes and random walks (alternately), plus noise."""
+    n, T = gaps.shape[0], gaps.shape[1] + 1
+    is_walk = (np.arange(k) % 2) == 1
+    tau = rng.uniform(3.0, 15.0, size=(1, k))
+    ou = _ou_paths(rng, gaps, k, tau=tau, sigma=1.0)
+    steps = rng.normal(size=(n, k, T - 1)) * np.sqrt(gaps)[:, None, :] * 0.15
+    walk = np.concatenate([rng.normal(size=(n, k, 1)), np.cumsum(steps, axis=2)], axis=2)
+    walk[:, :, 1:] += walk[:, :, :1]
+    noise = np.where(is_walk[None, :, None], walk, ou)
+    noise += _NOISE_WHITE * rng.normal(size=(n, k, T))
+    return noise
+
+
+def _affine_map(rng, values):
+    """Every channel scaled by about 0.1 to 20 and offset by up to a few hundred."""
+    n_channels = values.shape[1]
     scale = 10.0 ** rng.uniform(-1.0, 1.3, size=n_channels)
     offset = scale * rng.uniform(-3.0, 12.0, size=n_channels)
-    values = values * scale[None, :, None] + offset[None, :, None]
+    return values * scale[None, :, None] + offset[None, :, None]
 
-    # ------------------------------------------------------ missing values
-    if missing_rate > 0:
-        miss = (rng.random_sample((n, n_channels, T)) < missing_rate) & valid[:, None, :]
-        # Keep at least one observed value per sample and channel.
-        empty = ~np.any(valid[:, None, :] & ~miss, axis=2)
-        if np.any(empty):
-            rows, chans = np.nonzero(empty)
-            keep = np.floor(rng.random_sample(rows.size) * lengths[rows]).astype(int)
-            miss[rows, chans, keep] = False
-        values[miss] = np.nan
 
-    X = np.empty((n, 1 + n_channels, T), dtype=np.float64)
-    X[:, 0, :] = t
-    X[:, 1:, :] = values
-    X[~np.broadcast_to(valid[:, None, :], X.shape)] = np.nan
-
-    y = y.astype(np.int64)
-    if return_info:
-        info = {
-            "time_channel": 0,
-            "slow_channels": [int(c) for c in slow_ch],
-            "fast_channels": [int(c) for c in fast_ch],
-            "noise_channels": [int(c) for c in noise_ch],
-        }
-        return X, y, info
-    return X, y
+def _drop_values(rng, values, valid, lengths, missing_rate):
+    """Set a ``missing_rate`` of the valid values to NaN in place, keeping one per sample and channel."""
+    n, n_channels, T = values.shape
+    miss = (rng.random_sample((n, n_channels, T)) < missing_rate) & valid[:, None, :]
+    empty = ~np.any(valid[:, None, :] & ~miss, axis=2)
+    if np.any(empty):
+        rows, chans = np.nonzero(empty)
+        keep = np.floor(rng.random_sample(rows.size) * lengths[rows]).astype(int)
+        miss[rows, chans, keep] = False
+    values[miss] = np.nan
