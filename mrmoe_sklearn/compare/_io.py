@@ -1,11 +1,21 @@
 """Data input of the comparison: ``.npz`` files, long-format tables, channel names."""
 
+import os
+from collections.abc import Hashable
+from numbers import Integral
+
 import numpy as np
 import pandas as pd
+from sklearn.utils._param_validation import validate_params
 
 from .._data import to_sequences
 
 
+# time_channel may be a string: the command line passes its --time-channel on as given.
+@validate_params(
+    {"path": [str, os.PathLike], "time_channel": [Integral, str, None]},
+    prefer_skip_nested_validation=True,
+)
 def load_npz(path, time_channel=None):
     """Load ``X``, ``y`` (and optionally ``time_channel``) from a ``.npz`` file.
 
@@ -48,6 +58,16 @@ def load_npz(path, time_channel=None):
     return X, y, time_channel, names
 
 
+@validate_params(
+    {
+        "path_or_df": [str, os.PathLike, pd.DataFrame],
+        "id_col": [Hashable],
+        "time_col": [Hashable],
+        "label_col": [Hashable],
+        "value_cols": [str, "array-like", None],
+    },
+    prefer_skip_nested_validation=True,
+)
 def load_long_csv(path_or_df, id_col, time_col, label_col, value_cols=None):
     """Read a long-format table (one row per observation) into ``X``, ``y``.
 
@@ -59,8 +79,9 @@ def load_long_csv(path_or_df, id_col, time_col, label_col, value_cols=None):
     id_col, time_col, label_col : str
         Columns with the sequence id, the time stamp (numbers, or datetimes
         converted to hours since each sequence's first row) and the label.
-    value_cols : sequence of str or None, default=None
-        Measured columns; None takes every other column.
+    value_cols : str, sequence of str or None, default=None
+        Measured columns (a str: names separated by commas); None takes every
+        other column.
 
     Returns
     -------

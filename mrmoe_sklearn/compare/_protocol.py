@@ -21,7 +21,7 @@ from sklearn.metrics import average_precision_score, roc_auc_score
 from sklearn.model_selection import StratifiedKFold
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import label_binarize
-from sklearn.utils._param_validation import HasMethods, Interval, validate_params
+from sklearn.utils._param_validation import HasMethods, Interval, InvalidParameterError, validate_params
 
 from .._params import POSITIVE_INT, TIME_CHANNEL
 from ._io import _feature_names, _n_channels
@@ -90,8 +90,8 @@ def _accepts_val(estimator):
     return all(name in params and params[name].kind in named for name in ("X_val", "y_val"))
 
 
-def _fit_timed(estimator, X_train, y_train, X_val=None, y_val=None):
-    """Fit ``estimator`` on the training part, handing it the validation part where it takes one.
+def _fit_timed(name, estimator, X_train, y_train, X_val=None, y_val=None):
+    """Fit the model ``name`` on the training part, handing it the validation part where it takes one.
 
     The one place where a comparison fits a model. With ``X_val`` given:
     an estimator whose ``fit`` takes ``X_val`` and ``y_val`` gets them (the
@@ -101,12 +101,24 @@ def _fit_timed(estimator, X_train, y_train, X_val=None, y_val=None):
     steps before it; any other estimator is fitted on the training part
     alone.
 
+    A bad parameter of the estimator is reported as a ``ValueError`` naming
+    the model (scikit-learn's ``InvalidParameterError`` would be renamed
+    after the comparison function by its ``validate_params``, as if it were
+    the comparison's own parameter).
+
     Returns
     -------
     fit_seconds : float
     val_used : str
         ``"fit"``, ``"last step"`` or ``"no"`` (also when ``X_val`` is None).
     """
+    try:
+        return _fit_timed_unchecked(estimator, X_train, y_train, X_val, y_val)
+    except InvalidParameterError as exc:
+        raise ValueError(f"Model {name!r}: {exc}") from exc
+
+
+def _fit_timed_unchecked(estimator, X_train, y_train, X_val, y_val):
     start = time.perf_counter()
     if X_val is None:
         estimator.fit(X_train, y_train)
@@ -162,7 +174,7 @@ def _explanation(estimator, X_test):
 def _fit_one(name, fold, estimator, X, y, train, test, classes, explain):
     """Fit one model on one fold; return its scores and what the figures need."""
     X_test = _take(X, test)
-    fit_seconds, _ = _fit_timed(estimator, _take(X, train), y[train])
+    fit_seconds, _ = _fit_timed(name, estimator, _take(X, train), y[train])
     proba, auroc, auprc = _score_model(estimator, X_test, y[test], classes)
     return {
         "model": name,
@@ -506,6 +518,7 @@ def _fit_split(name, split, estimator, data, classes):
     (X_train, y_train), (X_val, y_val), (X_test, y_test) = data
     with_val = len(y_val) > 0
     fit_seconds, val_used = _fit_timed(
+        name,
         estimator, X_train, y_train, X_val if with_val else None, y_val if with_val else None
     )
     proba, auroc, auprc = _score_model(estimator, X_test, y_test, classes)

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+from sklearn.utils._param_validation import validate_params
 
 from ._peers import REFERENCE
 
@@ -164,6 +165,10 @@ class SplitComparisonResult(_Summarised):
         return list(self.parts)
 
 
+#: The constraint on an ``output_dir`` argument.
+_OUTPUT_DIR = [str, os.PathLike]
+
+
 def _summarise(fold_scores, names, reference, unit="fold"):
     """Per-model mean and std over the ``unit`` column (folds or splits), and the paired comparison."""
     rows = []
@@ -263,6 +268,7 @@ def _render(header, rows, markdown):
     return "\n".join(out)
 
 
+@validate_params({"summary": [pd.DataFrame], "markdown": ["boolean"]}, prefer_skip_nested_validation=True)
 def format_table(summary, markdown=False):
     """Render a comparison summary as a plain-text or Markdown table.
 
@@ -313,6 +319,7 @@ PUBLISHED_P12 = {
 _PUBLISHED_COLUMNS = ["auroc_mean", "auroc_std", "auprc_mean", "auprc_std", "n_splits", "source"]
 
 
+@validate_params({"summary": [pd.DataFrame, None], "published": [dict]}, prefer_skip_nested_validation=True)
 def published_table(summary=None, published=PUBLISHED_P12):
     """Measured scores beside published ones, in percent.
 
@@ -345,6 +352,7 @@ def published_table(summary=None, published=PUBLISHED_P12):
     return table
 
 
+@validate_params({"table": [pd.DataFrame], "markdown": ["boolean"]}, prefer_skip_nested_validation=True)
 def format_published_table(table, markdown=False):
     """Render :func:`published_table` as plain text or Markdown.
 
@@ -374,6 +382,7 @@ def format_published_table(table, markdown=False):
         )
     return _render(header, rows, markdown)
 # --------------------------------------------------------------------- outputs
+@validate_params({"result": [ComparisonResult], "output_dir": _OUTPUT_DIR}, prefer_skip_nested_validation=True)
 def write_results(result, output_dir):
     """Write ``results.csv``, ``results.md`` and ``fold_scores.csv``.
 
@@ -411,6 +420,16 @@ def write_results(result, output_dir):
     return paths
 
 
+@validate_params(
+    {
+        "result": [SplitComparisonResult],
+        "output_dir": _OUTPUT_DIR,
+        "title": [str, None],
+        "published": [dict, None],
+        "notes": [str, None],
+    },
+    prefer_skip_nested_validation=True,
+)
 def write_split_results(result, output_dir, *, title=None, published=None, notes=None):
     """Write ``results.csv``, ``results.md``, ``split_scores.csv`` (and ``published.csv``).
 
@@ -508,6 +527,7 @@ def _draw_common(Figure, inspection, save, *, y, probas, classes, histories, whi
         save(fig, "feature_importances.png")
 
 
+@validate_params({"result": [ComparisonResult], "output_dir": _OUTPUT_DIR}, prefer_skip_nested_validation=True)
 def save_figures(result, output_dir):
     """Draw the comparison's figures as PNG files.
 
@@ -548,6 +568,7 @@ def save_figures(result, output_dir):
     return save.paths
 
 
+@validate_params({"result": [SplitComparisonResult], "output_dir": _OUTPUT_DIR}, prefer_skip_nested_validation=True)
 def save_split_figures(result, output_dir):
     """Draw the figures of a comparison on fixed splits as PNG files.
 
