@@ -6,7 +6,6 @@ import joblib
 import numpy as np
 import pytest
 import torch
-from conftest import FAST
 from sklearn.base import clone
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import GridSearchCV, StratifiedKFold, cross_val_score
@@ -21,6 +20,7 @@ from mrmoe_sklearn import (
     TimeSeriesScaler,
     make_multirate_classification,
 )
+from tests._helpers import FAST
 
 ALL = [MRMoEClassifier, LNNClassifier, MoEClassifier, LSTMClassifier]
 

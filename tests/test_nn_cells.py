@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from mrmoe_sklearn.nn.cells import LECUN_INNER, LECUN_OUTER, CfCCell, cfc_scan
-from scan_problems import scan_problem
+from tests._helpers import scan_problem
 
 ncps = pytest.importorskip("ncps.torch")
 

@@ -3,11 +3,11 @@
 import numpy as np
 import pytest
 import torch
-from conftest import FAST
 
 from mrmoe_sklearn import MRMoEClassifier
 from mrmoe_sklearn.nn import MRMoENet
 from mrmoe_sklearn.nn.ensemble import Ensemble
+from tests._helpers import FAST
 
 
 def _batch(B=5, T=9, F=3):

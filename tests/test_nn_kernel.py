@@ -10,7 +10,7 @@ import torch
 import mrmoe_sklearn.nn.cells as cells
 from mrmoe_sklearn.nn import kernel
 from mrmoe_sklearn.nn.cells import cfc_scan
-from scan_problems import scan_problem
+from tests._helpers import scan_problem
 
 needs_kernel = pytest.mark.skipif(not kernel.available(), reason=f"kernel: {kernel.status()}")
 

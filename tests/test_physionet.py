@@ -694,9 +694,12 @@ def test_real_frame_round_trip(real):
     assert np.isnan(ds.data[:500, :, X.shape[2] :]).all()
 
 
-@pytest.mark.slow
 def test_real_fast_parser_matches_the_exact_one():
-    """On set-c (which holds the rows with an empty name), both parsers agree."""
+    """On set-c (which holds the rows with an empty name), both parsers agree.
+
+    About 7 s where the real files are there (skipped elsewhere), in the default run
+    beside the other tests on the real files (``real``, a 13 s load).
+    """
     path = REAL_HOME / "physionet2012" / "set-c.tar.gz"
     if not path.is_file():
         pytest.skip(f"{path} is not there")
