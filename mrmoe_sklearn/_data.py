@@ -223,6 +223,57 @@ def check_series(X, *, time_channel=None, n_channels=None, n_timesteps=None, est
         elapsed time overflows float64, an invalid ``time_channel``, a 2D ``X``
         whose width differs from ``n_timesteps``.
     """
+    arr, layout = _read_layout(X, estimator_name)
+    n_samples, n_ch, n_steps = arr.shape
+    if n_channels is not None and n_ch != n_channels:
+        raise ValueError(
+            f"X has {n_ch} channels, but {estimator_name} was fitted with "
+            f"{n_channels} channels (the time channel included)."
+        )
+    if n_timesteps is not None and layout == "2d" and n_steps != n_timesteps:
+        raise ValueError(
+            f"X has {n_steps} columns (time steps), but {estimator_name} was fitted on 2D "
+            f"input with {n_timesteps}. A 2D X is a batch of univariate series of one "
+            "length (is it transposed?); pass a 3D array or a list of arrays for other lengths."
+        )
+    if np.isinf(arr).any():
+        i, c, t = np.argwhere(np.isinf(arr))[0]
+        raise ValueError(
+            f"X contains infinity (first at sample {i}, channel {c}, step {t}); use NaN for missing values."
+        )
+
+    nan = np.isnan(arr)
+    step_empty = nan.all(axis=1)  # (n_samples, n_steps)
+    not_empty = ~step_empty
+    lengths = np.where(not_empty.any(1), n_steps - np.argmax(not_empty[:, ::-1], axis=1), 0)
+
+    times = None
+    if time_channel is not None:
+        time_channel = _check_time_channel(time_channel, n_ch)
+        times = arr[:, time_channel, :].astype(np.float64)
+        arr = np.delete(arr, time_channel, axis=1)
+        nan = np.delete(nan, time_channel, axis=1)
+
+    observed = ~nan
+    empty = np.flatnonzero(~observed.any(axis=(1, 2)))
+    if empty.size:
+        raise ValueError(
+            f"Sample(s) {empty[:10].tolist()} of X have no observed value; every sample "
+            "needs at least one non-NaN measurement."
+        )
+    valid = np.arange(n_steps)[None, :] < lengths[:, None]
+    if times is not None:
+        _check_times(times, valid)
+    values = np.ascontiguousarray(arr.transpose(0, 2, 1))
+    return SeriesData(values=values, times=times, lengths=lengths.astype(np.int64), layout=layout)
+
+
+def _read_layout(X, estimator_name):
+    """``X`` as a 3D float array ``(n_samples, n_channels, n_timesteps)`` and the layout it came in.
+
+    Raises where ``X`` is None, empty (no sample, channel or step), not 2D or
+    3D, or not numeric (see :func:`check_series`).
+    """
     if X is None:
         raise ValueError(f"{estimator_name} expected X, got None.")
     if isinstance(X, np.ndarray) and X.dtype == object and X.ndim == 1:
@@ -262,59 +313,20 @@ def check_series(X, *, time_channel=None, n_channels=None, n_timesteps=None, est
             f"X has 0 time steps: found array with 0 feature(s) (shape={orig_shape}) while a "
             "minimum of 1 is required."
         )
-    if n_channels is not None and n_ch != n_channels:
-        raise ValueError(
-            f"X has {n_ch} channels, but {estimator_name} was fitted with "
-            f"{n_channels} channels (the time channel included)."
-        )
-    if n_timesteps is not None and layout == "2d" and n_steps != n_timesteps:
-        raise ValueError(
-            f"X has {n_steps} columns (time steps), but {estimator_name} was fitted on 2D "
-            f"input with {n_timesteps}. A 2D X is a batch of univariate series of one "
-            "length (is it transposed?); pass a 3D array or a list of arrays for other lengths."
-        )
-    if np.isinf(arr).any():
-        i, c, t = np.argwhere(np.isinf(arr))[0]
-        raise ValueError(
-            f"X contains infinity (first at sample {i}, channel {c}, step {t}); "
-            "use NaN for missing values."
-        )
+    return arr, layout
 
-    nan = np.isnan(arr)
-    step_empty = nan.all(axis=1)  # (n_samples, n_steps)
-    not_empty = ~step_empty
-    lengths = np.where(not_empty.any(1), n_steps - np.argmax(not_empty[:, ::-1], axis=1), 0)
 
-    times = None
-    if time_channel is not None:
-        if not isinstance(time_channel, Integral) or isinstance(time_channel, bool):
-            raise TypeError(f"time_channel must be an int or None, got {time_channel!r}.")
-        if not -n_ch <= time_channel < n_ch:
-            raise ValueError(
-                f"time_channel={time_channel} is out of range for X with {n_ch} channel(s)."
-            )
-        if n_ch < 2:
-            raise ValueError(
-                "time_channel is set but X has a single channel: there would be no "
-                "measured feature left."
-            )
-        time_channel = time_channel % n_ch
-        times = arr[:, time_channel, :].astype(np.float64)
-        arr = np.delete(arr, time_channel, axis=1)
-        nan = np.delete(nan, time_channel, axis=1)
-
-    observed = ~nan
-    empty = np.flatnonzero(~observed.any(axis=(1, 2)))
-    if empty.size:
+def _check_time_channel(time_channel, n_ch):
+    """``time_channel`` as an index in ``[0, n_ch)``; raises if it is not an int or out of range."""
+    if not isinstance(time_channel, Integral) or isinstance(time_channel, bool):
+        raise TypeError(f"time_channel must be an int or None, got {time_channel!r}.")
+    if not -n_ch <= time_channel < n_ch:
+        raise ValueError(f"time_channel={time_channel} is out of range for X with {n_ch} channel(s).")
+    if n_ch < 2:
         raise ValueError(
-            f"Sample(s) {empty[:10].tolist()} of X have no observed value; every sample "
-            "needs at least one non-NaN measurement."
+            "time_channel is set but X has a single channel: there would be no measured feature left."
         )
-    valid = np.arange(n_steps)[None, :] < lengths[:, None]
-    if times is not None:
-        _check_times(times, valid)
-    values = np.ascontiguousarray(arr.transpose(0, 2, 1))
-    return SeriesData(values=values, times=times, lengths=lengths.astype(np.int64), layout=layout)
+    return time_channel % n_ch
 
 
 def _check_times(times, valid):
@@ -492,6 +504,7 @@ def prepare_batch(data, stats, chunk_size=None):
     return batch
 
 
+# Long only by its docstring (about 55 lines of parameters and returns).
 @validate_params(
     {
         "df": [pd.DataFrame],

@@ -247,6 +247,7 @@ def _as_score_matrix(proba, n_samples, n_classes, name):
     return proba
 
 
+# Long only by its docstring (about 35 lines); the code is about 50.
 @validate_params(
     {"y": ["array-like"], "probas": [Mapping], "classes": ["array-like", None], "axes": ["array-like", None]},
     prefer_skip_nested_validation=True,

@@ -45,6 +45,7 @@ def _check_statistics(statistics, caller):
     return names
 
 
+# Long only by its docstring (about 60 lines: the statistics' definitions).
 @validate_params(
     {
         "values": ["array-like"],

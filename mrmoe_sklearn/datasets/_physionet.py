@@ -629,6 +629,8 @@ PhysioNet. Circulation 2000;101(23):e215-e220.
 """
 
 
+# Long by its docstring (about 135 lines: the Bunch's fields); the code (about 75 lines)
+# reads, checks and assembles through the helpers above.
 @validate_params(
     {
         "data_home": [str, os.PathLike, None],
