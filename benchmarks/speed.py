@@ -414,7 +414,7 @@ def warm_step_seconds(step, device):
 
 def _ncps_model(key):
     import torch
-    from ncps.torch import CfC, LTC
+    from ncps.torch import LTC, CfC
 
     class _Classifier(torch.nn.Module):
         def __init__(self):
@@ -448,12 +448,14 @@ def _run_ncps(key, spec, X, y):
         opt.step()
         return loss.item()
 
-    # Batch steps on a throwaway model: warm-up, then the epoch estimate.
-    torch.manual_seed(1)
-    probe = _ncps_model(key).to(device)
-    probe_opt = torch.optim.Adam(probe.parameters(), lr=LR)
-    estimate = warm_step_seconds(lambda: train_step(probe, probe_opt, Xt[:bs], yt[:bs]), device) * n_batches
-    del probe, probe_opt
+    def probe_step_seconds():
+        """A batch step on a throwaway model (freed on return): warm-up, then the timed step."""
+        torch.manual_seed(1)
+        probe = _ncps_model(key).to(device)
+        probe_opt = torch.optim.Adam(probe.parameters(), lr=LR)
+        return warm_step_seconds(lambda: train_step(probe, probe_opt, Xt[:bs], yt[:bs]), device)
+
+    estimate = probe_step_seconds() * n_batches
     if estimate > spec["max_seconds"]:
         return {"status": "skipped", "estimate_s": estimate}
 
@@ -631,9 +633,9 @@ def checks(results, n_samples, sizes):
         """MR-MoE's ``field`` over the LSTM's at every size: (text parts, values)."""
         parts, values = [], []
         for s in sizes:
-            m, l = get("mrmoe", s), get(REFERENCE, s)
-            if m and l and m["status"] == "ok" and l["status"] == "ok":
-                v = m[field] / l[field]
+            m, ref = get("mrmoe", s), get(REFERENCE, s)
+            if m and ref and m["status"] == "ok" and ref["status"] == "ok":
+                v = m[field] / ref[field]
                 values.append(v)
                 parts.append(f"{s}: {v:.2f}x")
             else:

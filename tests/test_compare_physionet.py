@@ -24,6 +24,8 @@ from mrmoe_sklearn import MRMoEClassifier, make_multirate_classification
 from mrmoe_sklearn.compare import (
     PUBLISHED_P12,
     SplitComparisonResult,
+    _cli,
+    _protocol,
     compare_models,
     compare_on_splits,
     format_published_table,
@@ -32,7 +34,6 @@ from mrmoe_sklearn.compare import (
     published_table,
     write_split_results,
 )
-from mrmoe_sklearn.compare import _cli, _protocol
 
 N = 40
 

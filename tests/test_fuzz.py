@@ -26,8 +26,7 @@ import pytest
 
 pytest.importorskip("hypothesis")
 import scipy.sparse as sp  # noqa: E402
-from hypothesis import HealthCheck, note, settings  # noqa: E402
-from hypothesis import given  # noqa: E402
+from hypothesis import HealthCheck, given, note, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 from mrmoe_sklearn import MRMoEClassifier  # noqa: E402

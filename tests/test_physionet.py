@@ -21,8 +21,7 @@ import pandas as pd
 import pytest
 
 from mrmoe_sklearn import to_sequences
-from mrmoe_sklearn.datasets import fetch_physionet2012, get_data_home, physionet2012_split
-from mrmoe_sklearn.datasets import _physionet
+from mrmoe_sklearn.datasets import _physionet, fetch_physionet2012, get_data_home, physionet2012_split
 
 TIME_SERIES = [
     "Albumin", "ALP", "ALT", "AST", "Bilirubin", "BUN", "Cholesterol", "Creatinine",
@@ -292,7 +291,7 @@ def test_return_X_y(small_home, small):
 
 
 def test_fast_and_exact_parsers_agree(small_home):
-    for s, records in SMALL.items():
+    for s in SMALL:
         with tarfile.open(small_home / "physionet2012" / f"set-{s}.tar.gz") as tar:
             members = [(int(m.name[6:-4]), m.name, tar.extractfile(m).read()) for m in tar if m.isfile()]
         fast, dropped_fast = _physionet._parse_fast(members)  # clean records: no fallback

@@ -58,7 +58,7 @@ def _split_list(text):
     try:
         values = [int(part) for part in text.split(",") if part.strip()]
     except ValueError:
-        raise argparse.ArgumentTypeError(f"must be split numbers separated by commas, e.g. 1,2,3; got {text!r}")
+        raise argparse.ArgumentTypeError(f"must be split numbers separated by commas, e.g. 1,2,3; got {text!r}") from None
     if not values or min(values) < 1:
         raise argparse.ArgumentTypeError(f"must be split numbers from 1 up, e.g. 1,2,3; got {text!r}")
     return values

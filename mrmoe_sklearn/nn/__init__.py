@@ -2,9 +2,9 @@
 
 from .attention import FeatureAttention, TemporalAttention
 from .cells import CfCCell, cfc_scan
+from .ensemble import Ensemble
 from .experts import MultiRateCfC, resample
 from .gating import Gate, load_balance_loss, sequence_summaries
-from .ensemble import Ensemble
 from .models import LSTMNet, MRMoENet, carry_forward
 
 __all__ = [
