@@ -22,8 +22,13 @@ import time
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
-                        help="an MRMoEClassifier parameter to change (repeatable)")
+    parser.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="an MRMoEClassifier parameter to change (repeatable)",
+    )
     args = parser.parse_args(argv)
     try:
         from aeon.datasets import load_basic_motions, load_japanese_vowels
@@ -46,8 +51,11 @@ def main(argv=None):
         proba = clf.predict_proba(X_test)
         auroc = roc_auc_score(y_test, proba, multi_class="ovr", labels=clf.classes_)
         accuracy = (clf.predict(X_test) == y_test).mean()
-        print(f"{name}: {len(X_train)} train / {len(X_test)} test series, AUROC (ovr) {auroc:.4f}, "
-              f"accuracy {accuracy:.3f}, fit {seconds:.1f} s", flush=True)
+        print(
+            f"{name}: {len(X_train)} train / {len(X_test)} test series, AUROC (ovr) {auroc:.4f}, "
+            f"accuracy {accuracy:.3f}, fit {seconds:.1f} s",
+            flush=True,
+        )
     return 0
 
 

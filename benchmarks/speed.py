@@ -72,16 +72,18 @@ MODELS = {
 REFERENCE = "lstm"
 SMALLEST_ONLY = {"ltc"}  # too slow to run beyond the shortest sequences
 
-QUICK_DEFAULTS = dict(sizes=[8, 16], samples=[128], epochs=2, predict_samples=1000, isolation="none",
-                      max_seconds=math.inf)
-FULL_DEFAULTS = dict(sizes=[64, 256, 1024], samples=[2000, 20000], epochs=3, predict_samples=2000,
-                     isolation="process", max_seconds=300.0)
+QUICK_DEFAULTS = dict(
+    sizes=[8, 16], samples=[128], epochs=2, predict_samples=1000, isolation="none", max_seconds=math.inf
+)
+FULL_DEFAULTS = dict(
+    sizes=[64, 256, 1024], samples=[2000, 20000], epochs=3, predict_samples=2000, isolation="process", max_seconds=300.0
+)
 MIN_PREDICT_SAMPLES = 1000
 
-TARGET_TIME_RATIO = 1.0     # MR-MoE s/epoch <= 1.0 x LSTM
-TARGET_CFC_SPEEDUP = 3.0    # MR-MoE >= 3x faster than ncps CfC
-TARGET_LTC_SPEEDUP = 50.0   # MR-MoE >= 50x faster than ncps LTC
-TARGET_GROWTH = 17.0        # longest / shortest sequences
+TARGET_TIME_RATIO = 1.0  # MR-MoE s/epoch <= 1.0 x LSTM
+TARGET_CFC_SPEEDUP = 3.0  # MR-MoE >= 3x faster than ncps CfC
+TARGET_LTC_SPEEDUP = 50.0  # MR-MoE >= 50x faster than ncps LTC
+TARGET_GROWTH = 17.0  # longest / shortest sequences
 
 
 # --------------------------------------------------------------------------- arguments
@@ -125,33 +127,68 @@ def build_parser():
         description="Seconds per epoch, peak memory and predict throughput of MR-MoE, its baselines "
         "and the ncps library's CfC/LTC, as ratios to LSTMClassifier.",
     )
-    p.add_argument("--quick", action="store_true",
-                   help="tiny sizes (steps 8,16; 128 samples; 2 epochs; in-process, no budget) for a smoke test")
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="tiny sizes (steps 8,16; 128 samples; 2 epochs; in-process, no budget) for a smoke test",
+    )
     p.add_argument("--threads", type=_positive_int, default=1, help="torch CPU threads (default 1)")
     p.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help="torch device (default cpu)")
-    p.add_argument("--sizes", type=_int_list, default=None,
-                   help="comma-separated sequence lengths (time steps); default 64,256,1024")
-    p.add_argument("--samples", type=_int_list, default=None,
-                   help="comma-separated numbers of training samples; default 2000,20000")
-    p.add_argument("--epochs", type=_positive_int, default=None,
-                   help="epochs trained per configuration; the median s/epoch is reported, "
-                   "epoch 0 excluded as warm-up when there are >= 3 (default 3)")
+    p.add_argument(
+        "--sizes",
+        type=_int_list,
+        default=None,
+        help="comma-separated sequence lengths (time steps); default 64,256,1024",
+    )
+    p.add_argument(
+        "--samples",
+        type=_int_list,
+        default=None,
+        help="comma-separated numbers of training samples; default 2000,20000",
+    )
+    p.add_argument(
+        "--epochs",
+        type=_positive_int,
+        default=None,
+        help="epochs trained per configuration; the median s/epoch is reported, "
+        "epoch 0 excluded as warm-up when there are >= 3 (default 3)",
+    )
     p.add_argument("--batch-size", type=_positive_int, default=64, help="mini-batch size (default 64)")
-    p.add_argument("--max-seconds", type=_positive_float, default=None,
-                   help="skip a (model, configuration) whose estimated epoch (one timed batch step x "
-                   "number of batches) exceeds this many seconds; 'inf' runs everything "
-                   "(default 300; no limit with --quick)")
-    p.add_argument("--predict-samples", type=_positive_int, default=None,
-                   help=f"samples in the timed predict_proba call (at least {MIN_PREDICT_SAMPLES}; "
-                   "the data is repeated when smaller; default 2000)")
-    p.add_argument("--models", type=_model_list, default=list(MODELS),
-                   help=f"comma-separated subset of {','.join(MODELS)} (lstm is always included)")
-    p.add_argument("--isolation", choices=["process", "none"], default=None,
-                   help="'process': every (model, configuration) in a fresh Python process "
-                   "(default); 'none': all in this process (default with --quick)")
-    p.add_argument("--repeat", type=_positive_int, default=1,
-                   help="runs of every configuration, the models taking turns in each round; the "
-                   "median over the runs of s/epoch, peak MiB and predict/s is reported (default 1)")
+    p.add_argument(
+        "--max-seconds",
+        type=_positive_float,
+        default=None,
+        help="skip a (model, configuration) whose estimated epoch (one timed batch step x "
+        "number of batches) exceeds this many seconds; 'inf' runs everything "
+        "(default 300; no limit with --quick)",
+    )
+    p.add_argument(
+        "--predict-samples",
+        type=_positive_int,
+        default=None,
+        help=f"samples in the timed predict_proba call (at least {MIN_PREDICT_SAMPLES}; "
+        "the data is repeated when smaller; default 2000)",
+    )
+    p.add_argument(
+        "--models",
+        type=_model_list,
+        default=list(MODELS),
+        help=f"comma-separated subset of {','.join(MODELS)} (lstm is always included)",
+    )
+    p.add_argument(
+        "--isolation",
+        choices=["process", "none"],
+        default=None,
+        help="'process': every (model, configuration) in a fresh Python process "
+        "(default); 'none': all in this process (default with --quick)",
+    )
+    p.add_argument(
+        "--repeat",
+        type=_positive_int,
+        default=1,
+        help="runs of every configuration, the models taking turns in each round; the "
+        "median over the runs of s/epoch, peak MiB and predict/s is reported (default 1)",
+    )
     p.add_argument("--output", type=Path, default=None, help="write the results as Markdown to this file")
     p.add_argument("--_worker", default=None, help=argparse.SUPPRESS)
     return p
@@ -531,11 +568,14 @@ def run_isolated(spec):
     )
     for line in reversed(proc.stdout.splitlines()):
         if line.startswith(RESULT_MARKER):
-            return json.loads(line[len(RESULT_MARKER):])
+            return json.loads(line[len(RESULT_MARKER) :])
     tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]
     return {
-        "model": spec["model"], "steps": spec["steps"], "samples": spec["samples"],
-        "status": "error", "message": f"worker exited with code {proc.returncode}: {tail[0]}",
+        "model": spec["model"],
+        "steps": spec["steps"],
+        "samples": spec["samples"],
+        "status": "error",
+        "message": f"worker exited with code {proc.returncode}: {tail[0]}",
     }
 
 
@@ -584,8 +624,7 @@ def table_rows(results, n_samples, sizes, keys):
                 continue
             name = MODELS[key][0]
             if r["status"] == "skipped":
-                rows.append([name, str(steps),
-                             f"skipped (over budget): estimated {_fmt(r['estimate_s'])} s/epoch"])
+                rows.append([name, str(steps), f"skipped (over budget): estimated {_fmt(r['estimate_s'])} s/epoch"])
                 continue
             if r["status"] != "ok":
                 rows.append([name, str(steps), f"error: {r.get('message', '?')}"])
@@ -593,12 +632,18 @@ def table_rows(results, n_samples, sizes, keys):
             tr = _ratio(r["sec_per_epoch"], ref["sec_per_epoch"]) if ref_ok else None
             mr = _ratio(r["peak_mib"], ref["peak_mib"]) if ref_ok else None
             pr = _ratio(r["predict_per_s"], ref["predict_per_s"]) if ref_ok else None
-            rows.append([
-                name, str(steps),
-                _fmt(r["sec_per_epoch"]), _fmt_ratio(tr),
-                _fmt(r["peak_mib"]), _fmt_ratio(mr),
-                _fmt(r["predict_per_s"]), _fmt_ratio(pr),
-            ])
+            rows.append(
+                [
+                    name,
+                    str(steps),
+                    _fmt(r["sec_per_epoch"]),
+                    _fmt_ratio(tr),
+                    _fmt(r["peak_mib"]),
+                    _fmt_ratio(mr),
+                    _fmt(r["predict_per_s"]),
+                    _fmt_ratio(pr),
+                ]
+            )
     return rows
 
 
@@ -644,8 +689,10 @@ def checks(results, n_samples, sizes):
 
     # 1. MR-MoE s/epoch <= 1.0 x LSTM at every size.
     parts, values = ratios_to_lstm("sec_per_epoch")
-    lines.append(f"{verdict(values, lambda v: v <= TARGET_TIME_RATIO)}  MR-MoE s/epoch <= "
-                 f"{TARGET_TIME_RATIO:.1f}x LSTM at every size ({', '.join(parts)})")
+    lines.append(
+        f"{verdict(values, lambda v: v <= TARGET_TIME_RATIO)}  MR-MoE s/epoch <= "
+        f"{TARGET_TIME_RATIO:.1f}x LSTM at every size ({', '.join(parts)})"
+    )
 
     # 2./3. MR-MoE faster than ncps CfC / LTC.
     for key, target in (("cfc", TARGET_CFC_SPEEDUP), ("ltc", TARGET_LTC_SPEEDUP)):
@@ -662,8 +709,10 @@ def checks(results, n_samples, sizes):
             else:
                 parts.append(f"{s}: n/a")
         label = MODELS[key][0]
-        lines.append(f"{verdict(values, lambda v, t=target: v >= t)}  MR-MoE >= {target:g}x faster than "
-                     f"{label} ({', '.join(parts) or 'not run'})")
+        lines.append(
+            f"{verdict(values, lambda v, t=target: v >= t)}  MR-MoE >= {target:g}x faster than "
+            f"{label} ({', '.join(parts) or 'not run'})"
+        )
 
     # 4. Growth from the shortest to the longest sequences.
     if len(sizes) >= 2:
@@ -672,18 +721,23 @@ def checks(results, n_samples, sizes):
             tg = b["sec_per_epoch"] / a["sec_per_epoch"]
             mg = b["peak_mib"] / a["peak_mib"] if a["peak_mib"] > 0 else float("inf")
             ok = tg <= TARGET_GROWTH and mg <= TARGET_GROWTH
-            lines.append(f"{'PASS' if ok else 'FAIL'}  MR-MoE growth {sizes[0]} -> {sizes[-1]} steps "
-                         f"<= {TARGET_GROWTH:g}x (s/epoch {tg:.1f}x, peak memory {mg:.1f}x)")
+            lines.append(
+                f"{'PASS' if ok else 'FAIL'}  MR-MoE growth {sizes[0]} -> {sizes[-1]} steps "
+                f"<= {TARGET_GROWTH:g}x (s/epoch {tg:.1f}x, peak memory {mg:.1f}x)"
+            )
         else:
-            lines.append(f"N/A   MR-MoE growth {sizes[0]} -> {sizes[-1]} steps <= {TARGET_GROWTH:g}x "
-                         "(a run is missing)")
+            lines.append(
+                f"N/A   MR-MoE growth {sizes[0]} -> {sizes[-1]} steps <= {TARGET_GROWTH:g}x (a run is missing)"
+            )
     else:
         lines.append(f"N/A   MR-MoE growth <= {TARGET_GROWTH:g}x (needs at least two sizes)")
 
     # 5. Predict throughput >= LSTM's.
     parts, values = ratios_to_lstm("predict_per_s")
-    lines.append(f"{verdict(values, lambda v: v >= 1.0)}  MR-MoE predict_proba throughput >= LSTM's "
-                 f"at every size ({', '.join(parts)})")
+    lines.append(
+        f"{verdict(values, lambda v: v >= 1.0)}  MR-MoE predict_proba throughput >= LSTM's "
+        f"at every size ({', '.join(parts)})"
+    )
     return lines
 
 
@@ -767,8 +821,10 @@ def _cpu_model():
 
 
 def _section_title(n, args):
-    return (f"{n} samples x {N_CHANNELS} channels, binary labels, batch {args.batch_size}, "
-            f"{args.epochs} epoch(s), {args.threads} thread(s), {args.device}")
+    return (
+        f"{n} samples x {N_CHANNELS} channels, binary labels, batch {args.batch_size}, "
+        f"{args.epochs} epoch(s), {args.threads} thread(s), {args.device}"
+    )
 
 
 def render_text(results, args, keys):
@@ -780,8 +836,9 @@ def render_text(results, args, keys):
         growth = growth_rows(results, n, args.sizes, keys)
         if growth:
             out.append("")
-            out.append(_text_table([f"growth {args.sizes[0]} -> {args.sizes[-1]} steps", "s/epoch", "peak MiB"],
-                                   growth))
+            out.append(
+                _text_table([f"growth {args.sizes[0]} -> {args.sizes[-1]} steps", "s/epoch", "peak MiB"], growth)
+            )
         out.append("")
         out.extend(checks(results, n, args.sizes))
     return "\n".join(out)
@@ -812,9 +869,13 @@ def render_markdown(results, args, keys, env, elapsed):
         md += ["", f"## {_section_title(n, args)}", "", _md_table(COLUMNS, table_rows(results, n, args.sizes, keys))]
         growth = growth_rows(results, n, args.sizes, keys)
         if growth:
-            md += ["", f"Growth from {args.sizes[0]} to {args.sizes[-1]} steps "
-                   f"({args.sizes[-1] / args.sizes[0]:g}x longer sequences):", "",
-                   _md_table(["model", "s/epoch", "peak MiB"], growth)]
+            md += [
+                "",
+                f"Growth from {args.sizes[0]} to {args.sizes[-1]} steps "
+                f"({args.sizes[-1] / args.sizes[0]:g}x longer sequences):",
+                "",
+                _md_table(["model", "s/epoch", "peak MiB"], growth),
+            ]
         md += ["", "Targets:", "", "```", *checks(results, n, args.sizes), "```"]
     return "\n".join(md) + "\n"
 
@@ -838,8 +899,10 @@ def main(argv=None):
     keys = args.models
     env = environment(args, argv)
     print(f"# {env['command']}")
-    print(f"# {env['machine']}, {env['processor']}, {env['cpus']} CPUs, torch {env['torch']}, "
-          f"{args.threads} thread(s), device {env['device']}, isolation {args.isolation}")
+    print(
+        f"# {env['machine']}, {env['processor']}, {env['cpus']} CPUs, torch {env['torch']}, "
+        f"{args.threads} thread(s), device {env['device']}, isolation {args.isolation}"
+    )
     print(f"# CfC recurrence: {env['scan']}")
 
     runner = run_isolated if args.isolation == "process" else run_one
@@ -852,9 +915,17 @@ def main(argv=None):
                 for key, done in runs.items():
                     if done and done[-1]["status"] != "ok":
                         continue  # skipped or failed: not tried again
-                    spec = dict(model=key, steps=steps, samples=n, epochs=args.epochs,
-                                batch_size=args.batch_size, threads=args.threads, device=args.device,
-                                max_seconds=args.max_seconds, predict_samples=args.predict_samples)
+                    spec = dict(
+                        model=key,
+                        steps=steps,
+                        samples=n,
+                        epochs=args.epochs,
+                        batch_size=args.batch_size,
+                        threads=args.threads,
+                        device=args.device,
+                        max_seconds=args.max_seconds,
+                        predict_samples=args.predict_samples,
+                    )
                     t0 = time.perf_counter()
                     r = runner(spec)
                     done.append(r)
@@ -875,11 +946,15 @@ def main(argv=None):
 def _print_run(label, r, args, t0):
     """The progress line of one run."""
     if r["status"] == "ok":
-        print(f"{label} {_fmt(r['sec_per_epoch'])} s/epoch, {_fmt(r['peak_mib'])} MiB "
-              f"({time.perf_counter() - t0:.1f} s)", flush=True)
+        print(
+            f"{label} {_fmt(r['sec_per_epoch'])} s/epoch, {_fmt(r['peak_mib'])} MiB ({time.perf_counter() - t0:.1f} s)",
+            flush=True,
+        )
     elif r["status"] == "skipped":
-        print(f"{label} skipped (over budget): estimated {_fmt(r['estimate_s'])} s/epoch "
-              f"> {args.max_seconds:g} s", flush=True)
+        print(
+            f"{label} skipped (over budget): estimated {_fmt(r['estimate_s'])} s/epoch > {args.max_seconds:g} s",
+            flush=True,
+        )
     else:
         print(f"{label} error: {r.get('message')}", flush=True)
 

@@ -206,9 +206,7 @@ def _train(fit_method, X, y):
     except RuntimeError as exc:
         if "overflow" not in str(exc):
             raise
-        raise TrainingDivergedError(
-            f"Training failed numerically ({exc}). Lower `lr` (now {net.lr})."
-        ) from exc
+        raise TrainingDivergedError(f"Training failed numerically ({exc}). Lower `lr` (now {net.lr}).") from exc
     probe = {k: v[: net.batch_size] for k, v in X.items()}
     finite = all(torch.isfinite(p).all() for p in net.module_.parameters())
     if not (finite and torch.isfinite(net.forward(probe, training=False)).all()):
@@ -344,8 +342,7 @@ class BaseTimeSeriesClassifier(ClassifierMixin, BaseEstimator):
         classes, y_enc = np.unique(y, return_inverse=True)
         if len(classes) < 2:
             raise ValueError(
-                f"{type(self).__name__} needs samples of at least 2 classes in y; got 1 class "
-                f"({classes[0]!r})."
+                f"{type(self).__name__} needs samples of at least 2 classes in y; got 1 class ({classes[0]!r})."
             )
         return classes, y_enc.astype(np.int64)
 
@@ -462,9 +459,7 @@ class BaseTimeSeriesClassifier(ClassifierMixin, BaseEstimator):
         if self.early_stopping == "auto":
             return has_validation or n_samples >= AUTO_EARLY_STOPPING
         if has_validation and not self.early_stopping:
-            raise ValueError(
-                "X_val and y_val were given, but early_stopping=False; set early_stopping=True or 'auto'."
-            )
+            raise ValueError("X_val and y_val were given, but early_stopping=False; set early_stopping=True or 'auto'.")
         return bool(self.early_stopping)
 
     def _read_validation(self, X_val, y_val, classes, n_channels):
@@ -580,8 +575,7 @@ class BaseTimeSeriesClassifier(ClassifierMixin, BaseEstimator):
             logits = self.net_.forward(batch, training=False).double().numpy()
         if not np.isfinite(logits).all():
             raise ValueError(
-                "The network produced non-finite scores; the model's weights are not usable "
-                "(refit with a lower lr)."
+                "The network produced non-finite scores; the model's weights are not usable (refit with a lower lr)."
             )
         return logits
 

@@ -131,8 +131,7 @@ def _as_float_array(arr, what):
     """Convert one array-like to a float array, with clear type errors."""
     if sp.issparse(arr):
         raise TypeError(
-            "Sparse input is not supported: pass a dense array of shape "
-            "(n_samples, n_channels, n_timesteps)."
+            "Sparse input is not supported: pass a dense array of shape (n_samples, n_channels, n_timesteps)."
         )
     if hasattr(arr, "iloc") and hasattr(arr, "columns"):
         arr = arr.to_numpy()
@@ -153,10 +152,7 @@ def _as_float_array(arr, what):
         try:
             return arr.astype(np.float64)
         except (TypeError, ValueError) as exc:
-            raise TypeError(
-                f"{what} contains non-numeric data ({exc}); every value must be a "
-                "number or NaN."
-            ) from exc
+            raise TypeError(f"{what} contains non-numeric data ({exc}); every value must be a number or NaN.") from exc
     raise TypeError(f"{what} has unsupported dtype {arr.dtype}; expected numbers.")
 
 
@@ -310,8 +306,7 @@ def _read_layout(X, estimator_name):
         raise ValueError(f"Found array with 0 channel(s) (shape={arr.shape}); a minimum of 1 is required.")
     if n_steps == 0:
         raise ValueError(
-            f"X has 0 time steps: found array with 0 feature(s) (shape={orig_shape}) while a "
-            "minimum of 1 is required."
+            f"X has 0 time steps: found array with 0 feature(s) (shape={orig_shape}) while a minimum of 1 is required."
         )
     return arr, layout
 
@@ -323,9 +318,7 @@ def _check_time_channel(time_channel, n_ch):
     if not -n_ch <= time_channel < n_ch:
         raise ValueError(f"time_channel={time_channel} is out of range for X with {n_ch} channel(s).")
     if n_ch < 2:
-        raise ValueError(
-            "time_channel is set but X has a single channel: there would be no measured feature left."
-        )
+        raise ValueError("time_channel is set but X has a single channel: there would be no measured feature left.")
     return time_channel % n_ch
 
 
@@ -585,9 +578,7 @@ def to_sequences(
     if df[time_col].isna().any():
         raise ValueError(f"Column {time_col!r} has missing time stamps.")
     if var_col is not None:
-        df = df.pivot_table(
-            index=[id_col, time_col], columns=var_col, values=value_col, aggfunc="mean"
-        ).reset_index()
+        df = df.pivot_table(index=[id_col, time_col], columns=var_col, values=value_col, aggfunc="mean").reset_index()
         df.columns = [str(c) for c in df.columns]
         id_col, time_col = str(id_col), str(time_col)
     if value_cols is None:

@@ -163,9 +163,7 @@ def plot_feature_importances(importances, names=None, ax=None):
         mean = values.mean(axis=0)
         err = values.std(axis=0) if values.shape[0] > 1 else None
     else:
-        raise ValueError(
-            f"importances must be 1D (n_features,) or 2D (n_folds, n_features), got shape {values.shape}."
-        )
+        raise ValueError(f"importances must be 1D (n_features,) or 2D (n_folds, n_features), got shape {values.shape}.")
     n_features = mean.shape[0]
     if names is None:
         names = [f"feature {i}" for i in range(n_features)]
@@ -241,8 +239,7 @@ def _as_score_matrix(proba, n_samples, n_classes, name):
         proba = np.column_stack([1.0 - proba, proba])
     if proba.ndim != 2 or proba.shape != (n_samples, n_classes):
         raise ValueError(
-            f"probas[{name!r}] must have shape ({n_samples}, {n_classes}) (one column per class), "
-            f"got {proba.shape}."
+            f"probas[{name!r}] must have shape ({n_samples}, {n_classes}) (one column per class), got {proba.shape}."
         )
     return proba
 

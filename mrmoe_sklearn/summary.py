@@ -134,9 +134,7 @@ def summary_statistics(values, times, valid, statistics=DEFAULT_STATISTICS, *, c
     with np.errstate(invalid="ignore", divide="ignore"):
         for start in range(0, n, chunk_size):
             part = slice(start, min(start + chunk_size, n))
-            found = _summarise_chunk(
-                values[part], None if times is None else times[part], valid[part], set(statistics)
-            )
+            found = _summarise_chunk(values[part], None if times is None else times[part], valid[part], set(statistics))
             for s, name in enumerate(statistics):
                 out[part, :, s] = found[name]
     return out

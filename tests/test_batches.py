@@ -49,7 +49,7 @@ def test_subsets_of_subsets_map_back_to_the_base_samples():
     ds, _ = _dataset(n=50)
     inner = Subset(ds, list(range(10, 50)))
     outer = Subset(inner, [0, 5, 39])
-    (Xb, yb), = list(TensorBatches(outer, 8))
+    ((Xb, yb),) = list(TensorBatches(outer, 8))
     assert Xb["id"].tolist() == [10, 15, 49]
     assert yb.tolist() == [0, 1, 1]
 
@@ -57,5 +57,5 @@ def test_subsets_of_subsets_map_back_to_the_base_samples():
 def test_prediction_without_targets():
     ds, _ = _dataset(n=5)
     ds = Dataset(ds.X, None)
-    (Xb, yb), = list(TensorBatches(ds, 8))
+    ((Xb, yb),) = list(TensorBatches(ds, 8))
     assert yb is None and Xb["id"].tolist() == [0, 1, 2, 3, 4]

@@ -33,9 +33,7 @@ VERDICT = re.compile(r"^(PASS|FAIL|N/A)\s+MR-MoE ", re.M)
 
 
 def _run(*args, timeout=120):
-    proc = subprocess.run(
-        [sys.executable, str(SCRIPT), *args], capture_output=True, text=True, timeout=timeout
-    )
+    proc = subprocess.run([sys.executable, str(SCRIPT), *args], capture_output=True, text=True, timeout=timeout)
     assert proc.returncode == 0, f"stdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
     return proc.stdout
 
@@ -46,7 +44,7 @@ def _number(cell):
 
 def _row(stdout, name, steps):
     """The numeric cells of the table row of ``name`` at ``steps`` (after the header)."""
-    table = stdout[HEADER.search(stdout).end():]
+    table = stdout[HEADER.search(stdout).end() :]
     pattern = re.compile(rf"^{re.escape(name)}\s+{steps}\s+(.*)$", re.M)
     match = pattern.search(table)
     assert match, f"no row for {name} at {steps} steps in:\n{stdout}"
@@ -98,8 +96,22 @@ def test_quick_run_prints_every_row_and_writes_markdown(tmp_path):
 def test_isolated_worker_and_budget_skip():
     # A fresh process per model (the default of full runs), reference model only.
     # Run twice: a progress line per run, one row of medians.
-    stdout = _run("--sizes", "8", "--samples", "64", "--epochs", "1", "--models", "lstm",
-                  "--predict-samples", "1000", "--isolation", "process", "--repeat", "2")
+    stdout = _run(
+        "--sizes",
+        "8",
+        "--samples",
+        "64",
+        "--epochs",
+        "1",
+        "--models",
+        "lstm",
+        "--predict-samples",
+        "1000",
+        "--isolation",
+        "process",
+        "--repeat",
+        "2",
+    )
     assert len(re.findall(r"^LSTMClassifier\s+8 steps x 64 samples \(run [12]/2\): ", stdout, re.M)) == 2, stdout
     _assert_positive(_row(stdout, "LSTMClassifier", 8), "isolated LSTMClassifier")
 
@@ -126,13 +138,22 @@ def test_budget_estimate_leaves_out_the_warm_up_step():
 def _record(status="ok", s=1.0, mib=10.0, pred=100.0):
     if status != "ok":
         return {"status": status, "estimate_s": s}
-    return {"status": "ok", "estimate_s": s, "epoch_s": [s, s], "sec_per_epoch": s, "peak_mib": mib,
-            "predict_per_s": pred}
+    return {
+        "status": "ok",
+        "estimate_s": s,
+        "epoch_s": [s, s],
+        "sec_per_epoch": s,
+        "peak_mib": mib,
+        "predict_per_s": pred,
+    }
 
 
 def test_combine_runs_takes_medians_and_keeps_failures():
-    runs = [_record(s=3.0, mib=12.0, pred=90.0), _record(s=1.0, mib=10.0, pred=300.0),
-            _record(s=2.0, mib=30.0, pred=100.0)]
+    runs = [
+        _record(s=3.0, mib=12.0, pred=90.0),
+        _record(s=1.0, mib=10.0, pred=300.0),
+        _record(s=2.0, mib=30.0, pred=100.0),
+    ]
     combined = speed.combine_runs(runs)
     assert (combined["sec_per_epoch"], combined["peak_mib"], combined["predict_per_s"]) == (2.0, 12.0, 100.0)
     assert combined["runs_s"] == [3.0, 1.0, 2.0] and len(combined["epoch_s"]) == 6
@@ -179,8 +200,18 @@ def test_physionet_benchmark_script_writes_its_results_file(tmp_path):
         bench.main(["--data-home", str(tmp_path / "nowhere")])
     write_tiny_physionet(tmp_path / "data")
     out = tmp_path / "P12.md"
-    args = ["--data-home", str(tmp_path / "data"), "--models", "mrmoe,gbt", "--splits", "1",
-            "--output", str(out), "--tables", str(tmp_path / "tables")]
+    args = [
+        "--data-home",
+        str(tmp_path / "data"),
+        "--models",
+        "mrmoe,gbt",
+        "--splits",
+        "1",
+        "--output",
+        str(out),
+        "--tables",
+        str(tmp_path / "tables"),
+    ]
     assert bench.main(args) == 0
     text = out.read_text()
     assert text.startswith("# PhysioNet 2012 (P12)") and "## Results" in text

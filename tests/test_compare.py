@@ -23,7 +23,6 @@ TINY_ARGS = ["--n-samples", "60", "--n-timesteps", "16", "--cv", "2", "--max-epo
 PNGS = ["roc_pr_curves.png", "training_curves.png", "gate_weights.png", "feature_importances.png"]
 
 
-
 @pytest.fixture(scope="module")
 def tiny_data():
     return make_multirate_classification(n_samples=60, n_timesteps=16, random_state=0)
@@ -168,8 +167,25 @@ def test_cli_npz(tmp_path, tiny_data, capsys):
     path = tmp_path / "data.npz"
     np.savez(path, X=X, y=np.where(y == 1, "sick", "well"), time_channel=0)
     out = tmp_path / "out"
-    assert main(["--npz", str(path), "--cv", "2", "--max-epochs", "1", "--models", "MR-MoE,LSTM",
-                 "--verbose", "0", "--output-dir", str(out)]) == 0
+    assert (
+        main(
+            [
+                "--npz",
+                str(path),
+                "--cv",
+                "2",
+                "--max-epochs",
+                "1",
+                "--models",
+                "MR-MoE,LSTM",
+                "--verbose",
+                "0",
+                "--output-dir",
+                str(out),
+            ]
+        )
+        == 0
+    )
     table = pd.read_csv(out / "results.csv", index_col="model")
     assert list(table.index) == ["MR-MoE", "LSTM"]
     assert (out / "gate_weights.png").exists()
@@ -200,9 +216,28 @@ def test_cli_csv(tmp_path):
     path = tmp_path / "long.csv"
     df.to_csv(path, index=False)
     out = tmp_path / "out"
-    args = ["--csv", str(path), "--id-col", "stay", "--time-col", "t", "--label-col", "died",
-            "--value-cols", "hr,lac", "--cv", "2", "--max-epochs", "1", "--models", "MR-MoE,LNN",
-            "--verbose", "0", "--output-dir", str(out)]
+    args = [
+        "--csv",
+        str(path),
+        "--id-col",
+        "stay",
+        "--time-col",
+        "t",
+        "--label-col",
+        "died",
+        "--value-cols",
+        "hr,lac",
+        "--cv",
+        "2",
+        "--max-epochs",
+        "1",
+        "--models",
+        "MR-MoE,LNN",
+        "--verbose",
+        "0",
+        "--output-dir",
+        str(out),
+    ]
     assert main(args) == 0
     table = pd.read_csv(out / "results.csv", index_col="model")
     assert list(table.index) == ["MR-MoE", "LNN"]
@@ -279,9 +314,7 @@ def test_parallel_jobs(tiny_data):
     result = compare_models(X, y, models=["lstm"], time_channel=0, n_jobs=2, **TINY)
     serial = compare_models(X, y, models=["lstm"], time_channel=0, **TINY)
     assert result.estimators["LSTM"][0].n_threads == 1
-    np.testing.assert_allclose(
-        result.fold_scores.auroc.to_numpy(), serial.fold_scores.auroc.to_numpy(), atol=1e-6
-    )
+    np.testing.assert_allclose(result.fold_scores.auroc.to_numpy(), serial.fold_scores.auroc.to_numpy(), atol=1e-6)
 
 
 def test_package_layout_and_entry_points():
@@ -313,4 +346,3 @@ def test_gbt_peer_skipped_without_summary(tiny_data, capsys, monkeypatch):
     assert "Skipping peer 'gbt'" in capsys.readouterr().err
     with pytest.raises(ValueError, match="models is empty"):
         select_models(["GBT (summary stats)"])
-

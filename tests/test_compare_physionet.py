@@ -102,8 +102,10 @@ def data():
     b = np.array([np.nan] * 2 + ["test"] * 10 + ["train"] * 20 + ["val"] * 4 + [np.nan] * 4, dtype=object)
     table["a"] = a[::-1]
     table["b"] = b[::-1]
-    expected = {name: {part: np.flatnonzero(col == part).tolist() for part in ("train", "val", "test")}
-                for name, col in (("a", a), ("b", b))}
+    expected = {
+        name: {part: np.flatnonzero(col == part).tolist() for part in ("train", "val", "test")}
+        for name, col in (("a", a), ("b", b))
+    }
     return X, y, ids, table, expected
 
 
@@ -176,9 +178,10 @@ def test_published_table_and_files(result, tmp_path):
     assert "| ViTST | 85.1 ± 0.8 | 51.1 ± 4.1 |" in md and "| GRU-D | 81.9 ± 2.1 | 46.1 ± 4.7 |" in md
     assert "measured here (2 splits)" in md
     paths = write_split_results(result, tmp_path, title="T", published=PUBLISHED_P12, notes="Run: x.")
-    assert sorted(p.name for p in tmp_path.iterdir()) == [
-        "published.csv", "results.csv", "results.md", "split_scores.csv"
-    ] and len(paths) == 4
+    assert (
+        sorted(p.name for p in tmp_path.iterdir()) == ["published.csv", "results.csv", "results.md", "split_scores.csv"]
+        and len(paths) == 4
+    )
     text = (tmp_path / "results.md").read_text(encoding="utf-8")
     assert text.startswith("# T\n") and "Run: x." in text and "NeurIPS 2023, Table 2, P12" in text
     assert len(pd.read_csv(tmp_path / "split_scores.csv")) == 8
@@ -202,8 +205,10 @@ def test_splits_as_dict_and_bad_splits(data):
 def test_gradient_boosting_chooses_iterations_on_val(data):
     X, y, ids, table, _ = data
     gbt = Pipeline(
-        [("flat", FunctionTransformer(_flatten)),
-         ("gbt", HistGradientBoostingClassifier(max_iter=40, early_stopping=True, min_samples_leaf=2))]
+        [
+            ("flat", FunctionTransformer(_flatten)),
+            ("gbt", HistGradientBoostingClassifier(max_iter=40, early_stopping=True, min_samples_leaf=2)),
+        ]
     )
     res = compare_on_splits(X, y, table, models={"gbt": gbt}, ids=ids, random_state=5, verbose=0)
     scores = res.split_scores
@@ -218,8 +223,12 @@ def _fake_bunch(data):
     X, y, ids, table, _ = data
     order = np.argsort(ids)
     return Bunch(
-        data=X[order], target=y[order], record_ids=ids[order], feature_names=["Time", "row", "signal"],
-        time_channel=0, splits=table.reindex(ids[order]).rename(columns={"a": "split1", "b": "split2"}),
+        data=X[order],
+        target=y[order],
+        record_ids=ids[order],
+        feature_names=["Time", "row", "signal"],
+        time_channel=0,
+        splits=table.reindex(ids[order]).rename(columns={"a": "split1", "b": "split2"}),
     )
 
 
@@ -242,8 +251,18 @@ def test_cli_physionet_defaults_are_the_estimators(monkeypatch, data, tmp_path):
 def test_cli_physionet_with_a_stand_in_loader(monkeypatch, data, tmp_path, capsys):
     monkeypatch.setattr(_cli, "_load_physionet", lambda args: (_fake_bunch(data), _fake_bunch(data).splits))
     out = tmp_path / "out"
-    args = ["--dataset", "physionet2012", "--models", "mrmoe,lstm", "--max-epochs", "1", "--verbose", "0",
-            "--output", str(out)]
+    args = [
+        "--dataset",
+        "physionet2012",
+        "--models",
+        "mrmoe,lstm",
+        "--max-epochs",
+        "1",
+        "--verbose",
+        "0",
+        "--output",
+        str(out),
+    ]
     assert main(args) == 0
     stdout = capsys.readouterr().out
     assert "ViTST" in stdout and "fit s/split" in stdout and "max_epochs: 1" in stdout
@@ -291,16 +310,40 @@ def test_gbt_peer(tmp_path):
     fitted = result.estimators["GBT (summary stats)"][0]
     assert fitted.named_steps["summary"].time_channel == 0 and fitted.named_steps["gbt"].random_state == 0
     out = tmp_path / "out"
-    args = ["--n-samples", "60", "--n-timesteps", "16", "--cv", "2", "--max-epochs", "1", "--verbose", "0",
-            "--models", "lstm", "--peers", "gbt", "--no-plots", "--output-dir", str(out)]
+    args = [
+        "--n-samples",
+        "60",
+        "--n-timesteps",
+        "16",
+        "--cv",
+        "2",
+        "--max-epochs",
+        "1",
+        "--verbose",
+        "0",
+        "--models",
+        "lstm",
+        "--peers",
+        "gbt",
+        "--no-plots",
+        "--output-dir",
+        str(out),
+    ]
     assert main(args) == 0
     assert "GBT (summary stats)" in pd.read_csv(out / "results.csv", index_col="model").index
 
 
 # ------------------------------------------------- PhysioNet's own format, real loader
 def _record(record_id, label, rng):
-    lines = ["Time,Parameter,Value", f"00:00,RecordID,{record_id}", f"00:00,Age,{rng.integers(20, 90)}",
-             "00:00,Gender,1", "00:00,Height,-1", "00:00,ICUType,2", f"00:00,Weight,{rng.integers(50, 110)}"]
+    lines = [
+        "Time,Parameter,Value",
+        f"00:00,RecordID,{record_id}",
+        f"00:00,Age,{rng.integers(20, 90)}",
+        "00:00,Gender,1",
+        "00:00,Height,-1",
+        "00:00,ICUType,2",
+        f"00:00,Weight,{rng.integers(50, 110)}",
+    ]
     minutes = np.sort(rng.choice(np.arange(5, 48 * 60), size=int(rng.integers(4, 9)), replace=False))
     for m in minutes:
         stamp = f"{m // 60:02d}:{m % 60:02d}"
@@ -330,8 +373,10 @@ def write_tiny_physionet(data_home, n_per_set=12, seed=0):
                 info = tarfile.TarInfo(f"set-{s}/{record_id}.txt")
                 info.size = len(raw)
                 tar.addfile(info, io.BytesIO(raw))
-                outcomes.append(f"{record_id},{rng.integers(5, 25)},{rng.integers(0, 12)},{rng.integers(2, 30)},"
-                                f"{rng.integers(2, 30) if label else -1},{label}")
+                outcomes.append(
+                    f"{record_id},{rng.integers(5, 25)},{rng.integers(0, 12)},{rng.integers(2, 30)},"
+                    f"{rng.integers(2, 30) if label else -1},{label}"
+                )
                 ids.append(record_id)
                 labels.append(label)
         (folder / f"Outcomes-{s}.txt").write_text("\n".join(outcomes) + "\n")
@@ -350,8 +395,22 @@ def write_tiny_physionet(data_home, n_per_set=12, seed=0):
 def test_cli_physionet_on_its_file_format(tmp_path, capsys):
     write_tiny_physionet(tmp_path / "data")
     out = tmp_path / "out"
-    args = ["--dataset", "physionet2012", "--data-home", str(tmp_path / "data"), "--splits", "1,2",
-            "--models", "mrmoe,gbt", "--max-epochs", "1", "--verbose", "0", "--output-dir", str(out)]
+    args = [
+        "--dataset",
+        "physionet2012",
+        "--data-home",
+        str(tmp_path / "data"),
+        "--splits",
+        "1,2",
+        "--models",
+        "mrmoe,gbt",
+        "--max-epochs",
+        "1",
+        "--verbose",
+        "0",
+        "--output-dir",
+        str(out),
+    ]
     assert main(args) == 0
     assert "ViTST" in capsys.readouterr().out
     summary = pd.read_csv(out / "results.csv", index_col="model")

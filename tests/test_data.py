@@ -172,4 +172,3 @@ def test_time_series_scaler_keeps_layout_nan_and_time(rng):
     assert np.isnan(Xt[0, 1, 3])
     np.testing.assert_allclose(np.nanmean(Xt[:, 1:], axis=(0, 2)), 0, atol=1e-12)
     np.testing.assert_allclose(np.nanstd(Xt[:, 1:], axis=(0, 2)), 1, atol=1e-12)
-

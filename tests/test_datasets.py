@@ -51,9 +51,7 @@ def test_default_shapes_and_dtypes():
 
 
 def test_custom_shapes_and_return_info():
-    out = make_multirate_classification(
-        n_samples=25, n_channels=4, n_timesteps=30, random_state=1, return_info=True
-    )
+    out = make_multirate_classification(n_samples=25, n_channels=4, n_timesteps=30, random_state=1, return_info=True)
     assert len(out) == 3
     X, y, info = out
     assert X.shape == (25, 5, 30)
@@ -67,9 +65,7 @@ def test_custom_shapes_and_return_info():
 
 @pytest.mark.parametrize("variable_length", [False, True])
 def test_time_strictly_increasing_on_valid_steps(variable_length):
-    X, _ = make_multirate_classification(
-        n_samples=80, variable_length=variable_length, random_state=2
-    )
+    X, _ = make_multirate_classification(n_samples=80, variable_length=variable_length, random_state=2)
     valid = _valid_mask(X)
     for t, m in zip(X[:, 0, :], valid):
         assert np.all(np.diff(t[m]) > 0)
@@ -87,9 +83,7 @@ def test_irregular_gaps_have_mean_about_one():
 
 
 def test_regular_time_grid():
-    X, _ = make_multirate_classification(
-        n_samples=10, n_timesteps=20, irregular=False, random_state=4
-    )
+    X, _ = make_multirate_classification(n_samples=10, n_timesteps=20, irregular=False, random_state=4)
     np.testing.assert_array_equal(X[:, 0, :], np.tile(np.arange(20.0), (10, 1)))
 
 
@@ -98,18 +92,14 @@ def test_regular_time_grid():
 
 @pytest.mark.parametrize("rate", [0.0, 0.2, 0.5])
 def test_missing_fraction_close_to_rate(rate):
-    X, _ = make_multirate_classification(
-        n_samples=200, missing_rate=rate, random_state=5
-    )
+    X, _ = make_multirate_classification(n_samples=200, missing_rate=rate, random_state=5)
     assert not np.isnan(X[:, 0, :]).any()  # time stamps are never missing
     frac = np.isnan(X[:, 1:, :]).mean()
     assert abs(frac - rate) < 0.02
 
 
 def test_missing_fraction_counts_only_valid_steps():
-    X, _ = make_multirate_classification(
-        n_samples=200, missing_rate=0.3, variable_length=True, random_state=6
-    )
+    X, _ = make_multirate_classification(n_samples=200, missing_rate=0.3, variable_length=True, random_state=6)
     valid = _valid_mask(X)
     measured = np.isnan(X[:, 1:, :])
     frac = measured[np.broadcast_to(valid[:, None, :], measured.shape)].mean()
@@ -118,7 +108,10 @@ def test_missing_fraction_counts_only_valid_steps():
 
 def test_no_sample_without_observations():
     X, _ = make_multirate_classification(
-        n_samples=300, n_timesteps=8, missing_rate=0.95, variable_length=True,
+        n_samples=300,
+        n_timesteps=8,
+        missing_rate=0.95,
+        variable_length=True,
         random_state=7,
     )
     observed = ~np.isnan(X[:, 1:, :])
@@ -133,8 +126,11 @@ def test_no_sample_without_observations():
 def test_variable_length_padding_is_trailing_in_all_channels():
     n_timesteps = 40
     X, _ = make_multirate_classification(
-        n_samples=150, n_timesteps=n_timesteps, variable_length=True,
-        missing_rate=0.2, random_state=8,
+        n_samples=150,
+        n_timesteps=n_timesteps,
+        variable_length=True,
+        missing_rate=0.2,
+        random_state=8,
     )
     valid = _valid_mask(X)
     lengths = valid.sum(axis=1)
@@ -166,9 +162,7 @@ def test_balanced_by_default():
 
 
 def test_weights_give_requested_imbalance():
-    _, y = make_multirate_classification(
-        n_samples=600, weights=[0.7, 0.3], random_state=11
-    )
+    _, y = make_multirate_classification(n_samples=600, weights=[0.7, 0.3], random_state=11)
     np.testing.assert_array_equal(np.bincount(y), [420, 180])
     # labels are shuffled, not sorted
     assert not np.all(np.diff(y) >= 0)
@@ -177,18 +171,14 @@ def test_weights_give_requested_imbalance():
 def test_weights_last_class_inferred_and_minimum_one():
     _, y = make_multirate_classification(n_samples=100, weights=[0.8], random_state=12)
     np.testing.assert_array_equal(np.bincount(y), [80, 20])
-    _, y = make_multirate_classification(
-        n_samples=20, n_classes=3, weights=[0.98, 0.01, 0.01], random_state=12
-    )
+    _, y = make_multirate_classification(n_samples=20, n_classes=3, weights=[0.98, 0.01, 0.01], random_state=12)
     counts = np.bincount(y, minlength=3)
     assert counts.sum() == 20
     assert counts.min() >= 1
 
 
 def test_multiclass_labels():
-    X, y = make_multirate_classification(
-        n_samples=120, n_classes=4, random_state=13
-    )
+    X, y = make_multirate_classification(n_samples=120, n_classes=4, random_state=13)
     assert set(np.unique(y)) == {0, 1, 2, 3}
     np.testing.assert_array_equal(np.bincount(y), [30, 30, 30, 30])
     assert np.isfinite(np.nanmean(X[:, 1:, :], axis=2)).all()
@@ -209,19 +199,11 @@ def test_same_seed_same_arrays_other_seed_differs():
 
 
 def test_random_state_objects_accepted():
-    Xa, _ = make_multirate_classification(
-        n_samples=20, random_state=np.random.RandomState(16)
-    )
-    Xb, _ = make_multirate_classification(
-        n_samples=20, random_state=np.random.RandomState(16)
-    )
+    Xa, _ = make_multirate_classification(n_samples=20, random_state=np.random.RandomState(16))
+    Xb, _ = make_multirate_classification(n_samples=20, random_state=np.random.RandomState(16))
     np.testing.assert_array_equal(Xa, Xb)
-    Xc, _ = make_multirate_classification(
-        n_samples=20, random_state=np.random.default_rng(16)
-    )
-    Xd, _ = make_multirate_classification(
-        n_samples=20, random_state=np.random.default_rng(16)
-    )
+    Xc, _ = make_multirate_classification(n_samples=20, random_state=np.random.default_rng(16))
+    Xd, _ = make_multirate_classification(n_samples=20, random_state=np.random.default_rng(16))
     np.testing.assert_array_equal(Xc, Xd)
 
 
@@ -229,14 +211,10 @@ def test_random_state_objects_accepted():
 
 
 def test_info_channel_roles():
-    X, _, info = make_multirate_classification(
-        n_samples=20, n_channels=6, random_state=17, return_info=True
-    )
+    X, _, info = make_multirate_classification(n_samples=20, n_channels=6, random_state=17, return_info=True)
     assert set(info) == {"time_channel", "slow_channels", "fast_channels", "noise_channels"}
     assert info["time_channel"] == 0
-    slow, fast, noise = (
-        info["slow_channels"], info["fast_channels"], info["noise_channels"]
-    )
+    slow, fast, noise = (info["slow_channels"], info["fast_channels"], info["noise_channels"])
     assert len(noise) == 6 // 3
     assert len(slow) >= 1 and len(fast) >= 1
     assert abs(len(slow) - len(fast)) <= 1
@@ -251,8 +229,11 @@ def test_info_channel_roles():
 )
 def test_info_noise_channel_counts(n_channels, n_noise, expected_noise):
     _, _, info = make_multirate_classification(
-        n_samples=10, n_channels=n_channels, n_noise_channels=n_noise,
-        random_state=18, return_info=True,
+        n_samples=10,
+        n_channels=n_channels,
+        n_noise_channels=n_noise,
+        random_state=18,
+        return_info=True,
     )
     assert len(info["noise_channels"]) == expected_noise
     informative = set(info["slow_channels"]) | set(info["fast_channels"])
@@ -324,7 +305,10 @@ def test_channel_means_are_weak(binary_data):
     means = np.nanmean(X[:, 1:, :], axis=2)
     model = make_pipeline(StandardScaler(), LogisticRegression())
     proba = cross_val_predict(
-        model, means, y, cv=StratifiedKFold(5, shuffle=True, random_state=0),
+        model,
+        means,
+        y,
+        cv=StratifiedKFold(5, shuffle=True, random_state=0),
         method="predict_proba",
     )[:, 1]
     assert roc_auc_score(y, proba) < 0.7
@@ -333,9 +317,7 @@ def test_channel_means_are_weak(binary_data):
 def test_class_sep_controls_difficulty():
     aucs = []
     for sep in (0.0, 2.0):
-        X, y, info = make_multirate_classification(
-            n_samples=300, class_sep=sep, random_state=21, return_info=True
-        )
+        X, y, info = make_multirate_classification(n_samples=300, class_sep=sep, random_state=21, return_info=True)
         c = info["slow_channels"][0]
         aucs.append(roc_auc_score(y, _ols_slope(X[:, 0, :], X[:, c, :])))
     assert abs(aucs[0] - 0.5) < 0.12

@@ -71,9 +71,7 @@ def test_scan_with_finished_experts_passes_gradcheck(padding):
     if not padding:
         v = torch.ones_like(v)
     active = (3, 3, 3, 2, 2, 1)
-    assert torch.autograd.gradcheck(
-        lambda *a: cfc_scan(*a[:4], dt, v, active, h0=a[4]), (xin, Wh, Wo, bo, h0)
-    )
+    assert torch.autograd.gradcheck(lambda *a: cfc_scan(*a[:4], dt, v, active, h0=a[4]), (xin, Wh, Wo, bo, h0))
 
 
 def test_finished_experts_stop_and_earlier_states_are_unaffected():

@@ -13,7 +13,9 @@ from tests._helpers import FAST
 def _batch(B=5, T=9, F=3):
     g = torch.Generator().manual_seed(0)
     m = (torch.rand(B, T, F, generator=g) > 0.3).float()
-    return dict(x=torch.randn(B, T, F, generator=g) * m, m=m, dt=torch.rand(B, T, generator=g) + 0.1, v=torch.ones(B, T))
+    return dict(
+        x=torch.randn(B, T, F, generator=g) * m, m=m, dt=torch.rand(B, T, generator=g) + 0.1, v=torch.ones(B, T)
+    )
 
 
 def test_prediction_is_the_mean_of_the_members_probabilities():

@@ -51,8 +51,15 @@ def build(request, monkeypatch, tmp_path):
 @pytest.mark.parametrize("padding", [True, False])
 @pytest.mark.parametrize(
     "sizes",
-    [dict(B=5, U=16, H=8), dict(B=3, U=5, H=3), dict(B=4, U=40, H=10), dict(B=20, U=32, H=16),
-     dict(B=6, U=48, H=24), dict(B=3, U=56, H=32), dict(B=2, U=112, H=20)],
+    [
+        dict(B=5, U=16, H=8),
+        dict(B=3, U=5, H=3),
+        dict(B=4, U=40, H=10),
+        dict(B=20, U=32, H=16),
+        dict(B=6, U=48, H=24),
+        dict(B=3, U=56, H=32),
+        dict(B=2, U=112, H=20),
+    ],
     # with the default sizes and the wide ones every register-blocked row product runs, at 8 and
     # at 16 floats a vector: 1 to 4 vectors a row in pairs of rows, 5 to 8 vectors row by row
     ids=["vector-sizes", "odd-sizes", "mixed-sizes", "default-sizes", "wide-48", "wide-56", "wide-112"],
@@ -127,8 +134,15 @@ def test_activations_match_torch_over_their_range(build, through):
             Wo[0, :, 3 * H :] = 30 * torch.eye(U)
             bo[0, H : 2 * H] = 20.0
             want = torch.sigmoid(30 * th)
-        hs = cfc_scan(x, torch.zeros(1, H, U), Wo / cells.LECUN_OUTER, bo,
-                      torch.ones(1, 1, B, 1), torch.ones(1, 1, B, 1), h0=torch.zeros(1, B, H))
+        hs = cfc_scan(
+            x,
+            torch.zeros(1, H, U),
+            Wo / cells.LECUN_OUTER,
+            bo,
+            torch.ones(1, 1, B, 1),
+            torch.ones(1, 1, B, 1),
+            h0=torch.zeros(1, B, H),
+        )
         got = hs[0][0, 0, : chunk.numel()].double()
         # the sigmoid's argument carries th's float32 rounding times 30
         torch.testing.assert_close(got, want, rtol=0, atol=3e-7 if through == "tanh" else 1e-6)

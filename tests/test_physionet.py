@@ -58,8 +58,15 @@ SMALL = {
         1001: (
             record(
                 1001,
-                [("00:07", "GCS", 15), ("00:07", "HR", 73), ("00:37", "HR", 77), ("01:00", "Foo", 3),
-                 ("01:37", "HR", 80), ("01:37", "HR", 82), ("02:00", "Weight", 80.5)],
+                [
+                    ("00:07", "GCS", 15),
+                    ("00:07", "HR", 73),
+                    ("00:37", "HR", 77),
+                    ("01:00", "Foo", 3),
+                    ("01:37", "HR", 80),
+                    ("01:37", "HR", 82),
+                    ("02:00", "Weight", 80.5),
+                ],
                 newline="\r\n",
             ),
             0,
@@ -71,9 +78,20 @@ SMALL = {
         2001: (
             record(
                 2001,
-                [("00:00", "Weight", 70.4), ("00:00", "HR", 90), ("", "", ""), ("05:30", "Temp", -17.8),
-                 ("03:00", "Age", 82), ("10:00", "MechVent", 1), ("47:59", "Urine", 120)],
-                Age=81, Gender=1, Height=160, ICUType=3, Weight=70.8,
+                [
+                    ("00:00", "Weight", 70.4),
+                    ("00:00", "HR", 90),
+                    ("", "", ""),
+                    ("05:30", "Temp", -17.8),
+                    ("03:00", "Age", 82),
+                    ("10:00", "MechVent", 1),
+                    ("47:59", "Urine", 120),
+                ],
+                Age=81,
+                Gender=1,
+                Height=160,
+                ICUType=3,
+                Weight=70.8,
             ).replace(",,\n", "\n\n"),
             1,
         ),
@@ -83,10 +101,22 @@ SMALL = {
         3001: (
             record(
                 3001,
-                [("00:30", "HR", 100), ("01:00", "HR", 101), ("01:00", "pH", 7.35), ("01:00", "FiO2", 0.5),
-                 ("01:30", "HR", 102), ("02:00", "HR", 103), ("02:30", "HR", 104), ("03:00", "HR", 105),
-                 ("03:30", "HR", 106), ("04:00", "HR", 107)],
-                Age=45, Height=180.3, ICUType=1, Weight=95,
+                [
+                    ("00:30", "HR", 100),
+                    ("01:00", "HR", 101),
+                    ("01:00", "pH", 7.35),
+                    ("01:00", "FiO2", 0.5),
+                    ("01:30", "HR", 102),
+                    ("02:00", "HR", 103),
+                    ("02:30", "HR", 104),
+                    ("03:00", "HR", 105),
+                    ("03:30", "HR", 106),
+                    ("04:00", "HR", 107),
+                ],
+                Age=45,
+                Height=180.3,
+                ICUType=1,
+                Weight=95,
             ),
             0,
         ),
@@ -118,7 +148,10 @@ def write_archive(path, s, records):
 
 def write_outcomes(path, deaths):
     rows = ["RecordID,SAPS-I,SOFA,Length_of_stay,Survival,In-hospital_death"]
-    rows += [f"{rid},{10 + i},{-1 if i == 0 else i},{5 + i},{-1 if not d else 3},{d}" for i, (rid, d) in enumerate(deaths.items())]
+    rows += [
+        f"{rid},{10 + i},{-1 if i == 0 else i},{5 + i},{-1 if not d else 3},{d}"
+        for i, (rid, d) in enumerate(deaths.items())
+    ]
     Path(path).write_text("\n".join(rows) + "\n")
 
 
@@ -332,7 +365,11 @@ def test_no_warning_for_clean_data(tmp_path):
 def test_first_step_without_known_descriptor(tmp_path):
     """Time 0 is a step even where nothing known is charted then."""
     unknown = dict(Age=-1, Gender=-1, Height=-1, ICUType=-1, Weight=-1)
-    sets = {"a": {1: (record(1, [("01:00", "HR", 70)], **unknown), 0)}, "b": {2: (record(2), 1)}, "c": {3: (record(3), 0)}}
+    sets = {
+        "a": {1: (record(1, [("01:00", "HR", 70)], **unknown), 0)},
+        "b": {2: (record(2), 1)},
+        "c": {3: (record(3), 0)},
+    }
     write_data(tmp_path / "physionet2012", sets, splits=None)
     ds = fetch_physionet2012(data_home=tmp_path, download_if_missing=False)
     np.testing.assert_array_equal(ds.data[0, 0], [0, 1])
@@ -349,7 +386,9 @@ def test_record_stored_twice(home_copy):
             info = tarfile.TarInfo(f"set-c/{rid}.txt")
             info.size = len(raw)
             tar.addfile(info, io.BytesIO(raw))
-    with pytest.raises(ValueError, match=r"set-c.tar.gz is not a valid PhysioNet 2012 file: RecordID\(s\) \[3001\] stored twice"):
+    with pytest.raises(
+        ValueError, match=r"set-c.tar.gz is not a valid PhysioNet 2012 file: RecordID\(s\) \[3001\] stored twice"
+    ):
         fetch_quietly(home_copy)
 
 
@@ -357,25 +396,59 @@ def _cases():
     """(file, how to break it, error class, message pattern)."""
     rec = SMALL["a"][1001][0]
     return {
-        "outcomes row without record": ("Outcomes-a.txt", lambda t: t + "1003,1,1,1,-1,0\n", ValueError,
-                                        r"1 Outcomes row\(s\) without a record file \[1003\]"),
-        "outcomes cut short": ("Outcomes-a.txt", lambda t: t[: t.rindex(",")], ValueError,
-                               "non-integer values.*cut short"),
-        "outcomes bad header": ("Outcomes-a.txt", lambda t: t.replace("SAPS-I", "SAPS"), ValueError, "expected the columns"),
+        "outcomes row without record": (
+            "Outcomes-a.txt",
+            lambda t: t + "1003,1,1,1,-1,0\n",
+            ValueError,
+            r"1 Outcomes row\(s\) without a record file \[1003\]",
+        ),
+        "outcomes cut short": (
+            "Outcomes-a.txt",
+            lambda t: t[: t.rindex(",")],
+            ValueError,
+            "non-integer values.*cut short",
+        ),
+        "outcomes bad header": (
+            "Outcomes-a.txt",
+            lambda t: t.replace("SAPS-I", "SAPS"),
+            ValueError,
+            "expected the columns",
+        ),
         "outcomes bad death": ("Outcomes-c.txt", lambda t: t.replace(",1\n", ",2\n"), ValueError, "other than 0 and 1"),
         "outcomes empty": ("Outcomes-b.txt", lambda t: "", ValueError, "cannot be read as CSV"),
-        "record without outcomes row": ("Outcomes-c.txt", lambda t: t.replace(t.splitlines()[-1] + "\n", ""), ValueError,
-                                        r"1 record file\(s\) without an Outcomes row \[3002\]"),
-        "malformed line": ("a:1001", lambda t: t.replace("00:37,HR,77", "00:37,HR,77,3"), ValueError,
-                           r"member set-a/1001.txt, line 10: cannot read '00:37,HR,77,3'"),
+        "record without outcomes row": (
+            "Outcomes-c.txt",
+            lambda t: t.replace(t.splitlines()[-1] + "\n", ""),
+            ValueError,
+            r"1 record file\(s\) without an Outcomes row \[3002\]",
+        ),
+        "malformed line": (
+            "a:1001",
+            lambda t: t.replace("00:37,HR,77", "00:37,HR,77,3"),
+            ValueError,
+            r"member set-a/1001.txt, line 10: cannot read '00:37,HR,77,3'",
+        ),
         "bad time": ("a:1001", lambda t: t.replace("00:37,HR", "00:77,HR"), ValueError, "line 10: cannot read"),
-        "bad value": ("a:1001", lambda t: t.replace("00:37,HR,77", "00:37,HR,high"), ValueError, "line 10: cannot read"),
+        "bad value": (
+            "a:1001",
+            lambda t: t.replace("00:37,HR,77", "00:37,HR,high"),
+            ValueError,
+            "line 10: cannot read",
+        ),
         "infinite value": ("a:1001", lambda t: t.replace("00:37,HR,77", "00:37,HR,inf"), ValueError, "line 10"),
-        "bad header": ("a:1001", lambda t: t.replace("Time,Parameter,Value", "Time;Parameter;Value"), ValueError,
-                       "expected the header"),
+        "bad header": (
+            "a:1001",
+            lambda t: t.replace("Time,Parameter,Value", "Time;Parameter;Value"),
+            ValueError,
+            "expected the header",
+        ),
         "empty record file": ("a:1001", lambda t: "", ValueError, "expected the header.*an empty file"),
-        "wrong RecordID": ("a:1001", lambda t: t.replace("RecordID,1001", "RecordID,1011"), ValueError,
-                           "RecordID 1011 differs from the file name"),
+        "wrong RecordID": (
+            "a:1001",
+            lambda t: t.replace("RecordID,1001", "RecordID,1011"),
+            ValueError,
+            "RecordID 1011 differs from the file name",
+        ),
         "not utf-8": ("a:1001", lambda t: t.encode().replace(b"GCS", b"G\xffS"), ValueError, "not UTF-8"),
     }, rec
 
@@ -440,7 +513,9 @@ def test_official_counts_checked(tmp_path):
     assert ds.data.shape == (n + 2, 42, 1) and ds.target.sum() == deaths + 1
     one_more = {**big, 200001 + n - 1: (big[200001 + n - 1][0], 1)}
     write_outcomes(folder / "Outcomes-a.txt", {rid: d for rid, (_, d) in one_more.items()})
-    with pytest.raises(ValueError, match=f"official {n} records but {deaths + 1} in-hospital deaths instead of {deaths}"):
+    with pytest.raises(
+        ValueError, match=f"official {n} records but {deaths + 1} in-hospital deaths instead of {deaths}"
+    ):
         fetch_physionet2012(data_home=tmp_path, download_if_missing=False)
 
 
@@ -563,8 +638,11 @@ def test_download_of_a_truncated_archive(small_home, tmp_path, no_proxy):
     (source / "set-b.tar.gz").write_bytes(raw[: len(raw) - 40])  # served whole, but cut off
     home = tmp_path / "cache"
     with serve(source) as (url, _):
-        with pytest.raises(OSError, match=r"set-b.tar.gz downloaded from http://127.0.0.1:\d+/set-b.tar.gz is not a "
-                                          r"valid PhysioNet 2012 file: the archive is truncated.*Nothing was kept"):
+        with pytest.raises(
+            OSError,
+            match=r"set-b.tar.gz downloaded from http://127.0.0.1:\d+/set-b.tar.gz is not a "
+            r"valid PhysioNet 2012 file: the archive is truncated.*Nothing was kept",
+        ):
             fetch_physionet2012(data_home=home, base_url=url, verbose=False)
     folder = home / "physionet2012"
     assert "set-b.tar.gz" not in {p.name for p in folder.iterdir()} and not leftovers(folder)
@@ -615,7 +693,9 @@ def test_downloaded_outcomes_checked_before_kept(small_home, tmp_path, no_proxy)
     (source / "Outcomes-a.txt").write_text("<html>Service unavailable</html>\n")
     home = tmp_path / "cache"
     with serve(source) as (url, _):
-        with pytest.raises(ValueError, match="Outcomes-a.txt downloaded from .* expected the columns.*Nothing was kept"):
+        with pytest.raises(
+            ValueError, match="Outcomes-a.txt downloaded from .* expected the columns.*Nothing was kept"
+        ):
             fetch_physionet2012(data_home=home, base_url=url, verbose=False)
     assert not (home / "physionet2012" / "Outcomes-a.txt").exists() and not leftovers(home / "physionet2012")
 
@@ -645,7 +725,8 @@ def test_real_counts(real):
     assert np.all(np.diff(ds.record_ids) > 0)
     assert int(ds.target.sum()) == 1707
     assert ds.outcomes.groupby("set")["In-hospital_death"].agg(["size", "sum"]).to_dict("list") == {
-        "size": [4000, 4000, 4000], "sum": [554, 568, 585]
+        "size": [4000, 4000, 4000],
+        "sum": [554, 568, 585],
     }
     assert caught == [
         "Dropped 2403 row(s) of the PhysioNet 2012 records in "

@@ -94,7 +94,11 @@ def test_every_statistic_matches_loops(time_channel):
         expected = reference(sample, time_channel)
         for s, name in enumerate(DEFAULT_STATISTICS):
             np.testing.assert_allclose(
-                got[i, :, s], expected[name], rtol=1e-10, atol=1e-12, equal_nan=True,
+                got[i, :, s],
+                expected[name],
+                rtol=1e-10,
+                atol=1e-12,
+                equal_nan=True,
                 err_msg=f"{name} of sample {i}",
             )
     # the same series padded into a 3D array give the same features
@@ -106,13 +110,17 @@ def test_every_statistic_matches_loops(time_channel):
 
 def test_undefined_statistics():
     nan = np.nan
-    X = np.array([[
-        [0.0, 1.0, 1.0, 2.0],  # time stamps, one repeated
-        [nan, nan, nan, nan],  # never observed
-        [nan, 7.0, nan, nan],  # once
-        [nan, 2.0, 6.0, nan],  # twice, at the same time stamp
-        [1.0, nan, nan, 3.0],  # twice, at times 0 and 2
-    ]])
+    X = np.array(
+        [
+            [
+                [0.0, 1.0, 1.0, 2.0],  # time stamps, one repeated
+                [nan, nan, nan, nan],  # never observed
+                [nan, 7.0, nan, nan],  # once
+                [nan, 2.0, 6.0, nan],  # twice, at the same time stamp
+                [1.0, nan, nan, 3.0],  # twice, at times 0 and 2
+            ]
+        ]
+    )
     got = SummaryFeatures(time_channel=0).fit_transform(X).reshape(4, -1)
     stats = dict(zip(DEFAULT_STATISTICS, got.T))
     assert stats["count"].tolist() == [0, 1, 2, 2]
@@ -137,9 +145,7 @@ def test_slope_and_time_since_last_in_time_channel_units():
     X = np.stack([hours, value])[None]
     np.testing.assert_allclose(SummaryFeatures(stats, time_channel=0).fit_transform(X), [[2.0, 1.0]])
     minutes = np.stack([60 * hours, value])[None]
-    np.testing.assert_allclose(
-        SummaryFeatures(stats, time_channel=0).fit_transform(minutes), [[2.0 / 60, 60.0]]
-    )
+    np.testing.assert_allclose(SummaryFeatures(stats, time_channel=0).fit_transform(minutes), [[2.0 / 60, 60.0]])
     # without a time channel steps are unit-spaced: time is the step index
     univariate = np.array([[1.0, np.nan, 2.0, 7.0, np.nan, np.nan], [1.0, 3.0, np.nan, np.nan, np.nan, 0.0]])
     got = SummaryFeatures(stats).fit_transform(univariate)
@@ -156,12 +162,8 @@ def test_chunks_and_float32_give_identical_results():
     values = data.values.astype(np.float32).astype(np.float64)
     whole = summary_statistics(values, data.times, data.valid, chunk_size=17)
     for chunk_size in (1, 3, None):
-        np.testing.assert_array_equal(
-            summary_statistics(values, data.times, data.valid, chunk_size=chunk_size), whole
-        )
-    np.testing.assert_array_equal(
-        summary_statistics(values.astype(np.float32), data.times, data.valid), whole
-    )
+        np.testing.assert_array_equal(summary_statistics(values, data.times, data.valid, chunk_size=chunk_size), whole)
+    np.testing.assert_array_equal(summary_statistics(values.astype(np.float32), data.times, data.valid), whole)
     assert whole.shape == (17, 4, len(DEFAULT_STATISTICS)) and whole.dtype == np.float64
 
 
@@ -193,7 +195,10 @@ def test_feature_names():
     default = SummaryFeatures(["mean", "count"], time_channel=0).fit(X)
     assert default.get_feature_names_out().tolist() == ["x1__mean", "x1__count", "x2__mean", "x2__count"]
     assert default.get_feature_names_out(["t", "HR", "MAP"]).tolist() == [
-        "HR__mean", "HR__count", "MAP__mean", "MAP__count"
+        "HR__mean",
+        "HR__count",
+        "MAP__mean",
+        "MAP__count",
     ]
     with pytest.raises(ValueError, match="input_features should have length equal"):
         default.get_feature_names_out(["HR", "MAP"])

@@ -58,7 +58,9 @@ def _split_list(text):
     try:
         values = [int(part) for part in text.split(",") if part.strip()]
     except ValueError:
-        raise argparse.ArgumentTypeError(f"must be split numbers separated by commas, e.g. 1,2,3; got {text!r}") from None
+        raise argparse.ArgumentTypeError(
+            f"must be split numbers separated by commas, e.g. 1,2,3; got {text!r}"
+        ) from None
     if not values or min(values) < 1:
         raise argparse.ArgumentTypeError(f"must be split numbers from 1 up, e.g. 1,2,3; got {text!r}")
     return values
@@ -111,8 +113,9 @@ def _add_run_arguments(parser):
     )
     run.add_argument("--random-state", type=int, default=0, help="seed of the folds and the models (default 0)")
     run.add_argument(
-        "--n-jobs", type=int, help="parallel fits over folds x models of the built-in run (default 1; physionet2012 "
-        "runs one fit at a time)"
+        "--n-jobs",
+        type=int,
+        help="parallel fits over folds x models of the built-in run (default 1; physionet2012 runs one fit at a time)",
     )
     run.add_argument(
         "--n-threads",
@@ -127,8 +130,10 @@ def _add_run_arguments(parser):
         "default: the first seven, and gbt too on physionet2012",
     )
     run.add_argument(
-        "--peers", metavar="NAME", default="", help=f"peers to add: {', '.join(PEERS)} (gbt: summary statistics "
-        "into gradient-boosted trees)"
+        "--peers",
+        metavar="NAME",
+        default="",
+        help=f"peers to add: {', '.join(PEERS)} (gbt: summary statistics into gradient-boosted trees)",
     )
 
 
@@ -249,9 +254,18 @@ def _run_builtin(args, parser):
     start = time.perf_counter()
     try:
         result = compare_models(
-            X, y, models=models, cv=args.cv, time_channel=time_channel, random_state=args.random_state,
-            n_jobs=args.n_jobs, verbose=args.verbose, peers=args.peers, max_epochs=args.max_epochs,
-            channel_names=names, n_threads=args.n_threads,
+            X,
+            y,
+            models=models,
+            cv=args.cv,
+            time_channel=time_channel,
+            random_state=args.random_state,
+            n_jobs=args.n_jobs,
+            verbose=args.verbose,
+            peers=args.peers,
+            max_epochs=args.max_epochs,
+            channel_names=names,
+            n_threads=args.n_threads,
         )
     except ValueError as exc:
         parser.error(str(exc))
@@ -277,14 +291,26 @@ def _run_physionet(args, parser):
         parser.error(str(exc))
     X = bunch.data
     if args.verbose:
-        print(f"Data: PhysioNet 2012, X {X.shape}, {int(bunch.target.sum())} deaths, splits "
-              f"{', '.join(splits.columns)}", file=sys.stderr, flush=True)
+        print(
+            f"Data: PhysioNet 2012, X {X.shape}, {int(bunch.target.sum())} deaths, splits {', '.join(splits.columns)}",
+            file=sys.stderr,
+            flush=True,
+        )
     start = time.perf_counter()
     try:
         result = compare_on_splits(
-            X, bunch.target, splits, models=models, ids=bunch.record_ids, time_channel=bunch.time_channel,
-            random_state=args.random_state, verbose=args.verbose, peers=args.peers,
-            max_epochs=args.max_epochs, channel_names=bunch.feature_names, n_threads=args.n_threads,
+            X,
+            bunch.target,
+            splits,
+            models=models,
+            ids=bunch.record_ids,
+            time_channel=bunch.time_channel,
+            random_state=args.random_state,
+            verbose=args.verbose,
+            peers=args.peers,
+            max_epochs=args.max_epochs,
+            channel_names=bunch.feature_names,
+            n_threads=args.n_threads,
         )
     except ValueError as exc:
         parser.error(str(exc))
@@ -302,8 +328,11 @@ def _run_physionet(args, parser):
 
     def write(result, output_dir):
         return write_split_results(
-            result, output_dir, title="PhysioNet 2012 (P12) in-hospital mortality, published splits",
-            published=PUBLISHED_P12, notes=f"Run: {settings}.",
+            result,
+            output_dir,
+            title="PhysioNet 2012 (P12) in-hospital mortality, published splits",
+            published=PUBLISHED_P12,
+            notes=f"Run: {settings}.",
         )
 
     return result, elapsed, write, save_split_figures

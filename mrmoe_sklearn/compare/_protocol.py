@@ -422,8 +422,12 @@ def compare_models(
     if n_jobs != 1:
         n_threads = 1
     configured = _configure_all(
-        chosen, verbose=verbose, random_state=random_state, time_channel=time_channel,
-        max_epochs=max_epochs, n_threads=n_threads,
+        chosen,
+        verbose=verbose,
+        random_state=random_state,
+        time_channel=time_channel,
+        max_epochs=max_epochs,
+        n_threads=n_threads,
     )
     say(
         f"{len(names)} model(s) x {len(folds)} folds on {n_samples} samples "
@@ -436,9 +440,7 @@ def compare_models(
     ]
     results = _run_fits(tasks, n_jobs, say, len(folds))
     say(f"done: {len(results)} fits")
-    fold_scores = pd.DataFrame(
-        [{k: r[k] for k in ("model", "fold", "auroc", "auprc", "fit_seconds")} for r in results]
-    )
+    fold_scores = pd.DataFrame([{k: r[k] for k in ("model", "fold", "auroc", "auprc", "fit_seconds")} for r in results])
     return ComparisonResult(
         summary=_summarise(fold_scores, names, reference),
         fold_scores=fold_scores,
@@ -463,8 +465,7 @@ def _parts_from_table(table, n_samples, ids):
         table = table.reindex(pd.Index(ids))
     elif len(table) != n_samples:
         raise ValueError(
-            f"The split table has {len(table)} rows but X has {n_samples} samples; pass ids= to align "
-            "it by its index."
+            f"The split table has {len(table)} rows but X has {n_samples} samples; pass ids= to align it by its index."
         )
     parts = {}
     for column in table.columns:
@@ -518,14 +519,20 @@ def _fit_split(name, split, estimator, data, classes):
     (X_train, y_train), (X_val, y_val), (X_test, y_test) = data
     with_val = len(y_val) > 0
     fit_seconds, val_used = _fit_timed(
-        name,
-        estimator, X_train, y_train, X_val if with_val else None, y_val if with_val else None
+        name, estimator, X_train, y_train, X_val if with_val else None, y_val if with_val else None
     )
     proba, auroc, auprc = _score_model(estimator, X_test, y_test, classes)
     row = {
-        "model": name, "split": split, "auroc": auroc, "auprc": auprc, "fit_seconds": fit_seconds,
-        "val_used": val_used, "n_iter": _iterations_kept(estimator),
-        "n_train": len(y_train), "n_val": len(y_val), "n_test": len(y_test),
+        "model": name,
+        "split": split,
+        "auroc": auroc,
+        "auprc": auprc,
+        "fit_seconds": fit_seconds,
+        "val_used": val_used,
+        "n_iter": _iterations_kept(estimator),
+        "n_train": len(y_train),
+        "n_val": len(y_val),
+        "n_test": len(y_test),
     }
     return row, proba
 
@@ -648,8 +655,12 @@ def compare_on_splits(
     parts = _check_parts(splits, n_samples, ids)
     reference = REFERENCE if REFERENCE in chosen else names[0]
     configured = _configure_all(
-        chosen, verbose=verbose, random_state=random_state, time_channel=time_channel,
-        max_epochs=max_epochs, n_threads=n_threads,
+        chosen,
+        verbose=verbose,
+        random_state=random_state,
+        time_channel=time_channel,
+        max_epochs=max_epochs,
+        n_threads=n_threads,
     )
     say(f"{len(names)} model(s) x {len(parts)} split(s) on {n_samples} samples ({len(classes)} classes)")
     rows, test_proba, estimators, histories = _run_splits(configured, X, y, parts, classes, say)
@@ -666,7 +677,8 @@ def compare_on_splits(
         estimators=estimators,
         feature_importances=(
             np.vstack([np.asarray(i, dtype=float) for i in importances])
-            if all(i is not None for i in importances) else None
+            if all(i is not None for i in importances)
+            else None
         ),
         feature_names=_feature_names(channel_names, _n_channels(X), time_channel),
     )

@@ -381,6 +381,8 @@ def format_published_table(table, markdown=False):
             ]
         )
     return _render(header, rows, markdown)
+
+
 # --------------------------------------------------------------------- outputs
 @validate_params({"result": [ComparisonResult], "output_dir": _OUTPUT_DIR}, prefer_skip_nested_validation=True)
 def write_results(result, output_dir):
@@ -507,7 +509,9 @@ def _figure_writer(output_dir):
     return Figure, inspection, save
 
 
-def _draw_common(Figure, inspection, save, *, y, probas, classes, histories, which, importances, names, reference, unit):
+def _draw_common(
+    Figure, inspection, save, *, y, probas, classes, histories, which, importances, names, reference, unit
+):
     """ROC/PR curves, the first fold's (split's) training curves and the feature importances."""
     fig = Figure(figsize=(11.5, 4.8))
     inspection.plot_roc_pr(y, probas, classes=classes, axes=fig.subplots(1, 2))
@@ -556,9 +560,18 @@ def save_figures(result, output_dir):
     """
     Figure, inspection, save = _figure_writer(output_dir)
     _draw_common(
-        Figure, inspection, save, y=result.y, probas=result.oof_proba, classes=result.classes,
-        histories=result.histories, which="fold 0", importances=result.feature_importances,
-        names=result.feature_names, reference=result.reference, unit="fold",
+        Figure,
+        inspection,
+        save,
+        y=result.y,
+        probas=result.oof_proba,
+        classes=result.classes,
+        histories=result.histories,
+        which="fold 0",
+        importances=result.feature_importances,
+        names=result.feature_names,
+        reference=result.reference,
+        unit="fold",
     )
     if result.explanation is not None:
         fig = Figure(figsize=(7, 4.5))
@@ -600,10 +613,17 @@ def save_split_figures(result, output_dir):
     first = result.splits[0]
     test = result.parts[first][2]
     _draw_common(
-        Figure, inspection, save, y=result.y[test],
+        Figure,
+        inspection,
+        save,
+        y=result.y[test],
         probas={name: by_split[first] for name, by_split in result.test_proba.items()},
-        classes=result.classes, histories=result.histories, which=first,
-        importances=result.feature_importances, names=result.feature_names, reference=result.reference,
+        classes=result.classes,
+        histories=result.histories,
+        which=first,
+        importances=result.feature_importances,
+        names=result.feature_names,
+        reference=result.reference,
         unit="split",
     )
     return save.paths

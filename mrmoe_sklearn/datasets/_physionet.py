@@ -433,7 +433,9 @@ def _read_outcomes(path, label):
 
     frame = _read_csv(path, label)
     if tuple(frame.columns) != OUTCOME_COLUMNS:
-        raise _corrupt(label, f"expected the columns {','.join(OUTCOME_COLUMNS)}, found {','.join(map(str, frame.columns))}")
+        raise _corrupt(
+            label, f"expected the columns {','.join(OUTCOME_COLUMNS)}, found {','.join(map(str, frame.columns))}"
+        )
     if len(frame) == 0:
         raise _corrupt(label, "it holds no row")
     bad = [c for c in OUTCOME_COLUMNS if not pd.api.types.is_integer_dtype(frame[c])]
@@ -791,8 +793,7 @@ def fetch_physionet2012(
     fetch = dict(base_url=base_url, verbose=verbose)
     outcomes = {s: _obtain(folder, _outcomes_name(s), _read_outcomes, **fetch) for s in SETS}
     archives = {
-        s: _obtain(folder, _archive_name(s), lambda p, label, s=s: _read_archive(p, s, label), **fetch)
-        for s in SETS
+        s: _obtain(folder, _archive_name(s), lambda p, label, s=s: _read_archive(p, s, label), **fetch) for s in SETS
     }
     _verify(outcomes, archives, folder)
 

@@ -192,7 +192,11 @@ class _CfCScan(torch.autograd.Function):
             if save:
                 # What the backward needs, written by the steps straight into
                 # (n, a, B, .) blocks of the run: no per-step tensors to stack later.
-                run = (h0.new_empty(t1 - t0, a, B, U), h0.new_empty(t1 - t0, a, B, 2 * H), h0.new_empty(t1 - t0, a, B, H))
+                run = (
+                    h0.new_empty(t1 - t0, a, B, U),
+                    h0.new_empty(t1 - t0, a, B, 2 * H),
+                    h0.new_empty(t1 - t0, a, B, H),
+                )
                 blocks.append(run)
                 saved = zip(*(r.unbind(0) for r in run))
             else:
@@ -225,9 +229,7 @@ class _CfCScan(torch.autograd.Function):
     def backward(ctx, *grad_hs):
         Wh, Wo, h0, hs0 = ctx.saved_tensors
         blocks, seg_outs, dt_segs, v_segs = ctx.steps
-        seg_outs = [
-            hs0[t0:t1, None] if block is None else block for block, (t0, t1, _) in zip(seg_outs, ctx.segments)
-        ]
+        seg_outs = [hs0[t0:t1, None] if block is None else block for block, (t0, t1, _) in zip(seg_outs, ctx.segments)]
         K, B, H = h0.shape
         U = Wh.shape[-1]
         # The inputs' gradients (the P of every step), written in place like the forward's
@@ -379,14 +381,16 @@ def _check_shapes(xin, dt, v, h0, recurrent_weight, head_weight, head_bias):
         for k, t in enumerate(seq):
             if t.dim() != 3 or t.shape[1:] != (B, width):
                 where = " (U from recurrent_weight)" if name == "xin" else ""
-                raise ValueError(f"{name} of expert {k} must have shape (n_steps, B={B}, {width}){where}, "
-                                 f"got {tuple(t.shape)}.")
-    want = [("head_weight", head_weight, (K, U, 4 * H)), ("head_bias", head_bias, (K, 4 * H)),
-            ("h0", h0, (K, B, H))]
+                raise ValueError(
+                    f"{name} of expert {k} must have shape (n_steps, B={B}, {width}){where}, got {tuple(t.shape)}."
+                )
+    want = [("head_weight", head_weight, (K, U, 4 * H)), ("head_bias", head_bias, (K, 4 * H)), ("h0", h0, (K, B, H))]
     for name, t, shape in want:
         if t is not None and tuple(t.shape) != shape:
-            raise ValueError(f"{name} must have shape {shape} (K={K}, H={H}, U={U} from recurrent_weight, "
-                             f"B={B} from xin), got {tuple(t.shape)}.")
+            raise ValueError(
+                f"{name} must have shape {shape} (K={K}, H={H}, U={U} from recurrent_weight, "
+                f"B={B} from xin), got {tuple(t.shape)}."
+            )
 
 
 def cfc_scan(xin, recurrent_weight, head_weight, head_bias, dt, v, active=None, h0=None):

@@ -77,9 +77,7 @@ class Gate(nn.Module):
     def __init__(self, n_features, n_experts, hidden_size=16, top_k=None):
         super().__init__()
         self.top_k = top_k
-        self.net = nn.Sequential(
-            nn.Linear(4 * n_features, hidden_size), nn.Tanh(), nn.Linear(hidden_size, n_experts)
-        )
+        self.net = nn.Sequential(nn.Linear(4 * n_features, hidden_size), nn.Tanh(), nn.Linear(hidden_size, n_experts))
 
     def forward(self, summaries):
         """Gate weights ``(B, K)`` whose rows sum to 1."""

@@ -228,8 +228,23 @@ def forward(x, dt, v, h0, Wh, Wo, bo, save):
     act = h0.new_empty(n, B, 3 * H) if save else None
     scratch = h0.new_empty(B * (U + 7 * H))
     lib.cfc_forward(
-        n, B, H, U, _p(x), x.stride(0), x.stride(1), _p(dt), _p(v), _p(h0), _p(Wh), _p(Wo), _p(bo),
-        _p(hs), _p(th), _p(act), _p(scratch),
+        n,
+        B,
+        H,
+        U,
+        _p(x),
+        x.stride(0),
+        x.stride(1),
+        _p(dt),
+        _p(v),
+        _p(h0),
+        _p(Wh),
+        _p(Wo),
+        _p(bo),
+        _p(hs),
+        _p(th),
+        _p(act),
+        _p(scratch),
     )
     return hs, th, act
 
@@ -260,7 +275,5 @@ def backward(grad_hs, dt, v, th, act, WoT, WhT, carry):
     U = th.shape[-1]
     G = th.new_empty(n, B, 4 * H)
     P = th.new_empty(n, B, U)
-    lib.cfc_backward(
-        n, B, H, U, _p(grad_hs), _p(dt), _p(v), _p(th), _p(act), _p(WoT), _p(WhT), _p(G), _p(P), _p(carry)
-    )
+    lib.cfc_backward(n, B, H, U, _p(grad_hs), _p(dt), _p(v), _p(th), _p(act), _p(WoT), _p(WhT), _p(G), _p(P), _p(carry))
     return G, P

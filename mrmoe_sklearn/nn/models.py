@@ -141,7 +141,10 @@ class MRMoENet(nn.Module):
         self.summary = None
         if n_summary and summary_hidden:
             self.summary = nn.Sequential(
-                nn.Linear(n_summary, summary_hidden), nn.GELU(), nn.Dropout(dropout), nn.Linear(summary_hidden, head_size)
+                nn.Linear(n_summary, summary_hidden),
+                nn.GELU(),
+                nn.Dropout(dropout),
+                nn.Linear(summary_hidden, head_size),
             )
         elif n_summary:
             self.summary = nn.Linear(n_summary, head_size)
