@@ -191,7 +191,7 @@ def test_physionet_benchmark_script_writes_its_results_file(tmp_path):
     """benchmarks/physionet.py on a tiny data set in PhysioNet's own file format (two models, one split)."""
     import importlib.util
 
-    from test_compare_physionet import write_tiny_physionet
+    from tests._helpers import write_tiny_physionet
 
     spec = importlib.util.spec_from_file_location("physionet_bench", SCRIPT.parent / "physionet.py")
     bench = importlib.util.module_from_spec(spec)

@@ -8,9 +8,6 @@ not there yet), and on a stand-in loader otherwise. The GBT peer (summary
 statistics) is tested here too.
 """
 
-import io
-import tarfile
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -34,6 +31,7 @@ from mrmoe_sklearn.compare import (
     published_table,
     write_split_results,
 )
+from tests._helpers import write_tiny_physionet
 
 N = 40
 
@@ -334,64 +332,6 @@ def test_gbt_peer(tmp_path):
 
 
 # ------------------------------------------------- PhysioNet's own format, real loader
-def _record(record_id, label, rng):
-    lines = [
-        "Time,Parameter,Value",
-        f"00:00,RecordID,{record_id}",
-        f"00:00,Age,{rng.integers(20, 90)}",
-        "00:00,Gender,1",
-        "00:00,Height,-1",
-        "00:00,ICUType,2",
-        f"00:00,Weight,{rng.integers(50, 110)}",
-    ]
-    minutes = np.sort(rng.choice(np.arange(5, 48 * 60), size=int(rng.integers(4, 9)), replace=False))
-    for m in minutes:
-        stamp = f"{m // 60:02d}:{m % 60:02d}"
-        lines.append(f"{stamp},HR,{int(80 + 25 * label + rng.normal(0, 8))}")
-        if rng.random() < 0.5:
-            lines.append(f"{stamp},MAP,{int(85 - 10 * label + rng.normal(0, 6))}")
-        if rng.random() < 0.2:
-            lines.append(f"{stamp},Lactate,{1.5 + 2 * label + rng.random():.1f}")
-    return "\n".join(lines) + "\n"
-
-
-def write_tiny_physionet(data_home, n_per_set=12, seed=0):
-    """A few dozen records in PhysioNet 2012's files: set-{a,b,c}.tar.gz, Outcomes-*.txt, splits.csv."""
-    rng = np.random.default_rng(seed)
-    folder = data_home / "physionet2012"
-    folder.mkdir(parents=True)
-    ids, labels = [], []
-    for k, s in enumerate("abc"):
-        outcomes = ["RecordID,SAPS-I,SOFA,Length_of_stay,Survival,In-hospital_death"]
-        with tarfile.open(folder / f"set-{s}.tar.gz", "w:gz") as tar:
-            folder_entry = tarfile.TarInfo(f"set-{s}")
-            folder_entry.type = tarfile.DIRTYPE
-            tar.addfile(folder_entry)
-            for i in range(n_per_set):
-                record_id, label = 132539 + 1000 * k + i, i % 2
-                raw = _record(record_id, label, rng).encode()
-                info = tarfile.TarInfo(f"set-{s}/{record_id}.txt")
-                info.size = len(raw)
-                tar.addfile(info, io.BytesIO(raw))
-                outcomes.append(
-                    f"{record_id},{rng.integers(5, 25)},{rng.integers(0, 12)},{rng.integers(2, 30)},"
-                    f"{rng.integers(2, 30) if label else -1},{label}"
-                )
-                ids.append(record_id)
-                labels.append(label)
-        (folder / f"Outcomes-{s}.txt").write_text("\n".join(outcomes) + "\n")
-    labels = np.array(labels)
-    table = {"RecordID": ids}
-    for split in range(1, 6):
-        column = np.empty(len(ids), dtype=object)
-        for label in (0, 1):  # 4 + 4 test, 4 + 4 val, the rest train: both classes in every part
-            rows = rng.permutation(np.flatnonzero(labels == label))
-            column[rows[:4]], column[rows[4:8]], column[rows[8:]] = "test", "val", "train"
-        table[f"split{split}"] = column
-    pd.DataFrame(table).to_csv(folder / "splits.csv", index=False)
-    return ids
-
-
 def test_cli_physionet_on_its_file_format(tmp_path, capsys):
     write_tiny_physionet(tmp_path / "data")
     out = tmp_path / "out"
