@@ -298,9 +298,9 @@ class _CfCKernelScan(torch.autograd.Function):
     """K CfC cells with the compiled kernel (:mod:`~mrmoe_sklearn.nn.kernel`), float32 on the CPU.
 
     The kernel runs each expert over its own steps in one call, forward and
-    backward; the weights' gradients are then a few products over all steps at
-    once. Same inputs and outputs as :class:`_CfCScan` (without ``active``:
-    each expert's steps are the length of its sequences).
+    backward (the backward also sums the weights' gradients), on torch's
+    thread count. Same inputs and outputs as :class:`_CfCScan` (without
+    ``active``: each expert's steps are the length of its sequences).
     """
 
     @staticmethod
@@ -308,12 +308,14 @@ class _CfCKernelScan(torch.autograd.Function):
         K = h0.shape[0]
         xin, dt, v = seqs[:K], seqs[K : 2 * K], seqs[2 * K :]
         Wh, Wo, bo = Wh.contiguous(), Wo.contiguous(), bo.contiguous()
+        h0 = h0.contiguous()
+        n_threads = torch.get_num_threads()
         hs, steps = [], []
         for k in range(K):
             n, B = dt[k].shape[:2]
             d = dt[k].reshape(n, B).contiguous()
             mask = None if bool(v[k].all()) else v[k].reshape(n, B).contiguous()
-            h, th, act = kernel.forward(xin[k], d, mask, h0[k].contiguous(), Wh[k], Wo[k], bo[k], save)
+            h, th, act = kernel.forward(xin[k], d, mask, h0[k], Wh[k], Wo[k], bo[k], save, n_threads)
             hs.append(h)
             steps.append((d, mask, th, act))
         if save:
@@ -326,25 +328,22 @@ class _CfCKernelScan(torch.autograd.Function):
     def backward(ctx, *grad_hs):
         h0, Wh, Wo, *hs = ctx.saved_tensors
         K, B, H = h0.shape
-        U = Wh.shape[-1]
         WoT, WhT = Wo.transpose(1, 2).contiguous(), Wh.transpose(1, 2).contiguous()
+        n_threads = torch.get_num_threads()
         # contiguous whatever h0's layout: the kernel writes grad_h0[k] as a dense (B, H) block
-        grad_h0, grad_Wh, grad_Wo = h0.new_zeros(h0.shape), torch.zeros_like(Wh), torch.zeros_like(Wo)
-        grad_bo, grad_xin = Wo.new_zeros(K, 4 * H), []
+        grad_h0 = h0.new_zeros(h0.shape)
+        grad_xin, grad_Wh, grad_Wo, grad_bo = [], [], [], []
         for k in range(K):
             d, mask, th, act = ctx.steps[k]
-            n = d.shape[0]
-            G, P = kernel.backward(grad_hs[k].contiguous(), d, mask, th, act, WoT[k], WhT[k], grad_h0[k])
+            P, gWh, gWo, gbo = kernel.backward(
+                grad_hs[k].contiguous(), d, mask, th, act, hs[k], h0[k], WoT[k], WhT[k], grad_h0[k], n_threads
+            )
             grad_xin.append(P)
-            if n == 0:
-                continue
-            torch.mm(th.view(n * B, U).t(), G.view(n * B, 4 * H), out=grad_Wo[k])
-            torch.sum(G.view(n * B, 4 * H), 0, out=grad_bo[k])
-            # sum over steps of h_{t-1}^T P_t: the initial state, then the expert's own states
-            torch.mm(h0[k].t(), P[0], out=grad_Wh[k])
-            if n > 1:
-                grad_Wh[k].addmm_(hs[k][:-1].reshape((n - 1) * B, H).t(), P[1:].reshape((n - 1) * B, U))
-        return (None, grad_h0, grad_Wh, grad_Wo, grad_bo, *grad_xin, *[None] * (2 * K))
+            grad_Wh.append(gWh)
+            grad_Wo.append(gWo)
+            grad_bo.append(gbo)
+        grads = (torch.stack(grad_Wh), torch.stack(grad_Wo), torch.stack(grad_bo))
+        return (None, grad_h0, *grads, *grad_xin, *[None] * (2 * K))
 
 
 def _use_kernel(tensors):
