@@ -248,11 +248,29 @@ def _threads(n_threads):
     return torch.get_num_threads() if n_threads is None else max(1, int(n_threads))
 
 
+def scratch_size(direction, B, H, U, n_threads=None):
+    """Floats of working memory one call of :func:`forward` or :func:`backward` needs.
+
+    Parameters
+    ----------
+    direction : {"forward", "backward"}
+    B, H, U : int
+        Batch size, hidden size, backbone units.
+    n_threads : int or None, default=None
+
+    Returns
+    -------
+    int
+    """
+    lib = _state["lib"] or load()  # a backward runs on the library of its forward
+    return int(getattr(lib, f"cfc_{direction}_scratch")(B, H, U, _threads(n_threads)))
+
+
 def _p(t):
     return ctypes.c_void_p(t.data_ptr()) if t is not None else None
 
 
-def forward(x, dt, v, h0, Wh, Wo, bo, save, n_threads=None):
+def forward(x, dt, v, h0, Wh, Wo, bo, save, n_threads=None, scratch=None):
     """Run one expert over its ``n`` steps with the compiled kernel.
 
     Parameters
@@ -272,6 +290,9 @@ def forward(x, dt, v, h0, Wh, Wo, bo, save, n_threads=None):
     n_threads : int or None, default=None
         Threads to run; None for :func:`torch.get_num_threads`. The results do
         not depend on it.
+    scratch : Tensor or None, default=None
+        Working memory of at least :func:`scratch_size` ``("forward", ...)``
+        floats, shared by successive calls; None allocates it.
 
     Returns
     -------
@@ -287,7 +308,8 @@ def forward(x, dt, v, h0, Wh, Wo, bo, save, n_threads=None):
     th = h0.new_empty(n, B, U) if save else None
     act = h0.new_empty(n, B, 3 * H) if save else None
     nt = _threads(n_threads)
-    scratch = h0.new_empty(lib.cfc_forward_scratch(B, H, U, nt))
+    if scratch is None:
+        scratch = h0.new_empty(lib.cfc_forward_scratch(B, H, U, nt))
     lib.cfc_forward(
         n, B, H, U, _p(x), x.stride(0), x.stride(1), _p(dt), _p(v), _p(h0), _p(Wh), _p(Wo), _p(bo),
         _p(hs), _p(th), _p(act), _p(scratch), nt,
@@ -295,7 +317,7 @@ def forward(x, dt, v, h0, Wh, Wo, bo, save, n_threads=None):
     return hs, th, act
 
 
-def backward(grad_hs, dt, v, th, act, hs, h0, WoT, WhT, carry, n_threads=None):
+def backward(grad_hs, dt, v, th, act, hs, h0, WoT, WhT, carry, n_threads=None, out=None, scratch=None):
     """The gradients of one expert's sequence with the compiled kernel.
 
     Parameters
@@ -314,6 +336,10 @@ def backward(grad_hs, dt, v, th, act, hs, h0, WoT, WhT, carry, n_threads=None):
         entry (zeros), by the initial state on return.
     n_threads : int or None, default=None
         As for :func:`forward`; the results do not depend on it.
+    out : tuple of 3 Tensors or None, default=None
+        Contiguous tensors to write ``grad_Wh, grad_Wo, grad_bo`` into.
+    scratch : Tensor or None, default=None
+        As for :func:`forward` (:func:`scratch_size` ``("backward", ...)``).
 
     Returns
     -------
@@ -329,8 +355,9 @@ def backward(grad_hs, dt, v, th, act, hs, h0, WoT, WhT, carry, n_threads=None):
     U = th.shape[-1]
     nt = _threads(n_threads)
     P = th.new_empty(n, B, U)
-    grad_Wh, grad_Wo, grad_bo = th.new_empty(H, U), th.new_empty(U, 4 * H), th.new_empty(4 * H)
-    scratch = th.new_empty(lib.cfc_backward_scratch(B, H, U, nt))
+    grad_Wh, grad_Wo, grad_bo = out if out is not None else (th.new_empty(H, U), th.new_empty(U, 4 * H), th.new_empty(4 * H))
+    if scratch is None:
+        scratch = th.new_empty(lib.cfc_backward_scratch(B, H, U, nt))
     lib.cfc_backward(
         n, B, H, U, _p(grad_hs), _p(dt), _p(v), _p(th), _p(act), _p(hs), _p(h0), _p(WoT), _p(WhT), _p(P),
         _p(carry), _p(grad_Wh), _p(grad_Wo), _p(grad_bo), _p(scratch), nt,
