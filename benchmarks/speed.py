@@ -26,6 +26,11 @@ Full run (long; writes the results file)::
 
     python benchmarks/speed.py --output benchmarks/RESULTS.md
 
+Thread scaling (every size at 1 and 2 threads; writes a scaling table)::
+
+    python benchmarks/speed.py --samples 2000 --sizes 8,16,64,256,1024 --threads 1,2 \
+        --models mrmoe,lstm,cfc,ltc --output benchmarks/RESULTS.md
+
 A smoke run of a few seconds (what the test suite runs)::
 
     python benchmarks/speed.py --quick
@@ -82,6 +87,8 @@ TARGET_TIME_RATIO = 1.0     # MR-MoE s/epoch <= 1.0 x LSTM
 TARGET_CFC_SPEEDUP = 3.0    # MR-MoE >= 3x faster than ncps CfC
 TARGET_LTC_SPEEDUP = 50.0   # MR-MoE >= 50x faster than ncps LTC
 TARGET_GROWTH = 17.0        # longest / shortest sequences
+TARGET_TWO_THREADS = 0.65   # MR-MoE s/epoch with 2 threads / with 1, from 256 steps
+TWO_THREAD_FROM = 256
 
 
 # --------------------------------------------------------------------------- arguments
@@ -127,7 +134,8 @@ def build_parser():
     )
     p.add_argument("--quick", action="store_true",
                    help="tiny sizes (steps 8,16; 128 samples; 2 epochs; in-process, no budget) for a smoke test")
-    p.add_argument("--threads", type=_positive_int, default=1, help="torch CPU threads (default 1)")
+    p.add_argument("--threads", type=_int_list, default=[1],
+                   help="torch CPU threads, comma-separated: every size runs at each (default 1)")
     p.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help="torch device (default cpu)")
     p.add_argument("--sizes", type=_int_list, default=None,
                    help="comma-separated sequence lengths (time steps); default 64,256,1024")
@@ -739,7 +747,7 @@ def environment(args, argv):
         "cpus": os.cpu_count(),
         "python": platform.python_version(),
         "torch": _torch_version(),
-        "threads": args.threads,
+        "threads": ", ".join(map(str, args.threads)),
         "device": device,
         "scan": _scan_status(args.device),
         "date": datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"),
@@ -764,16 +772,67 @@ def _cpu_model():
     return None
 
 
-def _section_title(n, args):
+def _section_title(n, args, threads):
     return (f"{n} samples x {N_CHANNELS} channels, binary labels, batch {args.batch_size}, "
-            f"{args.epochs} epoch(s), {args.threads} thread(s), {args.device}")
+            f"{args.epochs} epoch(s), {threads} thread(s), {args.device}")
 
 
-def render_text(results, args, keys):
+def _sections(by_threads, args):
+    """(samples, threads, results at that thread count) of every section of the report."""
+    return [(n, t, by_threads[t]) for n in args.samples for t in args.threads]
+
+
+def scaling_rows(by_threads, n_samples, sizes, keys):
+    """s/epoch and predict/s of each model and size at every thread count, with the speed-up
+    over the fewest threads."""
+    counts = sorted(by_threads)
+    rows = []
+    for key in keys:
+        for s in sizes:
+            cells, first = [], None
+            for t in counts:
+                r = by_threads[t].get((key, s, n_samples))
+                ok = r is not None and r["status"] == "ok"
+                sec = r["sec_per_epoch"] if ok else None
+                first = sec if first is None else first
+                ratio = _ratio(sec, first) if t != counts[0] else None
+                cells += [_fmt(sec)] + ([] if t == counts[0] else [_fmt_ratio(ratio) + ("x" if ratio else "")])
+                cells.append(_fmt(r["predict_per_s"]) if ok and r.get("predict_per_s") else "-")
+            if any(c not in ("-", "") for c in cells):
+                rows.append([MODELS[key][0], str(s), *cells])
+    return rows
+
+
+def scaling_header(by_threads):
+    counts = sorted(by_threads)
+    header = ["model", "steps"]
+    for t in counts:
+        header += [f"s/epoch {t}t", *([] if t == counts[0] else [f"vs {counts[0]}t"]), f"predict/s {t}t"]
+    return header
+
+
+def scaling_checks(by_threads, n_samples, sizes):
+    """The two-thread target: MR-MoE with 2 threads from 256 steps on within 0.65x of 1 thread."""
+    if 1 not in by_threads or 2 not in by_threads:
+        return [f"N/A   MR-MoE 2 threads <= {TARGET_TWO_THREADS:g}x its 1-thread s/epoch (needs --threads 1,2)"]
+    parts, values = [], []
+    for s in sizes:
+        if s < TWO_THREAD_FROM:
+            continue
+        a, b = by_threads[1].get(("mrmoe", s, n_samples)), by_threads[2].get(("mrmoe", s, n_samples))
+        if a and b and a["status"] == "ok" and b["status"] == "ok":
+            values.append(b["sec_per_epoch"] / a["sec_per_epoch"])
+            parts.append(f"{s}: {values[-1]:.2f}x")
+    verdict = "N/A " if not values else "PASS" if all(v <= TARGET_TWO_THREADS for v in values) else "FAIL"
+    return [f"{verdict}  MR-MoE 2 threads <= {TARGET_TWO_THREADS:g}x its 1-thread s/epoch from "
+            f"{TWO_THREAD_FROM} steps ({', '.join(parts) or 'no size run'})"]
+
+
+def render_text(by_threads, args, keys):
     out = []
-    for n in args.samples:
+    for n, threads, results in _sections(by_threads, args):
         out.append("")
-        out.append(f"== {_section_title(n, args)} ==")
+        out.append(f"== {_section_title(n, args, threads)} ==")
         out.append(_text_table(COLUMNS, table_rows(results, n, args.sizes, keys)))
         growth = growth_rows(results, n, args.sizes, keys)
         if growth:
@@ -782,10 +841,15 @@ def render_text(results, args, keys):
                                    growth))
         out.append("")
         out.extend(checks(results, n, args.sizes))
+    if len(args.threads) > 1:
+        for n in args.samples:
+            out += ["", f"== thread scaling, {n} samples ==",
+                    _text_table(scaling_header(by_threads), scaling_rows(by_threads, n, args.sizes, keys)), "",
+                    *scaling_checks(by_threads, n, args.sizes)]
     return "\n".join(out)
 
 
-def render_markdown(results, args, keys, env, elapsed):
+def render_markdown(by_threads, args, keys, env, elapsed):
     md = [
         "# Speed and memory benchmark",
         "",
@@ -806,8 +870,16 @@ def render_markdown(results, args, keys, env, elapsed):
         f"{' (the models taking turns; medians over the runs)' if args.repeat > 1 else ''}",
         f"- total benchmark time: {elapsed:.0f} s",
     ]
-    for n in args.samples:
-        md += ["", f"## {_section_title(n, args)}", "", _md_table(COLUMNS, table_rows(results, n, args.sizes, keys))]
+    if len(args.threads) > 1:
+        for n in args.samples:
+            md += ["", f"## Thread scaling, {n} samples", "",
+                   "s/epoch and predict_proba samples/s at each thread count; `vs` is the s/epoch ratio "
+                   "to the fewest threads (lower is better).", "",
+                   _md_table(scaling_header(by_threads), scaling_rows(by_threads, n, args.sizes, keys)),
+                   "", "```", *scaling_checks(by_threads, n, args.sizes), "```"]
+    for n, threads, results in _sections(by_threads, args):
+        md += ["", f"## {_section_title(n, args, threads)}", "",
+               _md_table(COLUMNS, table_rows(results, n, args.sizes, keys))]
         growth = growth_rows(results, n, args.sizes, keys)
         if growth:
             md += ["", f"Growth from {args.sizes[0]} to {args.sizes[-1]} steps "
@@ -837,13 +909,14 @@ def main(argv=None):
     env = environment(args, argv)
     print(f"# {env['command']}")
     print(f"# {env['machine']}, {env['processor']}, {env['cpus']} CPUs, torch {env['torch']}, "
-          f"{args.threads} thread(s), device {env['device']}, isolation {args.isolation}")
+          f"{env['threads']} thread(s), device {env['device']}, isolation {args.isolation}")
     print(f"# CfC recurrence: {env['scan']}")
 
     runner = run_isolated if args.isolation == "process" else run_one
-    results = {}
+    by_threads = {t: {} for t in args.threads}
     start = time.perf_counter()
-    for n in args.samples:
+    for n, threads in ((n, t) for n in args.samples for t in args.threads):
+        results = by_threads[threads]
         for steps in args.sizes:
             runs = {key: [] for key in keys if key not in SMALLEST_ONLY or steps == args.sizes[0]}
             for round_ in range(args.repeat):
@@ -851,21 +924,22 @@ def main(argv=None):
                     if done and done[-1]["status"] != "ok":
                         continue  # skipped or failed: not tried again
                     spec = dict(model=key, steps=steps, samples=n, epochs=args.epochs,
-                                batch_size=args.batch_size, threads=args.threads, device=args.device,
+                                batch_size=args.batch_size, threads=threads, device=args.device,
                                 max_seconds=args.max_seconds, predict_samples=args.predict_samples)
                     t0 = time.perf_counter()
                     r = runner(spec)
                     done.append(r)
                     run_label = f" (run {round_ + 1}/{args.repeat})" if args.repeat > 1 else ""
-                    _print_run(f"{MODELS[key][0]:<16} {steps:>5} steps x {n} samples{run_label}:", r, args, t0)
+                    _print_run(f"{MODELS[key][0]:<16} {steps:>5} steps x {n} samples, {threads} thread(s)"
+                               f"{run_label}:", r, args, t0)
             for key, done in runs.items():
                 results[(key, steps, n)] = combine_runs(done)
     elapsed = time.perf_counter() - start
-    print(render_text(results, args, keys))
+    print(render_text(by_threads, args, keys))
     print(f"\ntotal: {elapsed:.1f} s")
     if args.output is not None:
         args.output.parent.mkdir(parents=True, exist_ok=True)
-        args.output.write_text(render_markdown(results, args, keys, env, elapsed))
+        args.output.write_text(render_markdown(by_threads, args, keys, env, elapsed))
         print(f"wrote {args.output}")
     return 0
 

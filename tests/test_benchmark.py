@@ -100,7 +100,7 @@ def test_isolated_worker_and_budget_skip():
     # Run twice: a progress line per run, one row of medians.
     stdout = _run("--sizes", "8", "--samples", "64", "--epochs", "1", "--models", "lstm",
                   "--predict-samples", "1000", "--isolation", "process", "--repeat", "2")
-    assert len(re.findall(r"^LSTMClassifier\s+8 steps x 64 samples \(run [12]/2\): ", stdout, re.M)) == 2, stdout
+    assert len(re.findall(r"^LSTMClassifier\s+8 steps x 64 samples, 1 thread\(s\) \(run [12]/2\): ", stdout, re.M)) == 2, stdout
     _assert_positive(_row(stdout, "LSTMClassifier", 8), "isolated LSTMClassifier")
 
     # A budget no epoch can meet: every run is skipped (and not tried again), the targets are
@@ -155,7 +155,7 @@ def test_options():
     args = speed.parse_args(["--sizes", "256,64,64", "--samples", "100", "--predict-samples", "10"])
     assert args.sizes == [64, 256] and args.samples == [100]
     assert args.predict_samples == speed.MIN_PREDICT_SAMPLES
-    assert args.epochs == 3 and args.batch_size == 64 and args.threads == 1 and args.device == "cpu"
+    assert args.epochs == 3 and args.batch_size == 64 and args.threads == [1] and args.device == "cpu"
     assert args.isolation == "process" and args.output is None and args.repeat == 1
     quick = speed.parse_args(["--quick", "--epochs", "4"])
     assert quick.epochs == 4 and quick.isolation == "none"
@@ -186,3 +186,23 @@ def test_physionet_benchmark_script_writes_its_results_file(tmp_path):
     assert text.startswith("# PhysioNet 2012 (P12)") and "## Results" in text
     assert "| MR-MoE |" in text and "GBT (summary stats)" in text and "ViTST" in text
     assert "Machine:" in text and "python -m mrmoe_sklearn.compare" in text
+
+
+def test_thread_scaling_table_and_two_thread_target():
+    by_threads = {
+        1: {("mrmoe", 64, 100): _record(s=1.0), ("mrmoe", 256, 100): _record(s=4.0),
+            ("lstm", 64, 100): _record(s=2.0), ("lstm", 256, 100): _record(s=8.0)},
+        2: {("mrmoe", 64, 100): _record(s=0.9), ("mrmoe", 256, 100): _record(s=2.4, pred=150.0),
+            ("lstm", 64, 100): _record(s=1.5), ("lstm", 256, 100): _record("skipped", s=9.0)},
+    }
+    header = speed.scaling_header(by_threads)
+    assert header == ["model", "steps", "s/epoch 1t", "predict/s 1t", "s/epoch 2t", "vs 1t", "predict/s 2t"]
+    rows = speed.scaling_rows(by_threads, 100, [64, 256], ["mrmoe", "lstm"])
+    assert rows[1] == ["MRMoEClassifier", "256", "4.00", "100", "2.40", "0.60x", "150"]
+    assert rows[3][4:6] == ["-", "-"]  # a skipped run has no figures
+    (line,) = speed.scaling_checks(by_threads, 100, [64, 256])
+    assert line.startswith("PASS") and "256: 0.60x" in line and "64:" not in line
+    by_threads[2][("mrmoe", 256, 100)] = _record(s=3.0)
+    assert speed.scaling_checks(by_threads, 100, [64, 256])[0].startswith("FAIL")
+    assert speed.scaling_checks({1: by_threads[1]}, 100, [256])[0].startswith("N/A")
+    assert speed.parse_args(["--threads", "2,1"]).threads == [1, 2]
