@@ -67,7 +67,7 @@ def test_quick_run_prints_every_row_and_writes_markdown(tmp_path):
     sizes = speed.QUICK_DEFAULTS["sizes"]
     for key, (name, kind) in speed.MODELS.items():
         for steps in sizes:
-            if key in speed.SMALLEST_ONLY and steps != sizes[0]:
+            if key in speed.SMALLEST_ONLY and steps != speed.base_size(sizes):
                 assert not re.search(rf"^{re.escape(name)}\s+{steps}\s", stdout, re.M)
                 continue
             cells = _row(stdout, name, steps)
@@ -206,3 +206,15 @@ def test_thread_scaling_table_and_two_thread_target():
     assert speed.scaling_checks(by_threads, 100, [64, 256])[0].startswith("FAIL")
     assert speed.scaling_checks({1: by_threads[1]}, 100, [256])[0].startswith("N/A")
     assert speed.parse_args(["--threads", "2,1"]).threads == [1, 2]
+
+
+def test_targets_from_64_steps_when_shorter_sizes_run():
+    """With 8 and 16 steps in the run, growth and the LTC target still start from 64 steps."""
+    assert speed.base_size([8, 16, 64, 256]) == 64 and speed.base_size([8, 16]) == 8
+    results = {(k, s, 10): _record(s=t) for k, s, t in [
+        ("mrmoe", 8, 0.5), ("mrmoe", 64, 1.0), ("mrmoe", 256, 3.0), ("lstm", 8, 0.5), ("lstm", 64, 2.0),
+        ("lstm", 256, 9.0), ("ltc", 64, 60.0)]}
+    lines = speed.checks(results, 10, [8, 64, 256])
+    assert any(ln.startswith("PASS") and "LTC (64: 60.0x)" in ln for ln in lines), lines
+    assert any(ln.startswith("PASS") and "growth 64 -> 256" in ln for ln in lines), lines
+    assert speed.growth_rows(results, 10, [8, 64, 256], ["mrmoe"])[0][1] == "3.00x"
