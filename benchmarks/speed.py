@@ -26,6 +26,11 @@ Full run (long; writes the results file)::
 
     python benchmarks/speed.py --output benchmarks/RESULTS.md
 
+Thread scaling (every size at 1 and 2 threads; writes a scaling table)::
+
+    python benchmarks/speed.py --samples 2000 --sizes 8,16,64,256,1024 --threads 1,2 \
+        --models mrmoe,lstm,cfc,ltc --output benchmarks/RESULTS.md
+
 A smoke run of a few seconds (what the test suite runs)::
 
     python benchmarks/speed.py --quick
@@ -70,7 +75,16 @@ MODELS = {
     "ltc": ("ncps LTC", "ncps"),
 }
 REFERENCE = "lstm"
-SMALLEST_ONLY = {"ltc"}  # too slow to run beyond the shortest sequences
+SMALLEST_ONLY = {"ltc"}  # too slow to run beyond the shortest sequences (or 64 steps, see below)
+#: The targets defined from 64 steps (growth, LTC) take that size where the run has it (a run from
+#: 8 steps then still measures them as before); else the shortest.
+BASE_STEPS = 64
+
+
+def base_size(sizes):
+    """The size the growth and LTC targets start from: ``BASE_STEPS`` if run, else the shortest."""
+    return BASE_STEPS if BASE_STEPS in sizes else sizes[0]
+
 
 QUICK_DEFAULTS = dict(
     sizes=[8, 16], samples=[128], epochs=2, predict_samples=1000, isolation="none", max_seconds=math.inf
@@ -84,6 +98,8 @@ TARGET_TIME_RATIO = 1.0  # MR-MoE s/epoch <= 1.0 x LSTM
 TARGET_CFC_SPEEDUP = 3.0  # MR-MoE >= 3x faster than ncps CfC
 TARGET_LTC_SPEEDUP = 50.0  # MR-MoE >= 50x faster than ncps LTC
 TARGET_GROWTH = 17.0  # longest / shortest sequences
+TARGET_TWO_THREADS = 0.65  # MR-MoE s/epoch with 2 threads / with 1, from 256 steps
+TWO_THREAD_FROM = 256
 
 
 # --------------------------------------------------------------------------- arguments
@@ -132,7 +148,12 @@ def build_parser():
         action="store_true",
         help="tiny sizes (steps 8,16; 128 samples; 2 epochs; in-process, no budget) for a smoke test",
     )
-    p.add_argument("--threads", type=_positive_int, default=1, help="torch CPU threads (default 1)")
+    p.add_argument(
+        "--threads",
+        type=_int_list,
+        default=[1],
+        help="torch CPU threads, comma-separated: every size runs at each (default 1)",
+    )
     p.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help="torch device (default cpu)")
     p.add_argument(
         "--sizes",
@@ -486,7 +507,7 @@ def _run_ncps(key, spec, X, y):
         return loss.item()
 
     def probe_step_seconds():
-        """A batch step on a throwaway model (freed on return): warm-up, then the timed step."""
+        # Batch steps on a throwaway model: warm-up, then the step time.
         torch.manual_seed(1)
         probe = _ncps_model(key).to(device)
         probe_opt = torch.optim.Adam(probe.parameters(), lr=LR)
@@ -648,9 +669,9 @@ def table_rows(results, n_samples, sizes, keys):
 
 
 def growth_rows(results, n_samples, sizes, keys):
-    if len(sizes) < 2:
+    lo, hi = base_size(sizes), sizes[-1]
+    if lo == hi:
         return []
-    lo, hi = sizes[0], sizes[-1]
     rows = []
     for key in keys:
         a, b = results.get((key, lo, n_samples)), results.get((key, hi, n_samples))
@@ -697,7 +718,7 @@ def checks(results, n_samples, sizes):
     # 2./3. MR-MoE faster than ncps CfC / LTC.
     for key, target in (("cfc", TARGET_CFC_SPEEDUP), ("ltc", TARGET_LTC_SPEEDUP)):
         parts, values = [], []
-        for s in sizes:
+        for s in sizes if key not in SMALLEST_ONLY else [base_size(sizes)]:
             m, other = get("mrmoe", s), get(key, s)
             if other is None:
                 continue
@@ -715,20 +736,19 @@ def checks(results, n_samples, sizes):
         )
 
     # 4. Growth from the shortest to the longest sequences.
-    if len(sizes) >= 2:
-        a, b = get("mrmoe", sizes[0]), get("mrmoe", sizes[-1])
+    lo = base_size(sizes)
+    if len(sizes) >= 2 and lo != sizes[-1]:
+        a, b = get("mrmoe", lo), get("mrmoe", sizes[-1])
         if a and b and a["status"] == "ok" and b["status"] == "ok":
             tg = b["sec_per_epoch"] / a["sec_per_epoch"]
             mg = b["peak_mib"] / a["peak_mib"] if a["peak_mib"] > 0 else float("inf")
             ok = tg <= TARGET_GROWTH and mg <= TARGET_GROWTH
             lines.append(
-                f"{'PASS' if ok else 'FAIL'}  MR-MoE growth {sizes[0]} -> {sizes[-1]} steps "
+                f"{'PASS' if ok else 'FAIL'}  MR-MoE growth {lo} -> {sizes[-1]} steps "
                 f"<= {TARGET_GROWTH:g}x (s/epoch {tg:.1f}x, peak memory {mg:.1f}x)"
             )
         else:
-            lines.append(
-                f"N/A   MR-MoE growth {sizes[0]} -> {sizes[-1]} steps <= {TARGET_GROWTH:g}x (a run is missing)"
-            )
+            lines.append(f"N/A   MR-MoE growth {lo} -> {sizes[-1]} steps <= {TARGET_GROWTH:g}x (a run is missing)")
     else:
         lines.append(f"N/A   MR-MoE growth <= {TARGET_GROWTH:g}x (needs at least two sizes)")
 
@@ -795,7 +815,7 @@ def environment(args, argv):
         "cpus": os.cpu_count(),
         "python": platform.python_version(),
         "torch": _torch_version(),
-        "threads": args.threads,
+        "threads": ", ".join(map(str, args.threads)),
         "device": device,
         "scan": _scan_status(args.device),
         "date": datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"),
@@ -820,31 +840,95 @@ def _cpu_model():
     return None
 
 
-def _section_title(n, args):
+def _section_title(n, args, threads):
     return (
         f"{n} samples x {N_CHANNELS} channels, binary labels, batch {args.batch_size}, "
-        f"{args.epochs} epoch(s), {args.threads} thread(s), {args.device}"
+        f"{args.epochs} epoch(s), {threads} thread(s), {args.device}"
     )
 
 
-def render_text(results, args, keys):
+def _sections(by_threads, args):
+    """(samples, threads, results at that thread count) of every section of the report."""
+    return [(n, t, by_threads[t]) for n in args.samples for t in args.threads]
+
+
+def scaling_rows(by_threads, n_samples, sizes, keys):
+    """s/epoch and predict/s of each model and size at every thread count, with the speed-up
+    over the fewest threads."""
+    counts = sorted(by_threads)
+    rows = []
+    for key in keys:
+        for s in sizes:
+            cells, first = [], None
+            for t in counts:
+                r = by_threads[t].get((key, s, n_samples))
+                ok = r is not None and r["status"] == "ok"
+                sec = r["sec_per_epoch"] if ok else None
+                first = sec if first is None else first
+                ratio = _ratio(sec, first) if t != counts[0] else None
+                cells += [_fmt(sec)] + ([] if t == counts[0] else [_fmt_ratio(ratio) + ("x" if ratio else "")])
+                cells.append(_fmt(r["predict_per_s"]) if ok and r.get("predict_per_s") else "-")
+            if any(c not in ("-", "") for c in cells):
+                rows.append([MODELS[key][0], str(s), *cells])
+    return rows
+
+
+def scaling_header(by_threads):
+    counts = sorted(by_threads)
+    header = ["model", "steps"]
+    for t in counts:
+        header += [f"s/epoch {t}t", *([] if t == counts[0] else [f"vs {counts[0]}t"]), f"predict/s {t}t"]
+    return header
+
+
+def scaling_checks(by_threads, n_samples, sizes):
+    """The two-thread target: MR-MoE with 2 threads from 256 steps on within 0.65x of 1 thread."""
+    if 1 not in by_threads or 2 not in by_threads:
+        return [f"N/A   MR-MoE 2 threads <= {TARGET_TWO_THREADS:g}x its 1-thread s/epoch (needs --threads 1,2)"]
+    parts, values = [], []
+    for s in sizes:
+        if s < TWO_THREAD_FROM:
+            continue
+        a, b = by_threads[1].get(("mrmoe", s, n_samples)), by_threads[2].get(("mrmoe", s, n_samples))
+        if a and b and a["status"] == "ok" and b["status"] == "ok":
+            values.append(b["sec_per_epoch"] / a["sec_per_epoch"])
+            parts.append(f"{s}: {values[-1]:.2f}x")
+    verdict = "N/A " if not values else "PASS" if all(v <= TARGET_TWO_THREADS for v in values) else "FAIL"
+    return [
+        f"{verdict}  MR-MoE 2 threads <= {TARGET_TWO_THREADS:g}x its 1-thread s/epoch from "
+        f"{TWO_THREAD_FROM} steps ({', '.join(parts) or 'no size run'})"
+    ]
+
+
+def render_text(by_threads, args, keys):
     out = []
-    for n in args.samples:
+    for n, threads, results in _sections(by_threads, args):
         out.append("")
-        out.append(f"== {_section_title(n, args)} ==")
+        out.append(f"== {_section_title(n, args, threads)} ==")
         out.append(_text_table(COLUMNS, table_rows(results, n, args.sizes, keys)))
         growth = growth_rows(results, n, args.sizes, keys)
         if growth:
             out.append("")
             out.append(
-                _text_table([f"growth {args.sizes[0]} -> {args.sizes[-1]} steps", "s/epoch", "peak MiB"], growth)
+                _text_table(
+                    [f"growth {base_size(args.sizes)} -> {args.sizes[-1]} steps", "s/epoch", "peak MiB"], growth
+                )
             )
         out.append("")
         out.extend(checks(results, n, args.sizes))
+    if len(args.threads) > 1:
+        for n in args.samples:
+            out += [
+                "",
+                f"== thread scaling, {n} samples ==",
+                _text_table(scaling_header(by_threads), scaling_rows(by_threads, n, args.sizes, keys)),
+                "",
+                *scaling_checks(by_threads, n, args.sizes),
+            ]
     return "\n".join(out)
 
 
-def render_markdown(results, args, keys, env, elapsed):
+def render_markdown(by_threads, args, keys, env, elapsed):
     md = [
         "# Speed and memory benchmark",
         "",
@@ -865,14 +949,34 @@ def render_markdown(results, args, keys, env, elapsed):
         f"{' (the models taking turns; medians over the runs)' if args.repeat > 1 else ''}",
         f"- total benchmark time: {elapsed:.0f} s",
     ]
-    for n in args.samples:
-        md += ["", f"## {_section_title(n, args)}", "", _md_table(COLUMNS, table_rows(results, n, args.sizes, keys))]
+    if len(args.threads) > 1:
+        for n in args.samples:
+            md += [
+                "",
+                f"## Thread scaling, {n} samples",
+                "",
+                "s/epoch and predict_proba samples/s at each thread count; `vs` is the s/epoch ratio "
+                "to the fewest threads (lower is better).",
+                "",
+                _md_table(scaling_header(by_threads), scaling_rows(by_threads, n, args.sizes, keys)),
+                "",
+                "```",
+                *scaling_checks(by_threads, n, args.sizes),
+                "```",
+            ]
+    for n, threads, results in _sections(by_threads, args):
+        md += [
+            "",
+            f"## {_section_title(n, args, threads)}",
+            "",
+            _md_table(COLUMNS, table_rows(results, n, args.sizes, keys)),
+        ]
         growth = growth_rows(results, n, args.sizes, keys)
         if growth:
             md += [
                 "",
-                f"Growth from {args.sizes[0]} to {args.sizes[-1]} steps "
-                f"({args.sizes[-1] / args.sizes[0]:g}x longer sequences):",
+                f"Growth from {base_size(args.sizes)} to {args.sizes[-1]} steps "
+                f"({args.sizes[-1] / base_size(args.sizes):g}x longer sequences):",
                 "",
                 _md_table(["model", "s/epoch", "peak MiB"], growth),
             ]
@@ -901,16 +1005,17 @@ def main(argv=None):
     print(f"# {env['command']}")
     print(
         f"# {env['machine']}, {env['processor']}, {env['cpus']} CPUs, torch {env['torch']}, "
-        f"{args.threads} thread(s), device {env['device']}, isolation {args.isolation}"
+        f"{env['threads']} thread(s), device {env['device']}, isolation {args.isolation}"
     )
     print(f"# CfC recurrence: {env['scan']}")
 
     runner = run_isolated if args.isolation == "process" else run_one
-    results = {}
+    by_threads = {t: {} for t in args.threads}
     start = time.perf_counter()
-    for n in args.samples:
+    for n, threads in ((n, t) for n in args.samples for t in args.threads):
+        results = by_threads[threads]
         for steps in args.sizes:
-            runs = {key: [] for key in keys if key not in SMALLEST_ONLY or steps == args.sizes[0]}
+            runs = {key: [] for key in keys if key not in SMALLEST_ONLY or steps == base_size(args.sizes)}
             for round_ in range(args.repeat):
                 for key, done in runs.items():
                     if done and done[-1]["status"] != "ok":
@@ -921,7 +1026,7 @@ def main(argv=None):
                         samples=n,
                         epochs=args.epochs,
                         batch_size=args.batch_size,
-                        threads=args.threads,
+                        threads=threads,
                         device=args.device,
                         max_seconds=args.max_seconds,
                         predict_samples=args.predict_samples,
@@ -930,15 +1035,20 @@ def main(argv=None):
                     r = runner(spec)
                     done.append(r)
                     run_label = f" (run {round_ + 1}/{args.repeat})" if args.repeat > 1 else ""
-                    _print_run(f"{MODELS[key][0]:<16} {steps:>5} steps x {n} samples{run_label}:", r, args, t0)
+                    _print_run(
+                        f"{MODELS[key][0]:<16} {steps:>5} steps x {n} samples, {threads} thread(s){run_label}:",
+                        r,
+                        args,
+                        t0,
+                    )
             for key, done in runs.items():
                 results[(key, steps, n)] = combine_runs(done)
     elapsed = time.perf_counter() - start
-    print(render_text(results, args, keys))
+    print(render_text(by_threads, args, keys))
     print(f"\ntotal: {elapsed:.1f} s")
     if args.output is not None:
         args.output.parent.mkdir(parents=True, exist_ok=True)
-        args.output.write_text(render_markdown(results, args, keys, env, elapsed))
+        args.output.write_text(render_markdown(by_threads, args, keys, env, elapsed))
         print(f"wrote {args.output}")
     return 0
 

@@ -59,3 +59,56 @@ def test_prediction_without_targets():
     ds = Dataset(ds.X, None)
     ((Xb, yb),) = list(TensorBatches(ds, 8))
     assert yb is None and Xb["id"].tolist() == [0, 1, 2, 3, 4]
+
+
+def _real_batch():
+    """The estimator's whole-data batch of ragged, irregularly sampled series with missing values."""
+    import numpy as np
+
+    from mrmoe_sklearn import MRMoEClassifier
+    from mrmoe_sklearn._data import check_series, fit_scaling
+
+    rng = np.random.default_rng(0)
+    X = []
+    for _ in range(83):
+        T = int(rng.integers(1, 13))
+        series = rng.standard_normal((3, T))
+        series[0] = np.cumsum(rng.uniform(0.1, 3.0, T))  # time stamps, irregular
+        series[1:][rng.random((2, T)) < 0.3] = np.nan  # missing values
+        series[1, 0] = 0.5  # every sample observed somewhere
+        X.append(series)
+    est = MRMoEClassifier(time_channel=0, summary_head=True)
+    data = check_series(X, time_channel=0)
+    est.scaling_ = fit_scaling(data, summaries=True)
+    return est._batch(data), torch.arange(len(X)) % 3
+
+
+def test_batches_equal_the_per_sample_loader_on_ragged_irregular_missing_input():
+    """Every batch equals what skorch's default loader (sample by sample, then collated) makes
+    of the same samples: in order for inference, for the drawn samples in training."""
+    from torch.utils.data import DataLoader
+    from torch.utils.data._utils.collate import default_collate
+
+    X, y = _real_batch()
+    assert {"x", "m", "dt", "v", "s"} <= set(X)
+    assert not X["v"].all() and not X["m"].all()  # ragged, with missing values
+    ds = Dataset(X, y)
+    loader = DataLoader(ds, batch_size=16, shuffle=False)
+    ours = list(TensorBatches(ds, 16))
+    assert len(ours) == len(loader)
+    for (Xa, ya), (Xb, yb) in zip(ours, loader):
+        assert Xa.keys() == Xb.keys() and torch.equal(ya, yb)
+        for k in Xa:
+            assert Xa[k].dtype == Xb[k].dtype and torch.equal(Xa[k], Xb[k]), k
+    # training: batches drawn from a subset (the training split); a sample id travels along
+    ds = Dataset({**X, "id": torch.arange(len(y))}, y)
+    sub = Subset(ds, list(range(5, 80, 2)))
+    seen = []
+    for Xa, ya in TensorBatches(sub, 8, shuffle=True, generator=torch.Generator().manual_seed(0)):
+        rows = Xa["id"].tolist()
+        Xb, yb = default_collate([ds[j] for j in rows])
+        for k in Xa:
+            assert torch.equal(Xa[k], Xb[k]), k
+        assert torch.equal(ya, yb)
+        seen += rows
+    assert sorted(seen) == sub.indices

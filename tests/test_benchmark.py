@@ -65,7 +65,7 @@ def test_quick_run_prints_every_row_and_writes_markdown(tmp_path):
     sizes = speed.QUICK_DEFAULTS["sizes"]
     for key, (name, kind) in speed.MODELS.items():
         for steps in sizes:
-            if key in speed.SMALLEST_ONLY and steps != sizes[0]:
+            if key in speed.SMALLEST_ONLY and steps != speed.base_size(sizes):
                 assert not re.search(rf"^{re.escape(name)}\s+{steps}\s", stdout, re.M)
                 continue
             cells = _row(stdout, name, steps)
@@ -112,7 +112,9 @@ def test_isolated_worker_and_budget_skip():
         "--repeat",
         "2",
     )
-    assert len(re.findall(r"^LSTMClassifier\s+8 steps x 64 samples \(run [12]/2\): ", stdout, re.M)) == 2, stdout
+    assert (
+        len(re.findall(r"^LSTMClassifier\s+8 steps x 64 samples, 1 thread\(s\) \(run [12]/2\): ", stdout, re.M)) == 2
+    ), stdout
     _assert_positive(_row(stdout, "LSTMClassifier", 8), "isolated LSTMClassifier")
 
     # A budget no epoch can meet: every run is skipped (and not tried again), the targets are
@@ -176,7 +178,7 @@ def test_options():
     args = speed.parse_args(["--sizes", "256,64,64", "--samples", "100", "--predict-samples", "10"])
     assert args.sizes == [64, 256] and args.samples == [100]
     assert args.predict_samples == speed.MIN_PREDICT_SAMPLES
-    assert args.epochs == 3 and args.batch_size == 64 and args.threads == 1 and args.device == "cpu"
+    assert args.epochs == 3 and args.batch_size == 64 and args.threads == [1] and args.device == "cpu"
     assert args.isolation == "process" and args.output is None and args.repeat == 1
     quick = speed.parse_args(["--quick", "--epochs", "4"])
     assert quick.epochs == 4 and quick.isolation == "none"
@@ -217,3 +219,52 @@ def test_physionet_benchmark_script_writes_its_results_file(tmp_path):
     assert text.startswith("# PhysioNet 2012 (P12)") and "## Results" in text
     assert "| MR-MoE |" in text and "GBT (summary stats)" in text and "ViTST" in text
     assert "Machine:" in text and "python -m mrmoe_sklearn.compare" in text
+
+
+def test_thread_scaling_table_and_two_thread_target():
+    by_threads = {
+        1: {
+            ("mrmoe", 64, 100): _record(s=1.0),
+            ("mrmoe", 256, 100): _record(s=4.0),
+            ("lstm", 64, 100): _record(s=2.0),
+            ("lstm", 256, 100): _record(s=8.0),
+        },
+        2: {
+            ("mrmoe", 64, 100): _record(s=0.9),
+            ("mrmoe", 256, 100): _record(s=2.4, pred=150.0),
+            ("lstm", 64, 100): _record(s=1.5),
+            ("lstm", 256, 100): _record("skipped", s=9.0),
+        },
+    }
+    header = speed.scaling_header(by_threads)
+    assert header == ["model", "steps", "s/epoch 1t", "predict/s 1t", "s/epoch 2t", "vs 1t", "predict/s 2t"]
+    rows = speed.scaling_rows(by_threads, 100, [64, 256], ["mrmoe", "lstm"])
+    assert rows[1] == ["MRMoEClassifier", "256", "4.00", "100", "2.40", "0.60x", "150"]
+    assert rows[3][4:6] == ["-", "-"]  # a skipped run has no figures
+    (line,) = speed.scaling_checks(by_threads, 100, [64, 256])
+    assert line.startswith("PASS") and "256: 0.60x" in line and "64:" not in line
+    by_threads[2][("mrmoe", 256, 100)] = _record(s=3.0)
+    assert speed.scaling_checks(by_threads, 100, [64, 256])[0].startswith("FAIL")
+    assert speed.scaling_checks({1: by_threads[1]}, 100, [256])[0].startswith("N/A")
+    assert speed.parse_args(["--threads", "2,1"]).threads == [1, 2]
+
+
+def test_targets_from_64_steps_when_shorter_sizes_run():
+    """With 8 and 16 steps in the run, growth and the LTC target still start from 64 steps."""
+    assert speed.base_size([8, 16, 64, 256]) == 64 and speed.base_size([8, 16]) == 8
+    results = {
+        (k, s, 10): _record(s=t)
+        for k, s, t in [
+            ("mrmoe", 8, 0.5),
+            ("mrmoe", 64, 1.0),
+            ("mrmoe", 256, 3.0),
+            ("lstm", 8, 0.5),
+            ("lstm", 64, 2.0),
+            ("lstm", 256, 9.0),
+            ("ltc", 64, 60.0),
+        ]
+    }
+    lines = speed.checks(results, 10, [8, 64, 256])
+    assert any(ln.startswith("PASS") and "LTC (64: 60.0x)" in ln for ln in lines), lines
+    assert any(ln.startswith("PASS") and "growth 64 -> 256" in ln for ln in lines), lines
+    assert speed.growth_rows(results, 10, [8, 64, 256], ["mrmoe"])[0][1] == "3.00x"

@@ -3,6 +3,7 @@
 import os
 import platform
 import warnings
+from pathlib import Path
 
 import pytest
 import torch
@@ -187,7 +188,7 @@ def test_kernel_is_built_once_into_the_cache(monkeypatch, tmp_path):
 @needs_kernel
 def test_nothing_is_saved_for_a_backward_without_gradients(monkeypatch):
     seen = []
-    monkeypatch.setattr(kernel, "forward", lambda *a, _f=kernel.forward: seen.append(a[-1]) or _f(*a))
+    monkeypatch.setattr(kernel, "forward", lambda *a, _f=kernel.forward: seen.append(a[7]) or _f(*a))  # save
     args, dt, v = _problem(6, 2, 3, 8, 4)  # requiring gradients
     with torch.no_grad():
         quiet = cfc_scan(*args[:4], dt, v, h0=args[4])
@@ -269,3 +270,132 @@ def test_cache_folders_in_order(monkeypatch, tmp_path):
 
     monkeypatch.setattr(kernel, "_compile", compile_)
     assert kernel._built("x.so").parent == tmp_path / "tmp" / f"mrmoe_sklearn-{os.getuid()}"
+
+
+def _scan_and_grads(args, dt, v, active=None):
+    hs = cfc_scan(*args[:4], dt, v, active, h0=args[4])
+    w = torch.Generator().manual_seed(3)
+    loss = sum((h * torch.randn(h.shape, generator=w)).sum() for h in hs)
+    return list(hs) + list(torch.autograd.grad(loss, args))
+
+
+# batches of several 16-sample blocks (the threads' unit), an odd last block, and fewer samples than a block
+THREAD_SIZES = [dict(B=37, U=32, H=16), dict(B=70, U=5, H=3), dict(B=64, U=40, H=10), dict(B=5, U=16, H=8)]
+
+
+@needs_kernel
+@pytest.mark.parametrize("sizes", THREAD_SIZES, ids=lambda s: f"B{s['B']}-U{s['U']}-H{s['H']}")
+def test_results_do_not_depend_on_the_thread_count(sizes, monkeypatch):
+    """States, input and weight gradients bit-identical for 1, 2 and 3 threads (3 on a 2-core
+    machine still runs three threads and tests the partition)."""
+    args, dt, v = _problem(20, 3, **sizes)
+    active = (3,) * 6 + (2,) * 6 + (1,) * 8
+    threads = []
+    monkeypatch.setattr(kernel, "forward", lambda *a, _f=kernel.forward: threads.append(a[8]) or _f(*a))
+    old = torch.get_num_threads()
+    try:
+        results = []
+        for n in (1, 2, 3):
+            torch.set_num_threads(n)
+            results.append(_scan_and_grads(args, dt, v, active))
+    finally:
+        torch.set_num_threads(old)
+    assert threads == [1] * 3 + [2] * 3 + [3] * 3  # the kernel follows torch's setting
+    for other in results[1:]:
+        for a, b in zip(results[0], other):
+            assert torch.equal(a, b)
+
+
+@needs_kernel
+@pytest.mark.parametrize("n_threads", [1, 2, 3, 8])
+def test_kernel_thread_count_passed_explicitly(n_threads):
+    """kernel.forward/backward take the count as an argument; more threads than blocks is fine."""
+    (xin, Wh, Wo, bo, h0), dt, v = _problem(9, 1, 40, 16, 8)
+    x, d, m, h = xin[:, 0].detach(), dt[:, 0, :, 0].contiguous(), v[:, 0, :, 0].contiguous(), h0[0].detach()
+    Wh, Wo, bo = Wh[0].detach(), Wo[0].detach().contiguous(), bo[0].detach()
+    ref = kernel.forward(x, d, m, h, Wh, Wo, bo, True, 1)
+    got = kernel.forward(x, d, m, h, Wh, Wo, bo, True, n_threads)
+    for a, b in zip(got, ref):
+        assert torch.equal(a, b)
+    g = torch.randn(ref[0].shape, generator=torch.Generator().manual_seed(0))
+    WoT, WhT = Wo.t().contiguous(), Wh.t().contiguous()
+    back = [kernel.backward(g, d, m, ref[1], ref[2], ref[0], h, WoT, WhT, carry, n)
+            + (carry,) for n, carry in ((1, torch.zeros(40, 8)), (n_threads, torch.zeros(40, 8)))]
+    for a, b in zip(*back):
+        assert torch.equal(a, b)
+
+
+@needs_kernel
+def test_kernel_built_without_threads_gives_the_same_results(monkeypatch, tmp_path):
+    """MRMOE_SKLEARN_OPENMP=0 builds the single-threaded kernel (another cache key): the same
+    results as the threaded build, asked for any thread count."""
+    args, dt, v = _problem(15, 2, 45, 32, 16)
+    old = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        threaded = _scan_and_grads(args, dt, v)
+        monkeypatch.setattr(kernel, "_state", {"lib": None, "tried": False, "error": None})
+        monkeypatch.setenv("MRMOE_SKLEARN_CACHE", str(tmp_path))
+        monkeypatch.setenv("MRMOE_SKLEARN_OPENMP", "0")
+        assert kernel.load() is not None and not kernel.threaded()
+        assert "one thread" in kernel.status()
+        assert all("-fopenmp" not in flags for flags in kernel._attempts())
+        plain = _scan_and_grads(args, dt, v)
+    finally:
+        torch.set_num_threads(old)
+    (built,) = tmp_path.rglob("*.so")
+    monkeypatch.delenv("MRMOE_SKLEARN_OPENMP")
+    assert kernel._key() not in built.name  # with OpenMP: another library
+    for a, b in zip(threaded, plain):
+        assert torch.equal(a, b)
+
+
+@needs_kernel
+def test_unloadable_threaded_build_falls_back_to_one_thread(monkeypatch, tmp_path):
+    """A library built with OpenMP that does not load (its runtime) is rebuilt without."""
+    monkeypatch.setattr(kernel, "_state", {"lib": None, "tried": False, "error": None})
+    monkeypatch.setenv("MRMOE_SKLEARN_CACHE", str(tmp_path))
+    real, names = kernel.ctypes.CDLL, []
+
+    def cdll(name, *a, **k):
+        names.append(name)
+        if len(names) == 1:
+            raise OSError("undefined symbol: GOMP_parallel")
+        return real(name, *a, **k)
+
+    monkeypatch.setattr(kernel.ctypes, "CDLL", cdll)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert kernel.load() is not None
+    assert len(names) == 2 and names[0] != names[1] and not kernel.threaded()
+
+
+@needs_kernel
+def test_threaded_build_shares_torchs_openmp_runtime():
+    """Where torch ships GNU's libgomp.so.1 the kernel links to that one: one pool of threads."""
+    maps = Path("/proc/self/maps")
+    if not kernel.threaded() or not maps.exists():
+        pytest.skip("no threaded kernel or no /proc")
+    gomp = {ln.split()[-1] for ln in maps.read_text().splitlines() if "libgomp.so.1" in ln.split("/")[-1]}
+    torch_lib = Path(torch.__file__).parent / "lib" / "libgomp.so.1"
+    if not torch_lib.exists():
+        pytest.skip("this torch has no bundled libgomp.so.1")
+    assert {Path(p).resolve() for p in gomp} == {torch_lib.resolve()}, gomp
+
+
+def test_pytorch_loop_is_thread_count_independent_in_its_states(monkeypatch):
+    """MRMOE_SKLEARN_KERNEL=0 keeps working at any thread count (torch's own reductions may
+    round differently: compared to float32 rounding)."""
+    monkeypatch.setenv("MRMOE_SKLEARN_KERNEL", "0")
+    args, dt, v = _problem(10, 2, 37, 16, 8)
+    old = torch.get_num_threads()
+    try:
+        results = []
+        for n in (1, 2, 3):
+            torch.set_num_threads(n)
+            results.append(_scan_and_grads(args, dt, v))
+    finally:
+        torch.set_num_threads(old)
+    for other in results[1:]:
+        for a, b in zip(results[0], other):
+            torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)

@@ -10,11 +10,23 @@
  * A step of a small cell costs a dozen tensor operations in PyTorch, each of a
  * few microseconds; here a step is a few loops over the batch with nothing
  * between them. Loaded through ctypes (mrmoe_sklearn/nn/kernel.py), which
- * compiles this file on first use; PyTorch computes the weights' gradients in
- * bulk from what these functions write.
+ * compiles this file on first use.
+ *
+ * Threads (OpenMP, when the compiler takes -fopenmp; else one thread): the
+ * samples are cut into fixed units of BLOCK samples (unit u holds samples
+ * u BLOCK to u BLOCK + BLOCK - 1, whatever the thread count) and each thread
+ * runs a contiguous range of whole units over all the steps. Samples never
+ * interact within a step, so a sample's arithmetic is that of one thread: the
+ * states and the input gradients are bit-identical for any thread count. The
+ * weights' gradients, sums over samples, are summed per unit into the unit's
+ * own buffer and the units' sums then added in unit order: bit-identical too.
+ * There is one parallel region per call (no barrier per step).
  */
 #include <stdint.h>
 #include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 #define LECUN_INNER 0.666f
 
@@ -160,8 +172,48 @@ static void rows_times(int64_t B, int64_t n_in, int64_t n_out, const float *rest
     }
 }
 
-/* Samples processed together in a step (their intermediate values: about 10 KB). */
+/* Samples processed together in a step (their intermediate values: about 10 KB), and the
+   unit of work of a thread: thread ranges are made of whole blocks. */
 #define BLOCK 16
+
+/* Whether this build runs threads (compiled with OpenMP). */
+int cfc_threaded(void) {
+#ifdef _OPENMP
+    return 1;
+#else
+    return 0;
+#endif
+}
+
+/* The threads a call runs (at most one per unit, at least one). */
+static int team_size(int64_t n_threads, int64_t n_units) {
+    int64_t nt = n_threads < n_units ? n_threads : n_units;
+    return nt < 1 ? 1 : (int)nt;
+}
+
+/* Runs body(first sample, end sample, thread index) for the calling threads' ranges of whole
+   units: nt threads with OpenMP, else one range of all the samples. */
+#ifdef _OPENMP
+#define FOR_RANGES(B, nt, body) \
+    do { \
+        const int64_t n_units_ = ((B) + BLOCK - 1) / BLOCK; \
+        _Pragma("omp parallel num_threads(nt) if (nt > 1)") { \
+            const int64_t id_ = omp_get_thread_num(), team_ = omp_get_num_threads(); \
+            const int64_t b_lo = id_ * n_units_ / team_ * BLOCK; \
+            const int64_t b_up = (id_ + 1) * n_units_ / team_ * BLOCK; \
+            const int64_t b_hi = b_up < (B) ? b_up : (B); \
+            const int64_t tid = id_; \
+            if (b_lo < b_hi) { body; } \
+        } \
+    } while (0)
+#else
+#define FOR_RANGES(B, nt, body) \
+    do { \
+        (void)(nt); \
+        const int64_t b_lo = 0, b_hi = (B), tid = 0; \
+        if (b_lo < b_hi) { body; } \
+    } while (0)
+#endif
 
 /* One sample's activations [f1, f2, s] from the heads' pre-activations z, and its new state. */
 static inline void heads(int64_t H, const float *restrict z, const float dt, const float v, const float *restrict h,
@@ -175,19 +227,13 @@ static inline void heads(int64_t H, const float *restrict z, const float dt, con
     }
 }
 
-/*
- * Forward over n steps of a batch of B.
- * x (n, B, U) with strides (xs_t, xs_b, 1); dt, v (n, B), v NULL when every step is valid;
- * h0 (B, H); Wh (H, U); Wo (U, 4H); bo (4H); hs (n, B, H) out.
- * th (n, B, U) and act (n, B, 3H) = [f1, f2, s] are written when not NULL (for the
- * backward); scratch (B * (U + 7H) floats) holds the heads' pre-activations and, without
- * th and act, one step's.
- */
-void cfc_forward(int64_t n, int64_t B, int64_t H, int64_t U, const float *x, int64_t xs_t, int64_t xs_b,
-                 const float *dt, const float *v, const float *h0, const float *Wh, const float *Wo,
-                 const float *bo, float *hs, float *th, float *act, float *scratch) {
+/* The forward for samples b_lo to b_hi - 1 (b_lo a multiple of BLOCK); scratch: one thread's. */
+static void forward_range(int64_t n, int64_t B, int64_t H, int64_t U, const float *x, int64_t xs_t, int64_t xs_b,
+                          const float *dt, const float *v, const float *h0, const float *Wh, const float *Wo,
+                          const float *bo, float *hs, float *th, float *act, float *scratch, int64_t b_lo,
+                          int64_t b_hi) {
     const int64_t H4 = 4 * H, H3 = 3 * H;
-    const int64_t rows = B < BLOCK ? B : BLOCK; /* scratch holds at most B samples */
+    const int64_t rows = B < BLOCK ? B : BLOCK;
     float *z = scratch;
     float *th_step = scratch + rows * H4;
     float *act_step = th_step + rows * U;
@@ -195,8 +241,8 @@ void cfc_forward(int64_t n, int64_t B, int64_t H, int64_t U, const float *x, int
         const float *h = t ? hs + (t - 1) * B * H : h0;
         const float *xt = x + t * xs_t, *dtt = dt + t * B, *vt = v ? v + t * B : NULL;
         /* a block of samples at a time: its intermediate values stay in the first-level cache */
-        for (int64_t b0 = 0; b0 < B; b0 += BLOCK) {
-            const int64_t nb = B - b0 < BLOCK ? B - b0 : BLOCK;
+        for (int64_t b0 = b_lo; b0 < b_hi; b0 += BLOCK) {
+            const int64_t nb = b_hi - b0 < BLOCK ? b_hi - b0 : BLOCK;
             const float *hb = h + b0 * H;
             float *out = hs + (t * B + b0) * H;
             float *tht = th ? th + (t * B + b0) * U : th_step;
@@ -210,6 +256,29 @@ void cfc_forward(int64_t n, int64_t B, int64_t H, int64_t U, const float *x, int
                 heads(H, z + b * H4, dtt[b0 + b], vt ? vt[b0 + b] : 1.0f, hb + b * H, at + b * H3, out + b * H);
         }
     }
+}
+
+/* Floats of scratch a forward call needs (all its threads). */
+int64_t cfc_forward_scratch(int64_t B, int64_t H, int64_t U, int64_t n_threads) {
+    const int64_t rows = B < BLOCK ? B : BLOCK;
+    return team_size(n_threads, (B + BLOCK - 1) / BLOCK) * rows * (U + 7 * H);
+}
+
+/*
+ * Forward over n steps of a batch of B.
+ * x (n, B, U) with strides (xs_t, xs_b, 1); dt, v (n, B), v NULL when every step is valid;
+ * h0 (B, H); Wh (H, U); Wo (U, 4H); bo (4H); hs (n, B, H) out.
+ * th (n, B, U) and act (n, B, 3H) = [f1, f2, s] are written when not NULL (for the
+ * backward); scratch (cfc_forward_scratch floats) holds the heads' pre-activations and,
+ * without th and act, one step's. n_threads: threads to run (see the top of the file).
+ */
+void cfc_forward(int64_t n, int64_t B, int64_t H, int64_t U, const float *x, int64_t xs_t, int64_t xs_b,
+                 const float *dt, const float *v, const float *h0, const float *Wh, const float *Wo,
+                 const float *bo, float *hs, float *th, float *act, float *scratch, int64_t n_threads) {
+    const int64_t per_thread = (B < BLOCK ? B : BLOCK) * (U + 7 * H);
+    const int nt = team_size(n_threads, (B + BLOCK - 1) / BLOCK);
+    FOR_RANGES(B, nt, forward_range(n, B, H, U, x, xs_t, xs_b, dt, v, h0, Wh, Wo, bo, hs, th, act,
+                                    scratch + tid * per_thread, b_lo, b_hi));
 }
 
 /* One sample's G = [d ff1, d ff2, d time_a, d time_b] from the gradient g + carry by its new
@@ -229,32 +298,87 @@ static inline void heads_grad(int64_t H, const float *restrict g, const float *r
     }
 }
 
-/*
- * Backward over the same n steps, last to first.
- * g (n, B, H): the loss' gradient by each output state; th, act as written by the forward;
- * WoT (4H, U), WhT (U, H): the weights transposed. Writes G (n, B, 4H), the gradient by the
- * heads' pre-activations, and P (n, B, U), the gradient by the backbone's input half x.
- * carry (B, H): on entry the gradient by the last state from later steps (zeros usually),
- * on return the gradient by h0.
- */
-void cfc_backward(int64_t n, int64_t B, int64_t H, int64_t U, const float *g, const float *dt, const float *v,
-                  const float *th, const float *act, const float *WoT, const float *WhT, float *G, float *P,
-                  float *carry) {
-    const int64_t H4 = 4 * H, H3 = 3 * H;
+/* acc (n_in, n_out) += a^T @ W for a (nb, n_in) with row stride lda, W (nb, n_out): a's
+   block transposed into aT (n_in, nb), then row products. */
+static void add_outer(int64_t nb, int64_t n_in, int64_t n_out, const float *restrict a, int64_t lda,
+                      const float *restrict W, float *restrict aT, float *restrict acc) {
+    for (int64_t b = 0; b < nb; b++)
+        for (int64_t i = 0; i < n_in; i++) aT[i * nb + b] = a[b * lda + i];
+    rows_times(n_in, nb, n_out, aT, nb, W, acc);
+}
+
+/* Floats of one unit's weight-gradient sums: Wh (H, U), Wo (U, 4H), bo (4H). */
+static int64_t unit_floats(int64_t H, int64_t U) { return H * U + U * 4 * H + 4 * H; }
+
+/* The backward for samples b_lo to b_hi - 1 (b_lo a multiple of BLOCK). */
+static void backward_range(int64_t n, int64_t B, int64_t H, int64_t U, const float *g, const float *dt,
+                           const float *v, const float *th, const float *act, const float *hs, const float *h0,
+                           const float *WoT, const float *WhT, float *P, float *carry, float *sums,
+                           float *scratch, int64_t b_lo, int64_t b_hi) {
+    const int64_t H4 = 4 * H, H3 = 3 * H, per_unit = unit_floats(H, U);
+    float *Gb = scratch;             /* (BLOCK, 4H) */
+    float *aT = scratch + BLOCK * H4; /* (max(U, H), BLOCK) */
+    memset(sums + b_lo / BLOCK * per_unit, 0, ((b_hi - b_lo + BLOCK - 1) / BLOCK) * per_unit * sizeof(float));
     for (int64_t t = n - 1; t >= 0; t--) {
         const float *gt = g + t * B * H, *at = act + t * B * H3, *tht = th + t * B * U;
         const float *dtt = dt + t * B;
-        float *Gt = G + t * B * H4, *Pt = P + t * B * U;
-        for (int64_t b0 = 0; b0 < B; b0 += BLOCK) {
-            const int64_t nb = B - b0 < BLOCK ? B - b0 : BLOCK;
-            float *Gb = Gt + b0 * H4, *Pb = Pt + b0 * U, *cb = carry + b0 * H;
+        const float *hprev = t ? hs + (t - 1) * B * H : h0;
+        float *Pt = P + t * B * U;
+        for (int64_t b0 = b_lo; b0 < b_hi; b0 += BLOCK) {
+            const int64_t nb = b_hi - b0 < BLOCK ? b_hi - b0 : BLOCK;
+            float *Pb = Pt + b0 * U, *cb = carry + b0 * H;
+            float *sWh = sums + b0 / BLOCK * per_unit, *sWo = sWh + H * U, *sbo = sWo + U * H4;
             const float *thb = tht + b0 * U;
-            for (int64_t b = b0; b < b0 + nb; b++)
-                heads_grad(H, gt + b * H, at + b * H3, v ? v[t * B + b] : 1.0f, dtt[b], Gt + b * H4, carry + b * H);
+            for (int64_t b = 0; b < nb; b++)
+                heads_grad(H, gt + (b0 + b) * H, at + (b0 + b) * H3, v ? v[t * B + b0 + b] : 1.0f, dtt[b0 + b],
+                           Gb + b * H4, cb + b * H);
             memset(Pb, 0, nb * U * sizeof(float));
             rows_times(nb, H4, U, Gb, H4, WoT, Pb);
             for (int64_t i = 0; i < nb * U; i++) Pb[i] *= LECUN_INNER * (1.0f - thb[i] * thb[i]);
             rows_times(nb, U, H, Pb, U, WhT, cb);
+            /* the weights' gradients, summed into this unit's buffer */
+            add_outer(nb, U, H4, thb, U, Gb, aT, sWo);
+            for (int64_t b = 0; b < nb; b++)
+                for (int64_t i = 0; i < H4; i++) sbo[i] += Gb[b * H4 + i];
+            add_outer(nb, H, U, hprev + b0 * H, H, Pb, aT, sWh);
+        }
+    }
+}
+
+/* Floats of scratch a backward call needs (all its threads, and the units' sums). */
+int64_t cfc_backward_scratch(int64_t B, int64_t H, int64_t U, int64_t n_threads) {
+    const int64_t n_units = (B + BLOCK - 1) / BLOCK;
+    const int64_t per_thread = BLOCK * (4 * H + (U > H ? U : H));
+    return team_size(n_threads, n_units) * per_thread + n_units * unit_floats(H, U);
+}
+
+/*
+ * Backward over the same n steps, last to first.
+ * g (n, B, H): the loss' gradient by each output state; th, act as written by the forward,
+ * hs the forward's states, h0 the initial state; WoT (4H, U), WhT (U, H): the weights
+ * transposed. Writes P (n, B, U), the gradient by the backbone's input half x, and the
+ * weights' gradients gWh (H, U), gWo (U, 4H), gbo (4H). carry (B, H): on entry the gradient
+ * by the last state from later steps (zeros usually), on return the gradient by h0.
+ * scratch: cfc_backward_scratch floats.
+ */
+void cfc_backward(int64_t n, int64_t B, int64_t H, int64_t U, const float *g, const float *dt, const float *v,
+                  const float *th, const float *act, const float *hs, const float *h0, const float *WoT,
+                  const float *WhT, float *P, float *carry, float *gWh, float *gWo, float *gbo, float *scratch,
+                  int64_t n_threads) {
+    const int64_t n_units = (B + BLOCK - 1) / BLOCK, per_unit = unit_floats(H, U);
+    const int64_t per_thread = BLOCK * (4 * H + (U > H ? U : H));
+    const int nt = team_size(n_threads, n_units);
+    float *sums = scratch + nt * per_thread;
+    FOR_RANGES(B, nt, backward_range(n, B, H, U, g, dt, v, th, act, hs, h0, WoT, WhT, P, carry, sums,
+                                     scratch + tid * per_thread, b_lo, b_hi));
+    /* the units' sums added in unit order: the same for any thread count */
+    float *out[3] = {gWh, gWo, gbo};
+    const int64_t offset[3] = {0, H * U, H * U + U * 4 * H}, size[3] = {H * U, U * 4 * H, 4 * H};
+    for (int k = 0; k < 3; k++) {
+        for (int64_t i = 0; i < size[k]; i++) {
+            float total = 0.0f;
+            for (int64_t u = 0; u < n_units; u++) total += sums[u * per_unit + offset[k] + i];
+            out[k][i] = total;
         }
     }
 }

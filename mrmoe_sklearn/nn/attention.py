@@ -87,9 +87,10 @@ class TemporalAttention(nn.Module):
         # product over contiguous states (a padded (S, K, B, H) block with
         # broadcast products was measured several times slower on CPU).
         contexts, weights = [], []
-        for k, (h, ok) in enumerate(zip(hs, valid)):
+        # the experts' weights unbound once (not one parameter slice per expert)
+        for h, ok, weight, bias in zip(hs, valid, self.weight.unbind(0), self.bias.unbind(0)):
             n, B, H = h.shape
-            scores = (h.reshape(n * B, H) @ self.weight[k]).view(n, B) + self.bias[k]
+            scores = torch.addmv(bias, h.reshape(n * B, H), weight).view(n, B)
             # the softmax over time on (B, n) rows: over the first axis of (n, B), torch's
             # vectorised and tail lanes round differently, so a sample's weights would depend
             # on its position in the batch (scikit-learn's sample-order invariance check)

@@ -300,22 +300,26 @@ class _CfCKernelScan(torch.autograd.Function):
     """K CfC cells with the compiled kernel (:mod:`~mrmoe_sklearn.nn.kernel`), float32 on the CPU.
 
     The kernel runs each expert over its own steps in one call, forward and
-    backward; the weights' gradients are then a few products over all steps at
-    once. Same inputs and outputs as :class:`_CfCScan` (without ``active``:
-    each expert's steps are the length of its sequences).
+    backward (the backward also sums the weights' gradients), on torch's
+    thread count. Same inputs and outputs as :class:`_CfCScan` (without
+    ``active``: each expert's steps are the length of its sequences).
     """
 
     @staticmethod
     def forward(ctx, save, h0, Wh, Wo, bo, *seqs):
         K = h0.shape[0]
         xin, dt, v = seqs[:K], seqs[K : 2 * K], seqs[2 * K :]
-        Wh, Wo, bo = Wh.contiguous(), Wo.contiguous(), bo.contiguous()
+        Wh, Wo, bo, h0 = Wh.contiguous(), Wo.contiguous(), bo.contiguous(), h0.contiguous()
+        B, H, U = h0.shape[1], h0.shape[2], Wh.shape[2]
+        n_threads = torch.get_num_threads()
+        # one working buffer for every expert's call; the valid-step mask always passed (a
+        # check that it is all ones would cost a synchronising reduction per expert)
+        scratch = h0.new_empty(kernel.scratch_size("forward", B, H, U, n_threads))
         hs, steps = [], []
-        for k in range(K):
-            n, B = dt[k].shape[:2]
-            d = dt[k].reshape(n, B).contiguous()
-            mask = None if bool(v[k].all()) else v[k].reshape(n, B).contiguous()
-            h, th, act = kernel.forward(xin[k], d, mask, h0[k].contiguous(), Wh[k], Wo[k], bo[k], save)
+        for k, (h0_k, Wh_k, Wo_k, bo_k) in enumerate(zip(h0.unbind(0), Wh.unbind(0), Wo.unbind(0), bo.unbind(0))):
+            n = dt[k].shape[0]
+            d, mask = dt[k].reshape(n, B).contiguous(), v[k].reshape(n, B).contiguous()
+            h, th, act = kernel.forward(xin[k], d, mask, h0_k, Wh_k, Wo_k, bo_k, save, n_threads, scratch)
             hs.append(h)
             steps.append((d, mask, th, act))
         if save:
@@ -330,23 +334,20 @@ class _CfCKernelScan(torch.autograd.Function):
         K, B, H = h0.shape
         U = Wh.shape[-1]
         WoT, WhT = Wo.transpose(1, 2).contiguous(), Wh.transpose(1, 2).contiguous()
+        n_threads = torch.get_num_threads()
         # contiguous whatever h0's layout: the kernel writes grad_h0[k] as a dense (B, H) block
-        grad_h0, grad_Wh, grad_Wo = h0.new_zeros(h0.shape), torch.zeros_like(Wh), torch.zeros_like(Wo)
-        grad_bo, grad_xin = Wo.new_zeros(K, 4 * H), []
-        for k in range(K):
+        grad_h0 = h0.new_zeros(h0.shape)
+        # the kernel writes each expert's weight gradients into its slice of these
+        grads = (Wh.new_empty(K, H, U), Wo.new_empty(K, U, 4 * H), Wo.new_empty(K, 4 * H))
+        scratch = h0.new_empty(kernel.scratch_size("backward", B, H, U, n_threads))
+        per_expert = zip(h0.unbind(0), WoT.unbind(0), WhT.unbind(0), grad_h0.unbind(0), *(g.unbind(0) for g in grads))
+        grad_xin = []
+        for k, (h0_k, WoT_k, WhT_k, carry, *out) in enumerate(per_expert):
             d, mask, th, act = ctx.steps[k]
-            n = d.shape[0]
-            G, P = kernel.backward(grad_hs[k].contiguous(), d, mask, th, act, WoT[k], WhT[k], grad_h0[k])
+            P, *_ = kernel.backward(grad_hs[k].contiguous(), d, mask, th, act, hs[k], h0_k, WoT_k, WhT_k, carry,
+                                    n_threads, out, scratch)
             grad_xin.append(P)
-            if n == 0:
-                continue
-            torch.mm(th.view(n * B, U).t(), G.view(n * B, 4 * H), out=grad_Wo[k])
-            torch.sum(G.view(n * B, 4 * H), 0, out=grad_bo[k])
-            # sum over steps of h_{t-1}^T P_t: the initial state, then the expert's own states
-            torch.mm(h0[k].t(), P[0], out=grad_Wh[k])
-            if n > 1:
-                grad_Wh[k].addmm_(hs[k][:-1].reshape((n - 1) * B, H).t(), P[1:].reshape((n - 1) * B, U))
-        return (None, grad_h0, grad_Wh, grad_Wo, grad_bo, *grad_xin, *[None] * (2 * K))
+        return (None, grad_h0, *grads, *grad_xin, *[None] * (2 * K))
 
 
 def _use_kernel(tensors):

@@ -153,24 +153,28 @@ class MultiRateCfC(nn.Module):
         n_feat = x.shape[-1]
         windows = _Windows(x, m, dt, v)
         xin, dt_w, v_w, valid = [], [], [], []
-        start = 0
-        for rate in dict.fromkeys(self.rates):
+        groups = list(dict.fromkeys(self.rates))
+        sizes = [self.rates.count(rate) for rate in groups]
+        # the experts' input weights of each rate, cut in one split each (a slice of a
+        # parameter per expert would be one more backward operation per slice)
+        weights = self.input_weight.split(sizes) if len(sizes) > 1 else (self.input_weight,)
+        biases = self.input_bias.split(sizes) if len(sizes) > 1 else (self.input_bias,)
+        for rate, k, W, bias in zip(groups, sizes, weights, biases):
             mean, count, d, ok = _window_stats(windows, rate)
             n, B = d.shape
-            k = self.rates.count(rate)
-            sl = slice(start, start + k)
-            W = self.input_weight[sl].permute(1, 0, 2).reshape(self.input_weight.shape[1], -1)
+            W = W.permute(1, 0, 2).reshape(W.shape[1], -1)
+            rest = W.shape[0] - 2 * n_feat
+            W_mean, W_count, W_extra = W.split([n_feat, n_feat, rest]) if rest else (*W.split(n_feat), None)
             # [mean, count / rate, extra] @ W as products into one buffer (no concatenated copy).
-            proj = torch.addmm(self.input_bias[sl].reshape(-1), mean.reshape(n * B, n_feat), W[:n_feat])
-            proj = proj.addmm_(count.reshape(n * B, n_feat), W[n_feat : 2 * n_feat], alpha=1.0 / rate)
+            proj = torch.addmm(bias.reshape(-1), mean.reshape(n * B, n_feat), W_mean)
+            proj = proj.addmm_(count.reshape(n * B, n_feat), W_count, alpha=1.0 / rate)
             if extra is not None:
                 e = extra if rate == 1 else window_sums(extra, rate) / windows.at(rate)[3][..., None].clamp(min=1.0)
-                proj = proj.addmm_(e.reshape(n * B, -1), W[2 * n_feat :])
+                proj = proj.addmm_(e.reshape(n * B, -1), W_extra)
             xin.extend(proj.view(n, B, k, -1).unbind(2) if k > 1 else [proj.view(n, B, -1)])
             dt_w.extend([d[..., None]] * k)
             v_w.extend([ok[..., None].to(d.dtype)] * k)
             valid.extend([ok] * k)
-            start += k
         n_steps = [d.shape[0] for d in dt_w]
         active = []  # experts running at each step: k of them until the k-th stops
         for k in range(len(n_steps), 0, -1):

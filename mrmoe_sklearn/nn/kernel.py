@@ -7,6 +7,16 @@ anything but float32 tensors on the CPU, :func:`~mrmoe_sklearn.nn.cells.cfc_scan
 runs its PyTorch loop instead (the same update; results agree to float32
 rounding). Set the environment variable ``MRMOE_SKLEARN_KERNEL=0`` to always
 use the PyTorch loop.
+
+Threads: where the compiler takes ``-fopenmp`` the kernel splits each call's
+samples over threads (``n_threads``, by default torch's own setting,
+:func:`torch.get_num_threads`, which the estimators' ``n_threads`` sets). It
+then shares torch's OpenMP runtime where torch has one (GNU's ``libgomp.so.1``,
+as in torch's Linux wheels), so the two never run two pools of threads at
+once. Samples are cut into fixed blocks that threads take whole, so the
+results are bit-identical for any thread count. Without OpenMP (or with
+``MRMOE_SKLEARN_OPENMP=0``, which builds without it) it runs on one thread with
+the same results.
 """
 
 import ctypes
@@ -21,18 +31,33 @@ import threading
 import warnings
 from pathlib import Path
 
-__all__ = ["load", "available", "status", "forward", "backward"]
+import torch
+
+__all__ = ["load", "available", "status", "threaded", "forward", "backward"]
 
 _SOURCE = Path(__file__).with_name("_cfc_kernel.c")
 _FLAGS = ["-O3", "-fno-math-errno", "-fPIC", "-shared"]
 #: Tried first; compilers that reject it (some targets) build without.
 _NATIVE = "-march=native"
+#: Threads; compilers without OpenMP (Apple's clang) build without.
+_OPENMP = "-fopenmp"
 _lock = threading.Lock()
 _state = {"lib": None, "tried": False, "error": None}
 
 
+def _off(variable):
+    return os.environ.get(variable, "1").strip().lower() in ("0", "false", "no", "off")
+
+
 def _switched_off():
-    return os.environ.get("MRMOE_SKLEARN_KERNEL", "1").strip().lower() in ("0", "false", "no", "off")
+    return _off("MRMOE_SKLEARN_KERNEL")
+
+
+def _attempts():
+    """The extra flags of each compile, tried in order until one succeeds: with threads
+    (unless ``MRMOE_SKLEARN_OPENMP=0``) and the machine's instructions first."""
+    threads = [[]] if _off("MRMOE_SKLEARN_OPENMP") or _state.get("no_openmp") else [[_OPENMP], []]
+    return [[*native, *omp] for omp in threads for native in ([_NATIVE], [])]
 
 
 def _cache_dirs():
@@ -94,7 +119,7 @@ def _compile(target):
     fd, tmp = tempfile.mkstemp(suffix=".so", dir=target.parent)
     os.close(fd)
     try:
-        for extra in ([_NATIVE], []):
+        for extra in _attempts():
             cmd = [*cc.split(), *_FLAGS, *extra, str(_SOURCE), "-o", tmp]
             done = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
             if done.returncode == 0:
@@ -124,11 +149,22 @@ def _built(name):
 
 def _bind(lib):
     i64, ptr = ctypes.c_int64, ctypes.c_void_p
-    lib.cfc_forward.argtypes = [i64] * 4 + [ptr, i64, i64] + [ptr] * 10
+    lib.cfc_forward.argtypes = [i64] * 4 + [ptr, i64, i64] + [ptr] * 10 + [i64]
     lib.cfc_forward.restype = None
-    lib.cfc_backward.argtypes = [i64] * 4 + [ptr] * 10
+    lib.cfc_backward.argtypes = [i64] * 4 + [ptr] * 15 + [i64]
     lib.cfc_backward.restype = None
+    for name in ("cfc_forward_scratch", "cfc_backward_scratch"):
+        getattr(lib, name).argtypes = [i64] * 4
+        getattr(lib, name).restype = i64
+    lib.cfc_threaded.argtypes = []
+    lib.cfc_threaded.restype = ctypes.c_int
     return lib
+
+
+def _key():
+    """The library's cache key: its source, every flag tried, and the CPU."""
+    flags = " ".join([*_FLAGS, *(" ".join(a) + ";" for a in _attempts())])
+    return hashlib.sha256(_SOURCE.read_bytes() + flags.encode() + _cpu_id().encode()).hexdigest()[:16]
 
 
 def load():
@@ -147,10 +183,14 @@ def load():
             try:
                 if not sys.platform.startswith(("linux", "darwin")):
                     raise RuntimeError(f"not built on {sys.platform}")
-                key = hashlib.sha256(
-                    _SOURCE.read_bytes() + " ".join([*_FLAGS, _NATIVE]).encode() + _cpu_id().encode()
-                ).hexdigest()[:16]
-                _state["lib"] = _bind(ctypes.CDLL(str(_built(f"cfc_kernel_{key}.so"))))
+                try:
+                    _state["lib"] = _bind(ctypes.CDLL(str(_built(f"cfc_kernel_{_key()}.so"))))
+                except OSError:
+                    if [_OPENMP] not in _attempts():
+                        raise
+                    # built with OpenMP but not loadable (its runtime): without threads
+                    _state["no_openmp"] = True
+                    _state["lib"] = _bind(ctypes.CDLL(str(_built(f"cfc_kernel_{_key()}.so"))))
             except (OSError, RuntimeError, subprocess.SubprocessError) as exc:
                 _state["error"] = f"{type(exc).__name__}: {exc}"
             # recorded before warning: a warning raised as an error must not make every
@@ -187,15 +227,50 @@ def status():
     if _switched_off():
         return "off (MRMOE_SKLEARN_KERNEL=0): PyTorch loop"
     if load() is not None:
-        return f"compiled kernel in use ({_state['lib']._name})"
+        threads = "threads: OpenMP" if threaded() else "one thread (built without OpenMP)"
+        return f"compiled kernel in use, {threads} ({_state['lib']._name})"
     return f"unavailable ({_state['error']}): PyTorch loop"
+
+
+def threaded():
+    """Whether the compiled kernel runs threads (built with OpenMP).
+
+    Returns
+    -------
+    bool
+        False also where the kernel is not in use.
+    """
+    lib = load()
+    return lib is not None and bool(lib.cfc_threaded())
+
+
+def _threads(n_threads):
+    return torch.get_num_threads() if n_threads is None else max(1, int(n_threads))
+
+
+def scratch_size(direction, B, H, U, n_threads=None):
+    """Floats of working memory one call of :func:`forward` or :func:`backward` needs.
+
+    Parameters
+    ----------
+    direction : {"forward", "backward"}
+    B, H, U : int
+        Batch size, hidden size, backbone units.
+    n_threads : int or None, default=None
+
+    Returns
+    -------
+    int
+    """
+    lib = _state["lib"] or load()  # a backward runs on the library of its forward
+    return int(getattr(lib, f"cfc_{direction}_scratch")(B, H, U, _threads(n_threads)))
 
 
 def _p(t):
     return ctypes.c_void_p(t.data_ptr()) if t is not None else None
 
 
-def forward(x, dt, v, h0, Wh, Wo, bo, save):
+def forward(x, dt, v, h0, Wh, Wo, bo, save, n_threads=None, scratch=None):
     """Run one expert over its ``n`` steps with the compiled kernel.
 
     Parameters
@@ -212,6 +287,12 @@ def forward(x, dt, v, h0, Wh, Wo, bo, save):
     bo : Tensor of shape (4H,)
     save : bool
         Also return what :func:`backward` needs.
+    n_threads : int or None, default=None
+        Threads to run; None for :func:`torch.get_num_threads`. The results do
+        not depend on it.
+    scratch : Tensor or None, default=None
+        Working memory of at least :func:`scratch_size` ``("forward", ...)``
+        floats, shared by successive calls; None allocates it.
 
     Returns
     -------
@@ -226,7 +307,9 @@ def forward(x, dt, v, h0, Wh, Wo, bo, save):
     hs = h0.new_empty(n, B, H)
     th = h0.new_empty(n, B, U) if save else None
     act = h0.new_empty(n, B, 3 * H) if save else None
-    scratch = h0.new_empty(B * (U + 7 * H))
+    nt = _threads(n_threads)
+    if scratch is None:
+        scratch = h0.new_empty(lib.cfc_forward_scratch(B, H, U, nt))
     lib.cfc_forward(
         n,
         B,
@@ -245,11 +328,12 @@ def forward(x, dt, v, h0, Wh, Wo, bo, save):
         _p(th),
         _p(act),
         _p(scratch),
+        nt,
     )
     return hs, th, act
 
 
-def backward(grad_hs, dt, v, th, act, WoT, WhT, carry):
+def backward(grad_hs, dt, v, th, act, hs, h0, WoT, WhT, carry, n_threads=None, out=None, scratch=None):
     """The gradients of one expert's sequence with the compiled kernel.
 
     Parameters
@@ -257,23 +341,61 @@ def backward(grad_hs, dt, v, th, act, WoT, WhT, carry):
     grad_hs : Tensor of shape (n, B, H)
     dt, v : as for :func:`forward`
     th, act : what :func:`forward` saved
+    hs : Tensor of shape (n, B, H)
+        The forward's states.
+    h0 : Tensor of shape (B, H)
+        The initial state, contiguous.
     WoT : Tensor of shape (4H, U)
     WhT : Tensor of shape (U, H)
     carry : Tensor of shape (B, H)
         Overwritten: the gradient by the last state from beyond the sequence on
         entry (zeros), by the initial state on return.
+    n_threads : int or None, default=None
+        As for :func:`forward`; the results do not depend on it.
+    out : tuple of 3 Tensors or None, default=None
+        Contiguous tensors to write ``grad_Wh, grad_Wo, grad_bo`` into.
+    scratch : Tensor or None, default=None
+        As for :func:`forward` (:func:`scratch_size` ``("backward", ...)``).
 
     Returns
     -------
-    G : Tensor of shape (n, B, 4H)
-        Gradient by the heads' pre-activations.
     P : Tensor of shape (n, B, U)
         Gradient by the input half ``x``.
+    grad_Wh : Tensor of shape (H, U)
+    grad_Wo : Tensor of shape (U, 4H)
+    grad_bo : Tensor of shape (4H,)
+        The weights' gradients: sums over samples in a fixed order.
     """
     lib = _state["lib"]  # loaded by the forward (even if switched off since)
     n, B, H = grad_hs.shape
     U = th.shape[-1]
-    G = th.new_empty(n, B, 4 * H)
+    nt = _threads(n_threads)
     P = th.new_empty(n, B, U)
-    lib.cfc_backward(n, B, H, U, _p(grad_hs), _p(dt), _p(v), _p(th), _p(act), _p(WoT), _p(WhT), _p(G), _p(P), _p(carry))
-    return G, P
+    grad_Wh, grad_Wo, grad_bo = (
+        out if out is not None else (th.new_empty(H, U), th.new_empty(U, 4 * H), th.new_empty(4 * H))
+    )
+    if scratch is None:
+        scratch = th.new_empty(lib.cfc_backward_scratch(B, H, U, nt))
+    lib.cfc_backward(
+        n,
+        B,
+        H,
+        U,
+        _p(grad_hs),
+        _p(dt),
+        _p(v),
+        _p(th),
+        _p(act),
+        _p(hs),
+        _p(h0),
+        _p(WoT),
+        _p(WhT),
+        _p(P),
+        _p(carry),
+        _p(grad_Wh),
+        _p(grad_Wo),
+        _p(grad_bo),
+        _p(scratch),
+        nt,
+    )
+    return P, grad_Wh, grad_Wo, grad_bo
