@@ -319,8 +319,10 @@ def test_kernel_thread_count_passed_explicitly(n_threads):
         assert torch.equal(a, b)
     g = torch.randn(ref[0].shape, generator=torch.Generator().manual_seed(0))
     WoT, WhT = Wo.t().contiguous(), Wh.t().contiguous()
-    back = [kernel.backward(g, d, m, ref[1], ref[2], ref[0], h, WoT, WhT, carry, n)
-            + (carry,) for n, carry in ((1, torch.zeros(40, 8)), (n_threads, torch.zeros(40, 8)))]
+    back = [
+        kernel.backward(g, d, m, ref[1], ref[2], ref[0], h, WoT, WhT, carry, n) + (carry,)
+        for n, carry in ((1, torch.zeros(40, 8)), (n_threads, torch.zeros(40, 8)))
+    ]
     for a, b in zip(*back):
         assert torch.equal(a, b)
 

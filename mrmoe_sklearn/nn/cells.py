@@ -344,8 +344,9 @@ class _CfCKernelScan(torch.autograd.Function):
         grad_xin = []
         for k, (h0_k, WoT_k, WhT_k, carry, *out) in enumerate(per_expert):
             d, mask, th, act = ctx.steps[k]
-            P, *_ = kernel.backward(grad_hs[k].contiguous(), d, mask, th, act, hs[k], h0_k, WoT_k, WhT_k, carry,
-                                    n_threads, out, scratch)
+            P, *_ = kernel.backward(
+                grad_hs[k].contiguous(), d, mask, th, act, hs[k], h0_k, WoT_k, WhT_k, carry, n_threads, out, scratch
+            )
             grad_xin.append(P)
         return (None, grad_h0, *grads, *grad_xin, *[None] * (2 * K))
 
