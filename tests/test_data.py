@@ -6,7 +6,7 @@ import pytest
 import scipy.sparse as sp
 
 from mrmoe_sklearn import TimeSeriesScaler, to_sequences
-from mrmoe_sklearn._data import check_series, fit_scaling, prepare_batch
+from mrmoe_sklearn._data import check_series, fit_scaling, prepare_batch, quantile_edges, quantile_encode
 
 
 def test_3d_is_channels_first_and_transposed(rng):
@@ -172,3 +172,39 @@ def test_time_series_scaler_keeps_layout_nan_and_time(rng):
     assert np.isnan(Xt[0, 1, 3])
     np.testing.assert_allclose(np.nanmean(Xt[:, 1:], axis=(0, 2)), 0, atol=1e-12)
     np.testing.assert_allclose(np.nanstd(Xt[:, 1:], axis=(0, 2)), 1, atol=1e-12)
+
+
+def test_quantile_encoding_fills_bins_below_the_value():
+    raw = np.array([[0.0, 5.0], [1.0, 5.0], [2.0, np.nan], [3.0, 5.0], [4.0, np.nan]])
+    edges = quantile_edges(raw, n_bins=4)
+    np.testing.assert_allclose(edges[0], [0, 1, 2, 3, 4])
+    np.testing.assert_allclose(edges[1], [5, 5, 5, 5, 5])  # ties: every bin is empty
+    s = quantile_encode(np.array([[2.5, 5.0], [-1.0, 4.0], [9.0, np.nan]]), edges)
+    assert s.shape == (3, 2 * 5) and s.dtype == np.float32
+    np.testing.assert_allclose(s[0, :5], [1, 1, 0.5, 0, 0])  # 2.5: two full bins, half of the third
+    np.testing.assert_allclose(s[0, 5:], [1, 1, 1, 1, 0])  # at a tie: every step reached
+    np.testing.assert_allclose(s[1], [0, 0, 0, 0, 0, 0, 0, 0, 0, 0])  # below the lowest edges
+    np.testing.assert_allclose(s[2], [1, 1, 1, 1, 0, 0, 0, 0, 0, 1])  # above; undefined: the flag alone
+
+
+def test_quantile_edges_of_an_undefined_column_are_zero():
+    raw = np.array([[np.nan, 1.0], [np.nan, 2.0]])
+    edges = quantile_edges(raw, n_bins=2)
+    np.testing.assert_array_equal(edges[0], [0, 0, 0])
+    s = quantile_encode(raw, edges)
+    np.testing.assert_array_equal(s[:, :3], [[0, 0, 1], [0, 0, 1]])
+    assert np.isfinite(s).all()
+
+
+def test_fit_scaling_summary_encodings(rng):
+    X = rng.randn(30, 3, 12)
+    X[:, 1, 4:] = np.nan
+    data = check_series(X)
+    robust = fit_scaling(data, summaries="robust")
+    quantile = fit_scaling(data, summaries="quantile")
+    assert robust.summary_edges is None and robust.summary_width == 3 * 9
+    assert quantile.summary_edges.shape == (3 * 9, 9) and quantile.summary_width == 3 * 9 * 9
+    assert prepare_batch(data, quantile)["s"].shape == (30, 3 * 9 * 9)
+    assert fit_scaling(data).summary_width == 0 and "s" not in prepare_batch(data, fit_scaling(data))
+    with pytest.raises(ValueError, match="summaries must be one of"):
+        fit_scaling(data, summaries="rank")
