@@ -804,7 +804,7 @@ def fetch_physionet2012(
             f"Dropped {sum(dropped.values())} row(s) of the PhysioNet 2012 records in {folder} whose "
             f"parameter is not one of the 37 time-series variables or a descriptor at 00:00: {listed}.",
             UserWarning,
-            stacklevel=2,
+            stacklevel=3,  # the caller of fetch_physionet2012, past validate_params' wrapper
         )
 
     record_ids = np.sort(np.concatenate([np.asarray(archives[s][0], dtype=np.int64) for s in SETS]))
