@@ -313,8 +313,11 @@ def _in_notebook():
 class _LineBar:
     """Fallback "bar" for logs and workers: a line now and then, no carriage returns."""
 
-    def __init__(self, total, desc, leave=True, every=10.0):
-        self.total, self.desc, self.leave, self.every = total, desc, leave, every
+    def __init__(self, total, desc, leave=True):
+        self.total, self.desc, self.leave = total, desc, leave
+        # a kept bar (the epochs) writes a line per update; a transient one (the
+        # batches of an epoch, a prediction) one every LINE_EVERY seconds
+        self.every = 0.0 if leave else LINE_EVERY
         self.n = 0
         self.postfix = ""
         self._last = time.monotonic()
@@ -322,7 +325,7 @@ class _LineBar:
     def update(self, n=1):
         self.n += n
         now = time.monotonic()
-        if self.leave and (now - self._last >= self.every or self.n == self.total):
+        if now - self._last >= self.every and (self.leave or self.n < self.total):
             self._last = now
             self.write(f"{self.desc}: {self.n}/{self.total}{self.postfix}")
 
@@ -335,6 +338,10 @@ class _LineBar:
 
     def close(self):
         pass
+
+
+#: Off a terminal, a transient bar writes its line at most this often (seconds).
+LINE_EVERY = 30.0
 
 
 def progress_bar(total, desc, leave=True, position=0):
@@ -393,7 +400,7 @@ class Progress(Callback):
         if self.batches_ is None:
             return
         if training and loss is not None:
-            self.batches_.set_postfix_str(f"loss={float(loss):.4f}", refresh=False)
+            self.batches_.set_postfix_str(f"loss={loss.detach().item():.4f}", refresh=False)
         self.batches_.update(1)
 
     def on_epoch_end(self, net, **kwargs):
