@@ -67,7 +67,14 @@ def test_explanations():
     np.testing.assert_allclose(explanation["gate_weights"].sum(axis=1), 1.0, rtol=1e-5)
 
 
-EXAMPLE_NAMES = ["quickstart", "grid_search", "clinical_long_format", "compare_models", "explanations"]
+EXAMPLE_NAMES = [
+    "quickstart",
+    "grid_search",
+    "clinical_long_format",
+    "compare_models",
+    "explanations",
+    "regression_slope",
+]
 
 
 def test_every_example_is_listed():
