@@ -19,8 +19,17 @@ ROOT = Path(__file__).resolve().parents[1]
 #: Dropout, a validation split, early stopping and the plateau schedule: every
 #: piece of state a resumed fit needs back.
 PARAMS = dict(
-    time_channel=0, hidden_size=4, backbone_units=8, max_epochs=6, batch_size=16, early_stopping=True,
-    patience=10, validation_fraction=0.25, lr=1e-2, n_threads=1, random_state=0,
+    time_channel=0,
+    hidden_size=4,
+    backbone_units=8,
+    max_epochs=6,
+    batch_size=16,
+    early_stopping=True,
+    patience=10,
+    validation_fraction=0.25,
+    lr=1e-2,
+    n_threads=1,
+    random_state=0,
 )
 
 
@@ -137,7 +146,10 @@ def test_a_fit_killed_with_sigkill_resumes_and_completes(tmp_path):
     script.write_text(f"PARAMS = {params!r}\n" + _SCRIPT)
     env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     child = subprocess.Popen(
-        [sys.executable, str(script), str(folder)], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
+        [sys.executable, str(script), str(folder)],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
     deadline = time.monotonic() + 120

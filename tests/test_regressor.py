@@ -34,8 +34,9 @@ def slope_data():
 
 def test_regressor_learns_a_trend_slope(slope_data):
     X, y = slope_data
-    reg = MRMoERegressor(time_channel=0, hidden_size=8, backbone_units=16, max_epochs=10, lr=1e-2, n_threads=1,
-                         random_state=0)
+    reg = MRMoERegressor(
+        time_channel=0, hidden_size=8, backbone_units=16, max_epochs=10, lr=1e-2, n_threads=1, random_state=0
+    )
     reg.fit(X[:160], y[:160])
     r2 = reg.score(X[160:], y[160:])
     # measured 0.88 (0.91 with summary_head=False: the experts learn it); a constant -0.01
@@ -81,8 +82,9 @@ def test_regressor_targets_are_checked(slope_data):
 
 def test_regressor_early_stopping_on_r2_with_ensemble(slope_data):
     X, y = slope_data
-    reg = MRMoERegressor(time_channel=0, early_stopping=True, early_stopping_scoring="r2", patience=3,
-                         **dict(FAST, max_epochs=6))
+    reg = MRMoERegressor(
+        time_channel=0, early_stopping=True, early_stopping_scoring="r2", patience=3, **dict(FAST, max_epochs=6)
+    )
     reg.fit(X[:120], y[:120], X_val=X[120:160], y_val=y[120:160])
     scores = reg.history_[:, "valid_r2"]
     # ensemble_size="auto" trains 3 members with validation data: their mean predicts

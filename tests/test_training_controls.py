@@ -120,11 +120,11 @@ def test_cross_validate_routes_sample_weight(routing, task):
         cross_validate(est, X, y, cv=cv, params={"sample_weight": -np.ones(len(y))}, error_score="raise")
     # ... and zero weights drop samples from the scaling statistics of each fold
     w = (np.arange(len(y)) % 2).astype(float)
-    out = cross_validate(est, X, y, cv=cv, params={"sample_weight": w}, return_estimator=True,
-                         return_indices=True)
+    out = cross_validate(est, X, y, cv=cv, params={"sample_weight": w}, return_estimator=True, return_indices=True)
     for fitted, train in zip(out["estimator"], out["indices"]["train"]):
         rows = train[w[train] > 0]
-        assert np.allclose(fitted.scaling_.mean, np.nanmean(X[rows, 1:].transpose(1, 0, 2).reshape(X.shape[1] - 1, -1), axis=1))
+        values = X[rows, 1:].transpose(1, 0, 2).reshape(X.shape[1] - 1, -1)  # channels x (samples, steps)
+        assert np.allclose(fitted.scaling_.mean, np.nanmean(values, axis=1))
 
 
 def test_grid_search_routes_sample_weight(routing, task):
@@ -174,8 +174,12 @@ def test_user_scheduler_changes_the_learning_rate_in_history(task):
 
 def test_epoch_scoring_callback_and_bad_callbacks(task):
     X, y = task
-    clf = LSTMClassifier(time_channel=0, hidden_size=4, max_epochs=2, callbacks=[("loss2", EpochScoring(
-        lambda net, X, y: 1.0, name="one", on_train=True))])
+    clf = LSTMClassifier(
+        time_channel=0,
+        hidden_size=4,
+        max_epochs=2,
+        callbacks=[("loss2", EpochScoring(lambda net, X, y: 1.0, name="one", on_train=True))],
+    )
     clf.fit(X, y)
     assert clf.history_[:, "one"] == [1.0, 1.0]
     with pytest.raises(ValueError, match="'callbacks' parameter of LSTMClassifier must be a list of skorch callbacks"):
@@ -187,8 +191,11 @@ def test_epoch_scoring_callback_and_bad_callbacks(task):
 def test_early_stopping_on_roc_auc_keeps_the_best_auroc_epoch(task, binary_task):
     X, y = task
     Xv, yv = binary_task[0][64:], binary_task[1][64:]
-    clf = MRMoEClassifier(time_channel=0, early_stopping_scoring="roc_auc",
-                          **dict(EXACT, early_stopping=True, patience=3, max_epochs=10, lr=3e-2))
+    clf = MRMoEClassifier(
+        time_channel=0,
+        early_stopping_scoring="roc_auc",
+        **dict(EXACT, early_stopping=True, patience=3, max_epochs=10, lr=3e-2),
+    )
     clf.fit(X, y, X_val=Xv, y_val=yv)
     aucs = np.array(clf.history_[:, "valid_roc_auc"])
     assert "valid_roc_auc_best" in clf.history_[-1]
@@ -203,15 +210,17 @@ def test_early_stopping_on_roc_auc_keeps_the_best_auroc_epoch(task, binary_task)
 
 def test_early_stopping_scoring_names_and_callables(task):
     X, y = task
-    clf = LSTMClassifier(time_channel=0, hidden_size=4, max_epochs=2, early_stopping=True,
-                         early_stopping_scoring="average_precision").fit(X, y)
+    clf = LSTMClassifier(
+        time_channel=0, hidden_size=4, max_epochs=2, early_stopping=True, early_stopping_scoring="average_precision"
+    ).fit(X, y)
     assert len(clf.history_[:, "valid_average_precision"]) == 2
 
     def balanced(est, X, y, sample_weight=None):
         return float(np.mean(est.predict(X) == y))
 
-    clf = LSTMClassifier(time_channel=0, hidden_size=4, max_epochs=2, early_stopping=True,
-                         early_stopping_scoring=balanced).fit(X, y)
+    clf = LSTMClassifier(
+        time_channel=0, hidden_size=4, max_epochs=2, early_stopping=True, early_stopping_scoring=balanced
+    ).fit(X, y)
     assert all(0 <= s <= 1 for s in clf.history_[:, "valid_score"])
     with pytest.raises(ValueError, match="'early_stopping_scoring' parameter of LSTMClassifier must be"):
         LSTMClassifier(early_stopping_scoring="no_such_score").fit(X, y)
@@ -235,9 +244,15 @@ def test_optuna_pruning_callback(task):
     X, y = task
 
     def objective(trial):
-        clf = LSTMClassifier(time_channel=0, hidden_size=4, max_epochs=3, early_stopping=True,
-                             lr=trial.suggest_float("lr", 1e-4, 1e-1, log=True),
-                             callbacks=[OptunaPruning(trial)], random_state=0)
+        clf = LSTMClassifier(
+            time_channel=0,
+            hidden_size=4,
+            max_epochs=3,
+            early_stopping=True,
+            lr=trial.suggest_float("lr", 1e-4, 1e-1, log=True),
+            callbacks=[OptunaPruning(trial)],
+            random_state=0,
+        )
         clf.fit(X, y)
         return clf.history_[-1, "valid_loss"]
 
