@@ -201,7 +201,7 @@ def test_class_weight_early_stopping_and_verbose(binary_task, capsys):
     clf.fit(X, y)
     assert len(clf.history_) < 30  # stopped early
     assert "valid_loss" in capsys.readouterr().out
-    w = clf.net_.criterion_.weight
+    w = clf.net_.class_weights  # multiplied with the sample weights in the loss
     assert w is not None and w.shape == (2,)
     # a dict by label, with a label not in y
     with pytest.raises(ValueError, match="not in y"):

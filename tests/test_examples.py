@@ -67,7 +67,14 @@ def test_explanations():
     np.testing.assert_allclose(explanation["gate_weights"].sum(axis=1), 1.0, rtol=1e-5)
 
 
-EXAMPLE_NAMES = ["quickstart", "grid_search", "clinical_long_format", "compare_models", "explanations"]
+EXAMPLE_NAMES = [
+    "quickstart",
+    "grid_search",
+    "clinical_long_format",
+    "compare_models",
+    "explanations",
+    "regression_slope",
+]
 
 
 def test_every_example_is_listed():
@@ -88,3 +95,10 @@ def test_examples_are_scripts(name):
     source = (EXAMPLES / f"{name}.py").read_text()
     assert 'if __name__ == "__main__":\n    main()' in source
     assert callable(_load(name).main)
+
+
+def test_regression_slope_example(capsys):
+    scores = _load("regression_slope").main(n_samples=80, n_timesteps=16, max_epochs=2)
+    assert set(scores) == {"MR-MoE", "LSTM", "constant"}
+    assert all(np.isfinite(v) for v in scores.values())
+    assert "test R²" in capsys.readouterr().out

@@ -21,9 +21,13 @@ from sklearn.utils.estimator_checks import check_param_validation
 
 from mrmoe_sklearn import (
     LNNClassifier,
+    LNNRegressor,
     LSTMClassifier,
+    LSTMRegressor,
     MoEClassifier,
+    MoERegressor,
     MRMoEClassifier,
+    MRMoERegressor,
     SummaryFeatures,
     TimeSeriesScaler,
     make_multirate_classification,
@@ -45,8 +49,9 @@ from mrmoe_sklearn.datasets import fetch_physionet2012, get_data_home, physionet
 from mrmoe_sklearn.inspection import plot_training_curves
 
 CLASSIFIERS = [MRMoEClassifier, LNNClassifier, MoEClassifier, LSTMClassifier]
+REGRESSORS = [MRMoERegressor, LNNRegressor, MoERegressor, LSTMRegressor]
 TRANSFORMERS = [SummaryFeatures, TimeSeriesScaler]
-ESTIMATORS = CLASSIFIERS + TRANSFORMERS + [MiniRocketPeer]
+ESTIMATORS = CLASSIFIERS + REGRESSORS + TRANSFORMERS + [MiniRocketPeer]
 #: Modules whose ``__all__`` is the public API checked here.
 PUBLIC_MODULES = ["mrmoe_sklearn", "mrmoe_sklearn.datasets", "mrmoe_sklearn.compare", "mrmoe_sklearn.inspection"]
 #: Public functions without ``validate_params``, and why.
@@ -163,6 +168,10 @@ def test_checks_beyond_constraints_use_the_same_format(Estimator, params, param,
         (MoEClassifier, "n_experts", None, "an int in the range [1, inf)"),
         (LNNClassifier, "hidden_size", 0, "an int in the range [1, inf)"),
         (LSTMClassifier, "num_layers", 0, "an int in the range [1, inf)"),
+        (MRMoERegressor, "loss", "absolute", None),
+        (LSTMRegressor, "callbacks", "print_log", "an instance of 'list', an instance of 'tuple' or None"),
+        (LSTMClassifier, "checkpoint_dir", 3, "an instance of 'str', an instance of 'os.PathLike' or None"),
+        (MoERegressor, "early_stopping_scoring", "no_such_score", None),
     ],
 )
 def test_own_parameter_messages(Estimator, param, value, allowed, task):

@@ -24,6 +24,10 @@ class Ensemble(nn.Module):
     members : sequence of nn.Module
         Networks mapping the keyword batch to logits ``(B, n_classes)``; each
         may set ``aux_loss`` (averaged over the members).
+    combine : {"proba", "mean"}, default="proba"
+        How the members' outputs are combined in evaluation: ``"proba"``, the
+        mean class probability as log-probabilities (classifiers); ``"mean"``,
+        the mean output (regressors).
 
     Attributes
     ----------
@@ -33,8 +37,11 @@ class Ensemble(nn.Module):
         Mean of the members' auxiliary losses of that pass.
     """
 
-    def __init__(self, members):
+    def __init__(self, members, combine="proba"):
         super().__init__()
+        if combine not in ("proba", "mean"):
+            raise ValueError(f"combine must be 'proba' or 'mean', got {combine!r}.")
+        self.combine = combine
         self.members = nn.ModuleList(members)
         if len(self.members) < 1:
             raise ValueError("An ensemble needs at least one member.")
@@ -55,7 +62,8 @@ class Ensemble(nn.Module):
         return self.members[0].summary
 
     def forward(self, return_details=False, **batch):
-        """Mean class probabilities of the members as log-probabilities ``(B, n_classes)``.
+        """Mean class probabilities of the members as log-probabilities ``(B, n_classes)``
+        (with ``combine="mean"``: the members' mean output).
 
         With ``return_details=True`` also the members' explanation details
         (feature, temporal and gate weights), averaged.
@@ -67,8 +75,11 @@ class Ensemble(nn.Module):
         stacked = torch.stack(logits)
         if self.training:
             self.member_logits = stacked
-        log_proba = torch.logsumexp(torch.log_softmax(stacked, dim=-1), dim=0) - math.log(len(logits))
+        if self.combine == "mean":
+            out = stacked.mean(0)
+        else:
+            out = torch.logsumexp(torch.log_softmax(stacked, dim=-1), dim=0) - math.log(len(logits))
         if not return_details:
-            return log_proba
+            return out
         details = {k: torch.stack([o[1][k] for o in outs]).mean(0) for k in outs[0][1]}
-        return log_proba, details
+        return out, details

@@ -1,0 +1,274 @@
+"""Sample weights, metadata routing, callbacks and early-stopping scorers (issue 13)."""
+
+import pickle
+
+import numpy as np
+import pytest
+import sklearn
+import torch
+from sklearn.base import clone
+from sklearn.metrics import roc_auc_score
+from sklearn.model_selection import GridSearchCV, KFold, cross_validate
+from skorch.callbacks import Callback, EpochScoring, LRScheduler
+
+from mrmoe_sklearn import LSTMClassifier, MRMoEClassifier, MRMoERegressor
+
+FAST = dict(hidden_size=8, backbone_units=16, max_epochs=4, batch_size=32, n_threads=1, random_state=0)
+#: Deterministic given the batches: no dropout, no load-balancing term (it is a
+#: regulariser over the whole batch's gates, unweighted), one network.
+EXACT = dict(FAST, dropout=0.0, aux_loss_weight=0.0, ensemble_size=1, early_stopping=False, lr_schedule=None)
+
+
+@pytest.fixture(scope="module")
+def task(binary_task):
+    X, y = binary_task
+    return X[:64], y[:64]
+
+
+# ----------------------------------------------------------- sample weights
+@pytest.mark.parametrize("cls", [MRMoEClassifier, MRMoERegressor])
+def test_zero_weights_on_half_equal_fitting_the_other_half(cls, task):
+    """Full-batch training (one batch an epoch): the weighted mean loss over all
+    samples with zeros on half of them is the mean loss over the other half, so
+    the two fits take the same optimiser steps; only the summation order inside
+    the batch differs (float32 rounding). With mini-batches no such equality
+    exists: the zero-weight samples change which samples share a batch and how
+    many steps an epoch takes."""
+    X, y = task
+    y = y.astype(float) if cls is MRMoERegressor else y
+    keep = np.arange(len(y)) % 2 == 0
+    w = keep.astype(float)
+    weighted = cls(time_channel=0, **dict(EXACT, batch_size=len(y))).fit(X, y, sample_weight=w)
+    half = cls(time_channel=0, **dict(EXACT, batch_size=len(y))).fit(X[keep], y[keep])
+    np.testing.assert_allclose(weighted.scaling_.mean, half.scaling_.mean)
+    method = "predict_proba" if cls is MRMoEClassifier else "predict"
+    a, b = getattr(weighted, method)(X), getattr(half, method)(X)
+    np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+    # and the weights matter: the unweighted fit on all samples is another model
+    full = cls(time_channel=0, **dict(EXACT, batch_size=len(y))).fit(X, y)
+    assert np.abs(getattr(full, method)(X) - b).max() > 1e-3
+
+
+def test_sample_weight_combines_with_class_weight(task):
+    X, y = task
+    cw = {0: 3.0, 1: 0.5}
+    by_class = MRMoEClassifier(time_channel=0, class_weight=cw, **EXACT).fit(X, y)
+    by_sample = MRMoEClassifier(time_channel=0, **EXACT).fit(X, y, sample_weight=np.where(y == 0, 3.0, 0.5))
+    np.testing.assert_allclose(by_class.predict_proba(X), by_sample.predict_proba(X), rtol=1e-4, atol=1e-5)
+    # both: the product
+    both = MRMoEClassifier(time_channel=0, class_weight=cw, **EXACT).fit(X, y, sample_weight=np.full(len(y), 2.0))
+    np.testing.assert_allclose(both.predict_proba(X), by_class.predict_proba(X), rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "weights, match",
+    [
+        (lambda n: -np.ones(n), "non-negative; sample 0"),
+        (lambda n: np.r_[1.0, np.nan, np.ones(n - 2)], "finite; sample 1"),
+        (lambda n: np.r_[np.inf, np.ones(n - 1)], "finite; sample 0"),
+        (lambda n: np.zeros(n), "all zero"),
+        (lambda n: np.ones(n - 1), "shape"),
+        (lambda n: np.ones((n, 2)), "shape"),
+        (lambda n: ["a"] * n, "numeric"),
+    ],
+)
+def test_bad_sample_weights_are_clear_errors(weights, match, task):
+    X, y = task
+    with pytest.raises(ValueError, match=match):
+        LSTMClassifier(time_channel=0, hidden_size=4, max_epochs=1).fit(X, y, sample_weight=weights(len(y)))
+
+
+def test_validation_part_is_weighted(task):
+    """A validation set with zero weights on half its samples scores like the other half alone."""
+    X, y = task
+    Xv, yv = X[:32], y[:32]
+    keep = np.arange(32) < 16
+    params = dict(EXACT, early_stopping=True, patience=10)
+    a = MRMoEClassifier(time_channel=0, **params).fit(X, y, X_val=Xv, y_val=yv, sample_weight_val=keep * 1.0)
+    b = MRMoEClassifier(time_channel=0, **params).fit(X, y, X_val=Xv[keep], y_val=yv[keep])
+    np.testing.assert_allclose(a.history_[:, "valid_loss"], b.history_[:, "valid_loss"], rtol=1e-5)
+    with pytest.raises(ValueError, match="sample_weight_val was given without X_val"):
+        MRMoEClassifier(**FAST).fit(X, y, sample_weight_val=np.ones(len(y)))
+
+
+def test_held_out_fraction_uses_the_weights(task):
+    """The validation loss of the held-out fraction is the weighted mean: with
+    weight 2 everywhere it equals the unweighted one; doubling some samples changes it."""
+    X, y = task
+    params = dict(EXACT, early_stopping=True, validation_fraction=0.25, patience=10)
+    plain = MRMoEClassifier(time_channel=0, **params).fit(X, y)
+    twice = MRMoEClassifier(time_channel=0, **params).fit(X, y, sample_weight=np.full(len(y), 2.0))
+    np.testing.assert_allclose(plain.history_[:, "valid_loss"], twice.history_[:, "valid_loss"], rtol=1e-5)
+    uneven = MRMoEClassifier(time_channel=0, **params).fit(X, y, sample_weight=1.0 + (np.arange(len(y)) % 3 == 0))
+    assert not np.allclose(plain.history_[:, "valid_loss"], uneven.history_[:, "valid_loss"])
+
+
+# ---------------------------------------------------------------- routing
+@pytest.fixture
+def routing():
+    with sklearn.config_context(enable_metadata_routing=True):
+        yield
+
+
+def test_cross_validate_routes_sample_weight(routing, task):
+    X, y = task
+    est = LSTMClassifier(time_channel=0, hidden_size=4, max_epochs=1, n_threads=1, random_state=0)
+    est.set_fit_request(sample_weight=True).set_score_request(sample_weight=False)
+    cv = KFold(2, shuffle=True, random_state=0)
+    # the weights reach fit: bad ones fail there ...
+    with pytest.raises(ValueError, match="non-negative"):
+        cross_validate(est, X, y, cv=cv, params={"sample_weight": -np.ones(len(y))}, error_score="raise")
+    # ... and zero weights drop samples from the scaling statistics of each fold
+    w = (np.arange(len(y)) % 2).astype(float)
+    out = cross_validate(est, X, y, cv=cv, params={"sample_weight": w}, return_estimator=True, return_indices=True)
+    for fitted, train in zip(out["estimator"], out["indices"]["train"]):
+        rows = train[w[train] > 0]
+        values = X[rows, 1:].transpose(1, 0, 2).reshape(X.shape[1] - 1, -1)  # channels x (samples, steps)
+        assert np.allclose(fitted.scaling_.mean, np.nanmean(values, axis=1))
+
+
+def test_grid_search_routes_sample_weight(routing, task):
+    X, y = task
+    est = LSTMClassifier(time_channel=0, hidden_size=4, max_epochs=1, n_threads=1, random_state=0)
+    est.set_fit_request(sample_weight=True).set_score_request(sample_weight=True)
+    search = GridSearchCV(est, {"hidden_size": [2, 4]}, cv=2)
+    with pytest.raises(ValueError, match="non-negative"):
+        search.fit(X, y, sample_weight=-np.ones(len(y)))
+    search.fit(X, y, sample_weight=np.ones(len(y)))
+    assert search.best_params_["hidden_size"] in (2, 4)
+
+
+# -------------------------------------------------------------- callbacks
+class _Recorder(Callback):
+    """Counts epochs; a module-level class, so it pickles."""
+
+    def __init__(self, tag="r"):
+        self.tag = tag
+
+    def initialize(self):
+        self.epochs_ = 0
+        return self
+
+    def on_epoch_end(self, net, **kwargs):
+        self.epochs_ += 1
+
+
+def test_user_scheduler_changes_the_learning_rate_in_history(task):
+    X, y = task
+    sched = LRScheduler(policy="StepLR", step_size=1, gamma=0.5)
+    clf = MRMoEClassifier(time_channel=0, lr=0.01, lr_schedule=None, callbacks=[sched, _Recorder()], **dict(FAST))
+    clf.fit(X, y)
+    lrs = clf.history_[:, "event_lr"]
+    np.testing.assert_allclose(lrs, [0.01, 0.005, 0.0025, 0.00125])
+    assert clf.net_.optimizer_.param_groups[0]["lr"] == pytest.approx(0.01 * 0.5**4)
+    # added after the package's own, in the given order (skorch prints its log last)
+    names = [name for name, _ in clf.net_.callbacks_ if name != "print_log"]
+    assert names[-2:] == ["LRScheduler", "_Recorder"]
+    assert dict(clf.net_.callbacks_)["_Recorder"].epochs_ == 4
+    # cloned with the estimator (new instances, same settings), pickled with the fitted one
+    copy = clone(clf)
+    assert copy.callbacks[0] is not sched and copy.callbacks[0].get_params()["gamma"] == 0.5
+    again = pickle.loads(pickle.dumps(clf))
+    np.testing.assert_allclose(again.predict_proba(X), clf.predict_proba(X))
+
+
+def test_epoch_scoring_callback_and_bad_callbacks(task):
+    X, y = task
+    clf = LSTMClassifier(
+        time_channel=0,
+        hidden_size=4,
+        max_epochs=2,
+        callbacks=[("loss2", EpochScoring(lambda net, X, y: 1.0, name="one", on_train=True))],
+    )
+    clf.fit(X, y)
+    assert clf.history_[:, "one"] == [1.0, 1.0]
+    with pytest.raises(ValueError, match="'callbacks' parameter of LSTMClassifier must be a list of skorch callbacks"):
+        LSTMClassifier(callbacks=["print"]).fit(X, y)
+    with pytest.raises(ValueError, match="'callbacks' parameter of LSTMClassifier must be"):
+        LSTMClassifier(callbacks=_Recorder()).fit(X, y)
+
+
+def test_early_stopping_on_roc_auc_keeps_the_best_auroc_epoch(task, binary_task):
+    X, y = task
+    Xv, yv = binary_task[0][64:], binary_task[1][64:]
+    clf = MRMoEClassifier(
+        time_channel=0,
+        early_stopping_scoring="roc_auc",
+        **dict(EXACT, early_stopping=True, patience=3, max_epochs=10, lr=3e-2),
+    )
+    clf.fit(X, y, X_val=Xv, y_val=yv)
+    aucs = np.array(clf.history_[:, "valid_roc_auc"])
+    assert "valid_roc_auc_best" in clf.history_[-1]
+    best = int(np.argmax(aucs))
+    assert len(aucs) == 10 or len(aucs) - 1 - best == 3  # stopped 3 epochs after the best
+    # here the validation loss is lowest at another epoch (measured: epoch 2, AUROC's best epoch 3)
+    assert best != int(np.argmin(clf.history_[:, "valid_loss"]))
+    # the weights kept are the best-AUROC epoch's: the final model scores exactly that
+    assert roc_auc_score(yv, clf.predict_proba(Xv)[:, 1]) == pytest.approx(aucs[best], abs=1e-9)
+    assert dict(clf.net_.callbacks_)["early_stopping"].monitor == "valid_roc_auc"
+
+
+def test_early_stopping_scoring_names_and_callables(task):
+    X, y = task
+    clf = LSTMClassifier(
+        time_channel=0, hidden_size=4, max_epochs=2, early_stopping=True, early_stopping_scoring="average_precision"
+    ).fit(X, y)
+    assert len(clf.history_[:, "valid_average_precision"]) == 2
+
+    def balanced(est, X, y, sample_weight=None):
+        return float(np.mean(est.predict(X) == y))
+
+    clf = LSTMClassifier(
+        time_channel=0, hidden_size=4, max_epochs=2, early_stopping=True, early_stopping_scoring=balanced
+    ).fit(X, y)
+    assert all(0 <= s <= 1 for s in clf.history_[:, "valid_score"])
+    with pytest.raises(ValueError, match="'early_stopping_scoring' parameter of LSTMClassifier must be"):
+        LSTMClassifier(early_stopping_scoring="no_such_score").fit(X, y)
+
+
+def test_optuna_pruning_callback(task):
+    """The user guide's example: prune a trial from a callback (needs optuna)."""
+    optuna = pytest.importorskip("optuna")
+
+    class OptunaPruning(Callback):
+        def __init__(self, trial, monitor="valid_loss"):
+            self.trial = trial
+            self.monitor = monitor
+
+        def on_epoch_end(self, net, **kwargs):
+            epoch = len(net.history)
+            self.trial.report(net.history[-1, self.monitor], epoch)
+            if self.trial.should_prune():
+                raise optuna.TrialPruned(f"pruned at epoch {epoch}")
+
+    X, y = task
+
+    def objective(trial):
+        clf = LSTMClassifier(
+            time_channel=0,
+            hidden_size=4,
+            max_epochs=3,
+            early_stopping=True,
+            lr=trial.suggest_float("lr", 1e-4, 1e-1, log=True),
+            callbacks=[OptunaPruning(trial)],
+            random_state=0,
+        )
+        clf.fit(X, y)
+        return clf.history_[-1, "valid_loss"]
+
+    study = optuna.create_study(pruner=optuna.pruners.ThresholdPruner(upper=0.0))  # prunes every trial
+    study.optimize(objective, n_trials=2)
+    assert all(t.state == optuna.trial.TrialState.PRUNED for t in study.trials)
+
+
+def test_weighted_zero_batches_make_no_step(task):
+    """A training batch whose samples all weigh 0 leaves the weights (and AdamW's state) alone."""
+    X, y = task
+    clf = LSTMClassifier(time_channel=0, hidden_size=4, max_epochs=1, batch_size=8, n_threads=1, random_state=0)
+    clf.fit(X, y)
+    before = [p.detach().clone() for p in clf.net_.module_.parameters()]
+    batch = ({k: v[:8] for k, v in clf._batch(clf._read_X(X, fitted=True)).items()}, torch.as_tensor(np.zeros(8, int)))
+    batch[0]["w"] = torch.zeros(8)
+    step = clf.net_.train_step(batch)
+    assert float(step["loss"]) == 0.0
+    assert all(torch.equal(a, b) for a, b in zip(before, clf.net_.module_.parameters()))
