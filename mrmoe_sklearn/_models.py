@@ -190,10 +190,10 @@ MRMOE_PARAMS_DOC = (
         How the summary statistics enter that MLP. ``"quantile"``: each is
         cut at its 8 quantile bins over the training series and given as the
         piecewise-linear filling of each bin and a missing flag
-        (:func:`~mrmoe_sklearn._data.quantile_encode`), which lets the MLP
+        (Gorishniy et al., NeurIPS 2022), which lets the MLP
         split a statistic at thresholds as a gradient-boosted tree does;
-        measured better on PhysioNet 2012's val parts (splits 1 and 2: 87.0 /
-        57.8 against 86.4 / 56.7 AUROC / AUPRC). ``"robust"``: minus the
+        measured better on PhysioNet 2012's val parts (splits 1 and 2: 86.8 /
+        58.2 against 86.4 / 56.7 AUROC / AUPRC). ``"robust"``: minus the
         training median over a robust scale, clipped to +-5.
     ensemble_size : int or "auto", default="auto"
         Number of networks trained side by side on the same batches, each on
