@@ -25,7 +25,7 @@ from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_array, check_is_fitted, column_or_1d
 from skorch import NeuralNet
-from skorch.callbacks import Callback, EarlyStopping, LRScheduler
+from skorch.callbacks import Callback, EarlyStopping, EpochScoring, LRScheduler
 from skorch.dataset import Dataset, ValidSplit
 from skorch.helper import predefined_split
 from skorch.history import History
@@ -152,7 +152,10 @@ _STOPPING_DOC = """\
         early stopping, checkpoints, progress) at every event of the fit,
         e.g. :class:`skorch.callbacks.LRScheduler`,
         :class:`skorch.callbacks.EpochScoring` or a pruning callback of
-        Optuna (see the user guide). ``fit`` uses (and re-initialises) these
+        Optuna (see the user guide). An ``EpochScoring`` of a scorer name on
+        the validation part (e.g. ``EpochScoring("roc_auc")``) scores the
+        estimator's probabilities, not the inner network's logits, under its
+        usual history key. ``fit`` uses (and re-initialises) these
         instances; ``clone`` copies them; a fitted estimator pickles them.
     checkpoint_dir : str, path-like or None, default=None
         Folder (created if needed) where every epoch writes the training
@@ -898,7 +901,7 @@ class BaseTimeSeriesEstimator(BaseEstimator):
             callbacks.append(("checkpoint", Checkpoint(os.fspath(self.checkpoint_dir), meta, monitor)))
         if self.verbose >= 2:
             callbacks.append(("progress", Progress(monitor if monitor.startswith("valid_") else None)))
-        callbacks += list(self.callbacks or [])
+        callbacks += self._user_callbacks(targets, validating)
         # under the bars, the epoch lines are written above them
         printing = {"callbacks__print_log__sink": _write_line} if self.verbose >= 2 else {}
         criterion, criterion_kwargs = self._criterion()
@@ -924,6 +927,25 @@ class BaseTimeSeriesEstimator(BaseEstimator):
             **printing,
         )
         return net
+
+    def _user_callbacks(self, targets, validating):
+        """``callbacks``, with each validation ``EpochScoring`` of a scorer name scored on the estimator.
+
+        skorch's ``EpochScoring("roc_auc")`` would hand the scorer the inner
+        network, whose outputs are logits (or standardised targets): it becomes
+        a :class:`ValidationScore` of the same name, which scores the
+        estimator's view of the validation outputs (probabilities, decision
+        values, predictions in the target's units) and records the history
+        key of that ``EpochScoring``.
+        """
+        out = []
+        for item in self.callbacks or []:
+            name, cb = item if isinstance(item, tuple) else (None, item)
+            if validating and isinstance(cb, EpochScoring) and isinstance(cb.scoring, str) and not cb.on_train:
+                key = cb.name if cb.name is not None else cb.scoring
+                cb = ValidationScore(cb.scoring, key, self._scoring_view(targets))
+            out.append(cb if name is None else (name, cb))
+        return out
 
     def _schedule_callbacks(self, validating, monitor="valid_loss", lower_is_better=True):
         """The learning-rate schedule's skorch callbacks (see ``lr_schedule``)."""

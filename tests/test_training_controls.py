@@ -188,6 +188,19 @@ def test_epoch_scoring_callback_and_bad_callbacks(task):
         LSTMClassifier(callbacks=_Recorder()).fit(X, y)
 
 
+def test_epoch_scoring_of_a_scorer_name_scores_the_probabilities(binary_task):
+    X, y = binary_task
+    clf = MRMoEClassifier(
+        time_channel=0,
+        **dict(FAST, max_epochs=1),
+        callbacks=[EpochScoring("roc_auc", lower_is_better=False)],
+    )
+    clf.fit(X[:80], y[:80], X_val=X[80:], y_val=y[80:])
+    recorded = clf.history_[-1, "roc_auc"]
+    # one epoch: the fitted model is the scored one
+    assert recorded == pytest.approx(roc_auc_score(y[80:], clf.predict_proba(X[80:])[:, 1]), abs=1e-6)
+
+
 def test_early_stopping_on_roc_auc_keeps_the_best_auroc_epoch(task, binary_task):
     X, y = task
     Xv, yv = binary_task[0][64:], binary_task[1][64:]
