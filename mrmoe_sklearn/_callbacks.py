@@ -13,6 +13,7 @@ All are picklable (a fitted estimator keeps its network's callbacks).
 import contextlib
 import math
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -153,17 +154,18 @@ class ValidationScore(Callback):
 
 
 # ----------------------------------------------------------- checkpoints
-def _atomic_save(obj, path):
-    """``torch.save`` to ``path`` through a temporary file in the same folder and ``os.replace``.
+def _atomic_write(path, write):
+    """Call ``write(file)`` on a temporary file beside ``path``, then rename it to ``path``.
 
-    A crash (even SIGKILL) mid-write leaves the previous file intact: the
-    rename is atomic on POSIX and Windows file systems.
+    A crash (even SIGKILL) mid-write leaves the previous file intact: the data
+    are flushed to disk before the rename, which is atomic on POSIX and
+    Windows file systems; the temporary file is removed on any error.
     """
     path = Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
+            write(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -173,20 +175,19 @@ def _atomic_save(obj, path):
         raise
 
 
+def _atomic_save(obj, path):
+    """``torch.save`` of ``obj`` to ``path``, atomically (:func:`_atomic_write`)."""
+    _atomic_write(path, lambda f: torch.save(obj, f))
+
+
 def _atomic_copy(src, dst):
-    dst = Path(dst)
-    fd, tmp = tempfile.mkstemp(dir=dst.parent, prefix=dst.name + ".", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as out, open(src, "rb") as inp:
-            while chunk := inp.read(1 << 20):
-                out.write(chunk)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, dst)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    """Copy ``src`` to ``dst``, atomically (:func:`_atomic_write`)."""
+
+    def copy(out):
+        with open(src, "rb") as inp:
+            shutil.copyfileobj(inp, out, 1 << 20)
+
+    _atomic_write(dst, copy)
 
 
 def read_checkpoint(directory):
