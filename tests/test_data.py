@@ -5,6 +5,7 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 
+from mrmoe_sklearn import _data
 from mrmoe_sklearn import TimeSeriesScaler, to_sequences
 from mrmoe_sklearn._data import check_series, fit_scaling, prepare_batch, quantile_edges, quantile_encode
 
@@ -185,6 +186,25 @@ def test_quantile_encoding_fills_bins_below_the_value():
     np.testing.assert_allclose(s[0, 5:], [1, 1, 1, 1, 0])  # at a tie: every step reached
     np.testing.assert_allclose(s[1], [0, 0, 0, 0, 0, 0, 0, 0, 0, 0])  # below the lowest edges
     np.testing.assert_allclose(s[2], [1, 1, 1, 1, 0, 0, 0, 0, 0, 1])  # above; undefined: the flag alone
+
+
+def test_quantile_encoding_is_the_same_in_blocks_of_any_size(rng, monkeypatch):
+    # the encoding works through cache-sized row blocks: a block's edges must not show
+    raw = rng.randn(50, 6)
+    raw[:, :2] = np.round(raw[:, :2])  # ties: empty bins
+    raw[rng.rand(50, 6) < 0.2] = np.nan
+    raw[0, 0], raw[1, 3] = np.inf, -np.inf
+    edges = quantile_edges(raw[2:])
+    lo, hi = edges[:, :-1], edges[:, 1:]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        fill = np.clip((raw[:, :, None] - lo) / (hi - lo), 0.0, 1.0)
+    fill = np.where(hi - lo > 0, fill, raw[:, :, None] >= hi)
+    missing = ~np.isfinite(raw)
+    fill[missing] = 0.0
+    expected = np.concatenate([fill, missing[:, :, None]], axis=2).reshape(50, -1).astype(np.float32)
+    for values in (1, 7 * 6 * 8, 1 << 17):  # a row per block, 7 rows (6 columns of 8 bins), all rows
+        monkeypatch.setattr(_data, "_ENCODE_VALUES", values)
+        np.testing.assert_array_equal(quantile_encode(raw, edges), expected)
 
 
 def test_quantile_edges_of_an_undefined_column_are_zero():
