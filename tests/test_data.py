@@ -5,8 +5,7 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 
-from mrmoe_sklearn import _data
-from mrmoe_sklearn import TimeSeriesScaler, to_sequences
+from mrmoe_sklearn import TimeSeriesScaler, _data, to_sequences
 from mrmoe_sklearn._data import check_series, fit_scaling, prepare_batch, quantile_edges, quantile_encode
 
 
