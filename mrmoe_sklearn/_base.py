@@ -59,9 +59,19 @@ class TrainingDivergedError(FloatingPointError):
     """Raised when the training loss or its gradients stop being finite."""
 
 
+def _lr_doc(default):
+    """The docstring entry of ``lr`` with the estimator's ``default``."""
+    return f"""\
+    lr : float or "auto", default={default}
+        Learning rate of the AdamW optimiser. ``"auto"`` is 5e-4 when early
+        stopping is on (the validation part then picks the epoch, and the
+        smaller steps gave better epochs to pick: see docs/physionet.md) and
+        1e-3 when it is off (a fixed number of epochs on a small set needs
+        the larger steps).
+"""
+
+
 _TRAINING_DOC = """\
-    lr : float, default=1e-3
-        Learning rate of the AdamW optimiser.
     lr_schedule : {"plateau", "cosine", None}, default="plateau"
         Learning-rate schedule: ``"plateau"`` halves it when the validation
         loss (or ``early_stopping_scoring``) has not improved for
@@ -167,8 +177,13 @@ _STOPPING_DOC = """\
         need a folder each.
 """
 
-COMMON_PARAMS_DOC = _TRAINING_DOC + _CLASS_WEIGHT_DOC + _STOPPING_DOC
-REGRESSOR_PARAMS_DOC = _TRAINING_DOC + _LOSS_DOC + _STOPPING_DOC
+def common_params_doc(lr="1e-3"):
+    """The classifiers' shared parameters section (``COMMON_PARAMS_DOC``) with ``lr``'s default."""
+    return _lr_doc(lr) + _TRAINING_DOC + _CLASS_WEIGHT_DOC + _STOPPING_DOC
+
+
+COMMON_PARAMS_DOC = common_params_doc()
+REGRESSOR_PARAMS_DOC = _lr_doc("1e-3") + _TRAINING_DOC + _LOSS_DOC + _STOPPING_DOC
 
 
 #: Inference batches hold at most this many samples and, above the training
@@ -180,6 +195,9 @@ PREDICT_MAX_BATCH = 512
 #: With ``early_stopping="auto"``, early stopping is on from this many training
 #: samples (or whenever validation data is passed to ``fit``).
 AUTO_EARLY_STOPPING = 1000
+#: ``lr="auto"``: the learning rate with early stopping on, and with it off.
+AUTO_LR_EARLY_STOPPING = 5e-4
+AUTO_LR = 1e-3
 PREDICT_STEPS = 65536
 #: Inference batches are padded (with copies of their rows) to a multiple of this
 #: many rows: CPU matrix kernels round differently for small or odd row counts,
@@ -531,7 +549,7 @@ class BaseTimeSeriesEstimator(BaseEstimator):
 
     #: The common parameters (``COMMON_PARAMS_DOC``); subclasses add theirs.
     _parameter_constraints: dict = {
-        "lr": [Interval(Real, 0, None, closed="neither")],
+        "lr": [Interval(Real, 0, None, closed="neither"), StrOptions({"auto"})],
         "lr_schedule": [StrOptions({"plateau", "cosine"}), None],
         "max_epochs": [POSITIVE_INT],
         "batch_size": [POSITIVE_INT],
@@ -818,6 +836,12 @@ class BaseTimeSeriesEstimator(BaseEstimator):
         (``"quantile"``, ``"robust"``), or None when it takes none."""
         return None
 
+    def _lr(self, validating):
+        """The learning rate as a number (``"auto"`` resolved by whether early stopping is on)."""
+        if self.lr == "auto":
+            return AUTO_LR_EARLY_STOPPING if validating else AUTO_LR
+        return self.lr
+
     def _early_stopping_on(self, n_samples, has_validation):
         """Resolve ``early_stopping`` (``"auto"``: on from ``AUTO_EARLY_STOPPING`` samples or with X_val)."""
         if self.early_stopping == "auto":
@@ -852,8 +876,9 @@ class BaseTimeSeriesEstimator(BaseEstimator):
             "batch_size": self.batch_size,
             "clip_grad_norm": self.clip_grad_norm,
         }
-        if net.lr != self.lr:
-            changes["lr"] = self.lr
+        lr = self._lr(validating=net.train_split is not None)
+        if net.lr != lr:
+            changes["lr"] = lr
         if net.get_params().get("optimizer__weight_decay") != self.weight_decay:
             changes["optimizer__weight_decay"] = self.weight_decay
         net.set_params(**changes)
@@ -910,7 +935,7 @@ class BaseTimeSeriesEstimator(BaseEstimator):
             module,
             criterion=criterion,
             optimizer=torch.optim.AdamW,
-            lr=self.lr,
+            lr=self._lr(validating),
             optimizer__weight_decay=self.weight_decay,
             optimizer__fused=_FUSED_ADAMW,
             max_epochs=self.max_epochs,

@@ -1,6 +1,6 @@
 """The classifiers: MR-MoE and its baselines, all on one estimator base."""
 
-from ._base import COMMON_PARAMS_DOC, BaseTimeSeriesClassifier
+from ._base import COMMON_PARAMS_DOC, BaseTimeSeriesClassifier, common_params_doc
 from ._models import _MIXTURE_PARAMS_DOC, MRMOE_PARAMS_DOC, _LNNModel, _LSTMModel, _MoEModel, _MRMoEModel
 
 __all__ = ["MRMoEClassifier", "LNNClassifier", "MoEClassifier", "LSTMClassifier"]
@@ -22,7 +22,7 @@ class MRMoEClassifier(_MRMoEModel, BaseTimeSeriesClassifier):
     ----------
 """
         + MRMOE_PARAMS_DOC
-        + COMMON_PARAMS_DOC
+        + common_params_doc(lr='"auto"')
         + """
     Attributes
     ----------
@@ -80,7 +80,7 @@ class MRMoEClassifier(_MRMoEModel, BaseTimeSeriesClassifier):
         summary_head=True,
         summary_encoding="quantile",
         ensemble_size="auto",
-        lr=1e-3,
+        lr="auto",
         lr_schedule="plateau",
         max_epochs=30,
         batch_size=64,

@@ -82,8 +82,8 @@ def test_every_parameter_is_declared_and_checked(Estimator):
 @pytest.mark.parametrize(
     "param, value, allowed",
     [
-        ("lr", -1.0, "a float in the range (0.0, inf)"),
-        ("lr", float("inf"), "a float in the range (0.0, inf)"),
+        ("lr", -1.0, "a float in the range (0.0, inf) or a str among {'auto'}"),
+        ("lr", float("inf"), "a float in the range (0.0, inf) or a str among {'auto'}"),
         ("max_epochs", 0, "an int in the range [1, inf)"),
         ("batch_size", 2.5, "an int in the range [1, inf)"),
         ("dropout", 1.0, "a float in the range [0.0, 1.0)"),

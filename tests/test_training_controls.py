@@ -153,6 +153,22 @@ class _Recorder(Callback):
         self.epochs_ += 1
 
 
+@pytest.mark.parametrize("early_stopping, expected", [(True, 5e-4), (False, 1e-3)])
+def test_auto_learning_rate_follows_early_stopping(early_stopping, expected, task):
+    X, y = task
+    params = dict(FAST, max_epochs=1, ensemble_size=1, lr_schedule=None, early_stopping=early_stopping)
+    clf = MRMoEClassifier(time_channel=0, **params).fit(X, y)
+    assert clf.lr == "auto" and clf.net_.lr == expected
+    assert clf.net_.optimizer_.param_groups[0]["lr"] == expected
+    # trained further (warm start), the resolved rate stays; a number is taken as it is
+    clf.set_params(warm_start=True).fit(X, y)
+    assert clf.net_.optimizer_.param_groups[0]["lr"] == expected
+    clf.set_params(lr=0.02).fit(X, y)
+    assert clf.net_.optimizer_.param_groups[0]["lr"] == 0.02
+    lstm = dict(max_epochs=1, n_threads=1, random_state=0, early_stopping=early_stopping, lr_schedule=None)
+    assert LSTMClassifier(time_channel=0, lr="auto", **lstm).fit(X, y).net_.lr == expected
+
+
 def test_user_scheduler_changes_the_learning_rate_in_history(task):
     X, y = task
     sched = LRScheduler(policy="StepLR", step_size=1, gamma=0.5)
