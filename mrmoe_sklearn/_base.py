@@ -177,6 +177,7 @@ _STOPPING_DOC = """\
         need a folder each.
 """
 
+
 def common_params_doc(lr="1e-3"):
     """The classifiers' shared parameters section (``COMMON_PARAMS_DOC``) with ``lr``'s default."""
     return _lr_doc(lr) + _TRAINING_DOC + _CLASS_WEIGHT_DOC + _STOPPING_DOC
