@@ -16,7 +16,19 @@ import mrmoe_sklearn.summary
 from mrmoe_sklearn import SummaryFeatures, summary_statistics
 from mrmoe_sklearn._data import check_series
 from mrmoe_sklearn.datasets import make_multirate_classification
+from mrmoe_sklearn.nn import kernel
 from mrmoe_sklearn.summary import ALL_STATISTICS, DEFAULT_STATISTICS
+
+
+@pytest.fixture(autouse=True, params=["compiled", "numpy"])
+def computation(request, monkeypatch):
+    """Every test of this file runs on both computations of the statistics: the compiled
+    library's (where it is built) and the numpy one."""
+    if request.param == "numpy":
+        monkeypatch.setattr(mrmoe_sklearn.summary.kernel, "summary_statistics", lambda *args, **kwargs: None)
+    elif not kernel.available():
+        pytest.skip(f"the compiled library is not in use: {kernel.status()}")
+    return request.param
 
 
 def ragged_panel(seed=0, n_samples=25, n_channels=4):
@@ -165,6 +177,38 @@ def test_chunks_and_float32_give_identical_results():
         np.testing.assert_array_equal(summary_statistics(values, data.times, data.valid, chunk_size=chunk_size), whole)
     np.testing.assert_array_equal(summary_statistics(values.astype(np.float32), data.times, data.valid), whole)
     assert whole.shape == (17, 4, len(DEFAULT_STATISTICS)) and whole.dtype == np.float64
+
+
+def _random_panel(rng, n, T, F, times_kind):
+    """Values with NaN, valid masks (prefixes or not), times None, regular, tied or NaN off the valid steps."""
+    values = rng.standard_normal((n, T, F)) * 10.0 ** rng.randint(-3, 6)
+    values[rng.rand(n, T, F) < rng.rand()] = np.nan
+    valid = np.arange(T)[None] < rng.randint(1, T + 1, n)[:, None]
+    if times_kind == "holes":
+        valid = rng.rand(n, T) < 0.7
+    values[~valid & (rng.rand(n, T) < 0.5)] = 1.0  # values on padding are ignored
+    if times_kind == "none":
+        return values, None, valid
+    times = np.cumsum(rng.choice([0.0, 0.5, 1.0, 3.0], (n, T)), axis=1) + 10.0 ** rng.randint(1, 9)
+    times[~valid] = np.nan
+    return values, times, valid
+
+
+@pytest.mark.parametrize("times_kind", ["none", "stamps", "holes"])
+def test_compiled_and_numpy_statistics_agree(times_kind, computation):
+    if computation == "numpy":
+        pytest.skip("compares the two computations once")
+    rng = np.random.RandomState(7)
+    for _ in range(30):
+        values, times, valid = _random_panel(rng, rng.randint(1, 40), rng.randint(1, 30), rng.randint(1, 6), times_kind)
+        compiled = kernel.summary_statistics(values, times, valid)
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(mrmoe_sklearn.summary.kernel, "summary_statistics", lambda *args, **kwargs: None)
+            expected = summary_statistics(values, times, valid, ALL_STATISTICS)
+        # two summation orders: equal to rounding, NaN in the same places
+        np.testing.assert_allclose(compiled, expected, rtol=1e-9, atol=1e-12, equal_nan=True)
+        for n_threads in (1, 2, 3):  # threads take whole samples: bit-identical
+            np.testing.assert_array_equal(kernel.summary_statistics(values, times, valid, n_threads), compiled)
 
 
 def test_values_on_padding_steps_are_ignored():

@@ -21,6 +21,9 @@
  * weights' gradients, sums over samples, are summed per unit into the unit's
  * own buffer and the units' sums then added in unit order: bit-identical too.
  * There is one parallel region per call (no barrier per step).
+ *
+ * At the end of the file: the per-channel summary statistics of series (summary.py), the
+ * other computation that many small array operations made slow.
  */
 #include <stdint.h>
 #include <string.h>
@@ -380,5 +383,113 @@ void cfc_backward(int64_t n, int64_t B, int64_t H, int64_t U, const float *g, co
             for (int64_t u = 0; u < n_units; u++) total += sums[u * per_unit + offset[k] + i];
             out[k][i] = total;
         }
+    }
+}
+
+/*
+ * Per-channel summary statistics of series (mrmoe_sklearn/summary.py, which defines them and
+ * has the same computation in numpy for where this library is not built), in float64:
+ *     out[i, f, :] = mean, std, min, max, first, last, count, slope, time_since_last
+ * of the observed values (not NaN, on a valid step) of channel f of sample i. values is
+ * (n, T, F), times (n, T) or NULL (steps at 0, 1, 2, ...), valid (n, T) bytes. Two passes
+ * over each sample; threads take whole samples, so the results do not depend on n_threads.
+ * scratch holds 12 F doubles per thread.
+ */
+enum { S_MEAN, S_STD, S_MIN, S_MAX, S_FIRST, S_LAST, S_COUNT, S_SLOPE, S_SINCE, N_STATS };
+
+static void summarise_sample(int64_t T, int64_t F, const double *x, const double *times, const uint8_t *valid,
+                             double *out, double *acc) {
+    double *count = acc, *sum = acc + F, *mn = acc + 2 * F, *mx = acc + 3 * F, *first = acc + 4 * F;
+    double *last = acc + 5 * F, *tsum = acc + 6 * F, *ss = acc + 7 * F, *num = acc + 8 * F, *den = acc + 9 * F;
+    int64_t *t_first = (int64_t *)(acc + 10 * F), *t_last = (int64_t *)(acc + 11 * F);
+    memset(acc, 0, sizeof(double) * 12 * F);
+    /* time since the sample's first step (0 on padding), in units of its span */
+    int64_t end = T - 1;
+    while (end > 0 && !valid[end]) end--;
+    double span = 0.0;
+    for (int64_t t = 0; t < T; t++) {
+        const double s = valid[t] ? (times ? times[t] - times[0] : (double)t) : 0.0;
+        const double a = s < 0 ? -s : s;
+        if (a != a) span = __builtin_nan("");
+        else if (a > span) span = a;
+    }
+    if (!(span == span && span > 0 && span < __builtin_inf())) span = 1.0;
+#define SCALED(t) ((valid[t] ? (times ? times[t] - times[0] : (double)(t)) : 0.0) / span)
+    for (int64_t t = 0; t < T; t++) {
+        if (!valid[t]) continue;
+        const double *row = x + t * F, st = SCALED(t);
+        for (int64_t f = 0; f < F; f++) {
+            const double v = row[f];
+            if (v != v) continue;
+            if (count[f] == 0) {
+                first[f] = mn[f] = mx[f] = v;
+                t_first[f] = t;
+            }
+            mn[f] = v < mn[f] ? v : mn[f];
+            mx[f] = v > mx[f] ? v : mx[f];
+            last[f] = v;
+            t_last[f] = t;
+            count[f] += 1.0;
+            sum[f] += v;
+            tsum[f] += st;
+        }
+    }
+    for (int64_t f = 0; f < F; f++) {
+        const double n_obs = count[f] > 1.0 ? count[f] : 1.0;
+        sum[f] /= n_obs;  /* the mean */
+        tsum[f] /= n_obs; /* the mean scaled time */
+    }
+    for (int64_t t = 0; t < T; t++) {
+        if (!valid[t]) continue;
+        const double *row = x + t * F, st = SCALED(t);
+        for (int64_t f = 0; f < F; f++) {
+            const double v = row[f];
+            if (v != v) continue;
+            const double d = v - sum[f], c = st - tsum[f];
+            ss[f] += d * d;
+            num[f] += c * d;
+            den[f] += c * c;
+        }
+    }
+    const double nan = __builtin_nan("");
+    for (int64_t f = 0; f < F; f++) {
+        double *o = out + f * N_STATS;
+        o[S_COUNT] = count[f];
+        if (count[f] == 0) {
+            for (int s = 0; s < N_STATS; s++)
+                if (s != S_COUNT) o[s] = nan;
+            continue;
+        }
+        o[S_MEAN] = sum[f];
+        o[S_STD] = __builtin_sqrt(ss[f] / count[f]);
+        o[S_MIN] = mn[f];
+        o[S_MAX] = mx[f];
+        o[S_FIRST] = first[f];
+        o[S_LAST] = last[f];
+        o[S_SINCE] = times ? times[end] - times[t_last[f]] : (double)(end - t_last[f]);
+        /* fewer than 2 distinct observation times (times are non-decreasing): no slope */
+        o[S_SLOPE] = SCALED(t_last[f]) > SCALED(t_first[f]) ? num[f] / den[f] / span : nan;
+    }
+#undef SCALED
+}
+
+int64_t summary_stats_scratch(int64_t F, int64_t n_threads) { return 12 * F * (n_threads < 1 ? 1 : n_threads); }
+
+void summary_stats(int64_t n, int64_t T, int64_t F, const double *values, const double *times, const uint8_t *valid,
+                   double *out, double *scratch, int64_t n_threads) {
+    const int nt = team_size(n_threads, n);
+#ifdef _OPENMP
+#pragma omp parallel num_threads(nt) if (nt > 1)
+#endif
+    {
+#ifdef _OPENMP
+        const int64_t tid = omp_get_thread_num();
+#pragma omp for schedule(static)
+#else
+        const int64_t tid = 0;
+#endif
+        for (int64_t i = 0; i < n; i++)
+            summarise_sample(T, F, values + i * T * F, times ? times + i * T : 0, valid + i * T,
+                             out + i * F * N_STATS, scratch + tid * 12 * F);
     }
 }

@@ -8,6 +8,10 @@ runs its PyTorch loop instead (the same update; results agree to float32
 rounding). Set the environment variable ``MRMOE_SKLEARN_KERNEL=0`` to always
 use the PyTorch loop.
 
+The same library holds the per-channel summary statistics of
+:func:`mrmoe_sklearn.summary.summary_statistics` (:func:`summary_statistics`
+here), computed in one pass over each sample.
+
 Threads: where the compiler takes ``-fopenmp`` the kernel splits each call's
 samples over threads (``n_threads``, by default torch's own setting,
 :func:`torch.get_num_threads`, which the estimators' ``n_threads`` sets). It
@@ -31,9 +35,10 @@ import threading
 import warnings
 from pathlib import Path
 
+import numpy as np
 import torch
 
-__all__ = ["load", "available", "status", "threaded", "forward", "backward"]
+__all__ = ["load", "available", "status", "threaded", "forward", "backward", "summary_statistics"]
 
 _SOURCE = Path(__file__).with_name("_cfc_kernel.c")
 _FLAGS = ["-O3", "-fno-math-errno", "-fPIC", "-shared"]
@@ -158,6 +163,10 @@ def _bind(lib):
         getattr(lib, name).restype = i64
     lib.cfc_threaded.argtypes = []
     lib.cfc_threaded.restype = ctypes.c_int
+    lib.summary_stats.argtypes = [i64] * 3 + [ptr] * 5 + [i64]
+    lib.summary_stats.restype = None
+    lib.summary_stats_scratch.argtypes = [i64] * 2
+    lib.summary_stats_scratch.restype = i64
     return lib
 
 
@@ -399,3 +408,54 @@ def backward(grad_hs, dt, v, th, act, hs, h0, WoT, WhT, carry, n_threads=None, o
         nt,
     )
     return P, grad_Wh, grad_Wo, grad_bo
+
+
+#: Order of the statistics in :func:`summary_statistics`' output (the C source's enum).
+SUMMARY_STATISTICS = ("mean", "std", "min", "max", "first", "last", "count", "slope", "time_since_last")
+
+
+def summary_statistics(values, times, valid, n_threads=None):
+    """Per-channel summary statistics with the compiled library, or None where it is not in use.
+
+    The definitions are those of :func:`mrmoe_sklearn.summary.summary_statistics`
+    (which calls this first and computes the same in numpy otherwise); one
+    pass of the library over each sample instead of a dozen array passes.
+
+    Parameters
+    ----------
+    values : ndarray of float64 of shape (n, T, F)
+    times : ndarray of float64 of shape (n, T) or None
+    valid : ndarray of bool of shape (n, T)
+    n_threads : int or None, default=None
+        Threads to run; None for :func:`torch.get_num_threads`. Threads take
+        whole samples: the results do not depend on it.
+
+    Returns
+    -------
+    ndarray of float64 of shape (n, F, len(SUMMARY_STATISTICS)) or None
+    """
+    lib = load()
+    if lib is None:
+        return None
+    values = np.ascontiguousarray(values, dtype=np.float64)
+    valid = np.ascontiguousarray(valid, dtype=np.bool_)
+    times = None if times is None else np.ascontiguousarray(times, dtype=np.float64)
+    n, T, F = values.shape
+    out = np.empty((n, F, len(SUMMARY_STATISTICS)))
+    if out.size == 0:
+        return out
+    nt = _threads(n_threads)
+    scratch = np.empty(lib.summary_stats_scratch(F, nt))
+    ptr = ctypes.c_void_p
+    lib.summary_stats(
+        n,
+        T,
+        F,
+        ptr(values.ctypes.data),
+        None if times is None else ptr(times.ctypes.data),
+        ptr(valid.ctypes.data),
+        ptr(out.ctypes.data),
+        ptr(scratch.ctypes.data),
+        nt,
+    )
+    return out
