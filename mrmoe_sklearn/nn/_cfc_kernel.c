@@ -391,14 +391,18 @@ void cfc_backward(int64_t n, int64_t B, int64_t H, int64_t U, const float *g, co
  * has the same computation in numpy for where this library is not built), in float64:
  *     out[i, f, :] = mean, std, min, max, first, last, count, slope, time_since_last
  * of the observed values (not NaN, on a valid step) of channel f of sample i. values is
- * (n, T, F), times (n, T) or NULL (steps at 0, 1, 2, ...), valid (n, T) bytes. Two passes
+ * (n, T, F), float32 (f32 = 1: read as they are, no float64 copy of a large panel) or float64,
+ * times (n, T) or NULL (steps at 0, 1, 2, ...), valid (n, T) bytes. Two passes
  * over each sample; threads take whole samples, so the results do not depend on n_threads.
  * scratch holds 12 F doubles per thread.
  */
 enum { S_MEAN, S_STD, S_MIN, S_MAX, S_FIRST, S_LAST, S_COUNT, S_SLOPE, S_SINCE, N_STATS };
 
-static void summarise_sample(int64_t T, int64_t F, const double *x, const double *times, const uint8_t *valid,
-                             double *out, double *acc) {
+/* Element k of a float32 or float64 array, as a double (exact either way). */
+#define VALUE(x, f32, k) ((f32) ? (double)((const float *)(x))[k] : ((const double *)(x))[k])
+
+static void summarise_sample(int64_t T, int64_t F, const void *x, int f32, const double *times,
+                             const uint8_t *valid, double *out, double *acc) {
     double *count = acc, *sum = acc + F, *mn = acc + 2 * F, *mx = acc + 3 * F, *first = acc + 4 * F;
     double *last = acc + 5 * F, *tsum = acc + 6 * F, *ss = acc + 7 * F, *num = acc + 8 * F, *den = acc + 9 * F;
     int64_t *t_first = (int64_t *)(acc + 10 * F), *t_last = (int64_t *)(acc + 11 * F);
@@ -417,9 +421,9 @@ static void summarise_sample(int64_t T, int64_t F, const double *x, const double
 #define SCALED(t) ((valid[t] ? (times ? times[t] - times[0] : (double)(t)) : 0.0) / span)
     for (int64_t t = 0; t < T; t++) {
         if (!valid[t]) continue;
-        const double *row = x + t * F, st = SCALED(t);
+        const double st = SCALED(t);
         for (int64_t f = 0; f < F; f++) {
-            const double v = row[f];
+            const double v = VALUE(x, f32, t * F + f);
             if (v != v) continue;
             if (count[f] == 0) {
                 first[f] = mn[f] = mx[f] = v;
@@ -441,9 +445,9 @@ static void summarise_sample(int64_t T, int64_t F, const double *x, const double
     }
     for (int64_t t = 0; t < T; t++) {
         if (!valid[t]) continue;
-        const double *row = x + t * F, st = SCALED(t);
+        const double st = SCALED(t);
         for (int64_t f = 0; f < F; f++) {
-            const double v = row[f];
+            const double v = VALUE(x, f32, t * F + f);
             if (v != v) continue;
             const double d = v - sum[f], c = st - tsum[f];
             ss[f] += d * d;
@@ -472,11 +476,13 @@ static void summarise_sample(int64_t T, int64_t F, const double *x, const double
     }
 #undef SCALED
 }
+#undef VALUE
 
 int64_t summary_stats_scratch(int64_t F, int64_t n_threads) { return 12 * F * (n_threads < 1 ? 1 : n_threads); }
 
-void summary_stats(int64_t n, int64_t T, int64_t F, const double *values, const double *times, const uint8_t *valid,
-                   double *out, double *scratch, int64_t n_threads) {
+void summary_stats(int64_t n, int64_t T, int64_t F, const void *values, int64_t f32, const double *times,
+                   const uint8_t *valid, double *out, double *scratch, int64_t n_threads) {
+    const size_t item = f32 ? sizeof(float) : sizeof(double);
     const int nt = team_size(n_threads, n);
 #ifdef _OPENMP
 #pragma omp parallel num_threads(nt) if (nt > 1)
@@ -489,7 +495,7 @@ void summary_stats(int64_t n, int64_t T, int64_t F, const double *values, const 
         const int64_t tid = 0;
 #endif
         for (int64_t i = 0; i < n; i++)
-            summarise_sample(T, F, values + i * T * F, times ? times + i * T : 0, valid + i * T,
-                             out + i * F * N_STATS, scratch + tid * 12 * F);
+            summarise_sample(T, F, (const char *)values + i * T * F * item, (int)f32, times ? times + i * T : 0,
+                             valid + i * T, out + i * F * N_STATS, scratch + tid * 12 * F);
     }
 }

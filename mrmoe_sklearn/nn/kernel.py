@@ -163,7 +163,7 @@ def _bind(lib):
         getattr(lib, name).restype = i64
     lib.cfc_threaded.argtypes = []
     lib.cfc_threaded.restype = ctypes.c_int
-    lib.summary_stats.argtypes = [i64] * 3 + [ptr] * 5 + [i64]
+    lib.summary_stats.argtypes = [i64] * 3 + [ptr, i64] + [ptr] * 4 + [i64]
     lib.summary_stats.restype = None
     lib.summary_stats_scratch.argtypes = [i64] * 2
     lib.summary_stats_scratch.restype = i64
@@ -423,7 +423,8 @@ def summary_statistics(values, times, valid, n_threads=None):
 
     Parameters
     ----------
-    values : ndarray of float64 of shape (n, T, F)
+    values : ndarray of float32 or float64 of shape (n, T, F)
+        Read in its own precision (other types are converted to float64).
     times : ndarray of float64 of shape (n, T) or None
     valid : ndarray of bool of shape (n, T)
     n_threads : int or None, default=None
@@ -437,7 +438,9 @@ def summary_statistics(values, times, valid, n_threads=None):
     lib = load()
     if lib is None:
         return None
-    values = np.ascontiguousarray(values, dtype=np.float64)
+    # float32 panels are read as they are (a float64 copy of a large one costs more than the statistics)
+    f32 = np.asarray(values).dtype == np.float32
+    values = np.ascontiguousarray(values, dtype=np.float32 if f32 else np.float64)
     valid = np.ascontiguousarray(valid, dtype=np.bool_)
     times = None if times is None else np.ascontiguousarray(times, dtype=np.float64)
     n, T, F = values.shape
@@ -452,6 +455,7 @@ def summary_statistics(values, times, valid, n_threads=None):
         T,
         F,
         ptr(values.ctypes.data),
+        int(f32),
         None if times is None else ptr(times.ctypes.data),
         ptr(valid.ctypes.data),
         ptr(out.ctypes.data),
