@@ -33,6 +33,7 @@ from sklearn.utils._param_validation import validate_params
 from sklearn.utils.validation import check_is_fitted
 
 from ._params import POSITIVE_INT, TIME_CHANNEL
+from .nn import kernel
 
 __all__ = [
     "SeriesData",
@@ -457,6 +458,9 @@ def quantile_encode(raw, edges):
     on. This is the numerical-feature encoding of Gorishniy et al., "On
     Embeddings for Numerical Features in Tabular Deep Learning" (NeurIPS 2022):
     it lets a small MLP cut a statistic at its quantiles as a tree does.
+    Computed by the package's compiled library where it is in use
+    (:func:`mrmoe_sklearn.nn.kernel.quantile_encode`: the same float64
+    operations, bit-identical), else in numpy.
 
     Parameters
     ----------
@@ -471,6 +475,9 @@ def quantile_encode(raw, edges):
         Per column, its ``n_bins`` fillings (all 0 where undefined) and a flag
         that is 1 where it is undefined.
     """
+    compiled = kernel.quantile_encode(raw, edges)
+    if compiled is not None:  # the package's compiled library: the same operations in C
+        return compiled
     n, J = raw.shape
     n_bins = edges.shape[1] - 1
     lo, hi = edges[:, :-1], edges[:, 1:]

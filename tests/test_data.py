@@ -174,7 +174,17 @@ def test_time_series_scaler_keeps_layout_nan_and_time(rng):
     np.testing.assert_allclose(np.nanstd(Xt[:, 1:], axis=(0, 2)), 1, atol=1e-12)
 
 
-def test_quantile_encoding_fills_bins_below_the_value():
+@pytest.fixture(params=["compiled", "numpy"])
+def encoding(request, monkeypatch):
+    """The quantile encoding's two computations: the compiled library's (where built) and numpy's."""
+    if request.param == "numpy":
+        monkeypatch.setattr(_data.kernel, "quantile_encode", lambda *args, **kwargs: None)
+    elif not _data.kernel.available():
+        pytest.skip(f"the compiled library is not in use: {_data.kernel.status()}")
+    return request.param
+
+
+def test_quantile_encoding_fills_bins_below_the_value(encoding):
     raw = np.array([[0.0, 5.0], [1.0, 5.0], [2.0, np.nan], [3.0, 5.0], [4.0, np.nan]])
     edges = quantile_edges(raw, n_bins=4)
     np.testing.assert_allclose(edges[0], [0, 1, 2, 3, 4])
@@ -187,7 +197,7 @@ def test_quantile_encoding_fills_bins_below_the_value():
     np.testing.assert_allclose(s[2], [1, 1, 1, 1, 0, 0, 0, 0, 0, 1])  # above; undefined: the flag alone
 
 
-def test_quantile_encoding_is_the_same_in_blocks_of_any_size(rng, monkeypatch):
+def test_quantile_encoding_is_the_same_in_blocks_of_any_size(rng, monkeypatch, encoding):
     # the encoding works through cache-sized row blocks: a block's edges must not show
     raw = rng.randn(50, 6)
     raw[:, :2] = np.round(raw[:, :2])  # ties: empty bins
@@ -206,7 +216,22 @@ def test_quantile_encoding_is_the_same_in_blocks_of_any_size(rng, monkeypatch):
         np.testing.assert_array_equal(quantile_encode(raw, edges), expected)
 
 
-def test_quantile_edges_of_an_undefined_column_are_zero():
+def test_compiled_quantile_encoding_is_bit_identical_to_numpy(rng, monkeypatch):
+    if not _data.kernel.available():
+        pytest.skip(f"the compiled library is not in use: {_data.kernel.status()}")
+    raw = rng.randn(300, 20) * 10.0 ** rng.randint(-3, 4, 20)
+    raw[:, :5] = np.round(raw[:, :5])  # ties
+    raw[rng.rand(300, 20) < 0.3] = np.nan
+    raw[0, :3] = [np.inf, -np.inf, np.nan]
+    edges = quantile_edges(raw[1:])
+    compiled = quantile_encode(raw, edges)
+    for n_threads in (1, 2, 3):
+        np.testing.assert_array_equal(_data.kernel.quantile_encode(raw, edges, n_threads), compiled)
+    monkeypatch.setattr(_data.kernel, "quantile_encode", lambda *args, **kwargs: None)
+    assert compiled.tobytes() == quantile_encode(raw, edges).tobytes()
+
+
+def test_quantile_edges_of_an_undefined_column_are_zero(encoding):
     raw = np.array([[np.nan, 1.0], [np.nan, 2.0]])
     edges = quantile_edges(raw, n_bins=2)
     np.testing.assert_array_equal(edges[0], [0, 0, 0])

@@ -499,3 +499,41 @@ void summary_stats(int64_t n, int64_t T, int64_t F, const void *values, int64_t 
                              valid + i * T, out + i * F * N_STATS, scratch + tid * 12 * F);
     }
 }
+
+/*
+ * Piecewise-linear encoding of summary statistics on their quantile bins (quantile_encode in
+ * mrmoe_sklearn/_data.py, which defines it and computes the same in numpy without this library):
+ * raw (n, J) float64, edges (J, n_bins + 1); out (n, J, n_bins + 1) float32 holds per column
+ * the bins' fillings clip((x - lo) / (hi - lo), 0, 1) (an empty bin, hi <= lo: 1 from hi on)
+ * and a last value 1 where x is not finite (its fillings 0). The same float64 operations as
+ * numpy's, rounded once to float32: bit-identical. Rows over threads.
+ */
+void quantile_encode(int64_t n, int64_t J, int64_t n_bins, const double *raw, const double *edges, float *out,
+                     int64_t n_threads) {
+    const int nt = team_size(n_threads, n);
+    const int64_t width = n_bins + 1;
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
+#endif
+    for (int64_t i = 0; i < n; i++) {
+        for (int64_t j = 0; j < J; j++) {
+            const double x = raw[i * J + j], *e = edges + j * width;
+            float *o = out + (i * J + j) * width;
+            if (!__builtin_isfinite(x)) {
+                for (int64_t b = 0; b < n_bins; b++) o[b] = 0.0f;
+                o[n_bins] = 1.0f;
+                continue;
+            }
+            for (int64_t b = 0; b < n_bins; b++) {
+                const double lo = e[b], hi = e[b + 1], w = hi - lo;
+                if (w <= 0) {
+                    o[b] = x >= hi ? 1.0f : 0.0f;
+                } else {
+                    const double f = (x - lo) / w;
+                    o[b] = (float)(f < 0.0 ? 0.0 : (f > 1.0 ? 1.0 : f));
+                }
+            }
+            o[n_bins] = 0.0f;
+        }
+    }
+}

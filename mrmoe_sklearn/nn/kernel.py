@@ -38,7 +38,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-__all__ = ["load", "available", "status", "threaded", "forward", "backward", "summary_statistics"]
+__all__ = ["load", "available", "status", "threaded", "forward", "backward", "summary_statistics", "quantile_encode"]
 
 _SOURCE = Path(__file__).with_name("_cfc_kernel.c")
 _FLAGS = ["-O3", "-fno-math-errno", "-fPIC", "-shared"]
@@ -165,6 +165,8 @@ def _bind(lib):
     lib.cfc_threaded.restype = ctypes.c_int
     lib.summary_stats.argtypes = [i64] * 3 + [ptr, i64] + [ptr] * 4 + [i64]
     lib.summary_stats.restype = None
+    lib.quantile_encode.argtypes = [i64] * 3 + [ptr] * 3 + [i64]
+    lib.quantile_encode.restype = None
     lib.summary_stats_scratch.argtypes = [i64] * 2
     lib.summary_stats_scratch.restype = i64
     return lib
@@ -462,4 +464,37 @@ def summary_statistics(values, times, valid, n_threads=None):
         ptr(scratch.ctypes.data),
         nt,
     )
+    return out
+
+
+def quantile_encode(raw, edges, n_threads=None):
+    """The piecewise-linear quantile-bin encoding with the compiled library, or None where it is not in use.
+
+    The definition is that of :func:`mrmoe_sklearn._data.quantile_encode`
+    (which calls this first and computes the same in numpy otherwise); the
+    same float64 operations, so the results are bit-identical.
+
+    Parameters
+    ----------
+    raw : ndarray of shape (n, J)
+    edges : ndarray of shape (J, n_bins + 1)
+    n_threads : int or None, default=None
+        Threads to run (rows are shared); None for :func:`torch.get_num_threads`.
+
+    Returns
+    -------
+    ndarray of float32 of shape (n, J * (n_bins + 1)) or None
+    """
+    lib = load()
+    if lib is None:
+        return None
+    raw = np.ascontiguousarray(raw, dtype=np.float64)
+    edges = np.ascontiguousarray(edges, dtype=np.float64)
+    (n, J), width = raw.shape, edges.shape[1]
+    out = np.empty((n, J * width), dtype=np.float32)
+    if out.size:
+        ptr = ctypes.c_void_p
+        lib.quantile_encode(
+            n, J, width - 1, ptr(raw.ctypes.data), ptr(edges.ctypes.data), ptr(out.ctypes.data), _threads(n_threads)
+        )
     return out
