@@ -459,7 +459,7 @@ def quantile_encode(raw, edges):
     Embeddings for Numerical Features in Tabular Deep Learning" (NeurIPS 2022):
     it lets a small MLP cut a statistic at its quantiles as a tree does.
     Computed by the package's compiled library where it is in use
-    (:func:`mrmoe_sklearn.nn.kernel.quantile_encode`: the same float64
+    (``mrmoe_sklearn.nn.kernel.quantile_encode``: the same float64
     operations, bit-identical), else in numpy.
 
     Parameters

@@ -102,7 +102,7 @@ def summary_statistics(values, times, valid, statistics=DEFAULT_STATISTICS, *, c
 
     Notes
     -----
-    Where the package's compiled library is in use (:mod:`mrmoe_sklearn.nn.kernel`,
+    Where the package's compiled library is in use (``mrmoe_sklearn.nn.kernel``,
     built on first use with the system's C compiler; ``MRMOE_SKLEARN_KERNEL=0``
     switches it off) each sample is summarised in two passes in C, its
     samples shared over torch's threads (the result does not depend on their
