@@ -22,8 +22,9 @@
  * own buffer and the units' sums then added in unit order: bit-identical too.
  * There is one parallel region per call (no barrier per step).
  *
- * At the end of the file: the per-channel summary statistics of series (summary.py), the
- * other computation that many small array operations made slow.
+ * At the end of the file: the per-channel summary statistics of series (summary.py) and their
+ * quantile-bin encoding (_data.py), the other computations that many small array operations
+ * made slow.
  */
 #include <stdint.h>
 #include <string.h>
@@ -394,9 +395,12 @@ void cfc_backward(int64_t n, int64_t B, int64_t H, int64_t U, const float *g, co
  * (n, T, F), float32 (f32 = 1: read as they are, no float64 copy of a large panel) or float64,
  * times (n, T) or NULL (steps at 0, 1, 2, ...), valid (n, T) bytes. Two passes
  * over each sample; threads take whole samples, so the results do not depend on n_threads.
- * scratch holds 12 F doubles per thread.
+ * scratch holds ACCUMULATORS F doubles per thread.
  */
 enum { S_MEAN, S_STD, S_MIN, S_MAX, S_FIRST, S_LAST, S_COUNT, S_SLOPE, S_SINCE, N_STATS };
+
+/* Per-channel accumulators of one sample (ten sums and extremes, two step indices). */
+#define ACCUMULATORS 12
 
 /* Element k of a float32 or float64 array, as a double (exact either way). */
 #define VALUE(x, f32, k) ((f32) ? (double)((const float *)(x))[k] : ((const double *)(x))[k])
@@ -406,19 +410,19 @@ static void summarise_sample(int64_t T, int64_t F, const void *x, int f32, const
     double *count = acc, *sum = acc + F, *mn = acc + 2 * F, *mx = acc + 3 * F, *first = acc + 4 * F;
     double *last = acc + 5 * F, *tsum = acc + 6 * F, *ss = acc + 7 * F, *num = acc + 8 * F, *den = acc + 9 * F;
     int64_t *t_first = (int64_t *)(acc + 10 * F), *t_last = (int64_t *)(acc + 11 * F);
-    memset(acc, 0, sizeof(double) * 12 * F);
-    /* time since the sample's first step (0 on padding), in units of its span */
+    memset(acc, 0, sizeof(double) * ACCUMULATORS * F);
     int64_t end = T - 1;
     while (end > 0 && !valid[end]) end--;
+    /* time since the sample's first step (0 on padding), scaled by its span */
+#define SHIFTED(t) (valid[t] ? (times ? times[t] - times[0] : (double)(t)) : 0.0)
+#define SCALED(t) (SHIFTED(t) / span)
     double span = 0.0;
     for (int64_t t = 0; t < T; t++) {
-        const double s = valid[t] ? (times ? times[t] - times[0] : (double)t) : 0.0;
-        const double a = s < 0 ? -s : s;
+        const double a = __builtin_fabs(SHIFTED(t));
         if (a != a) span = __builtin_nan("");
         else if (a > span) span = a;
     }
     if (!(span == span && span > 0 && span < __builtin_inf())) span = 1.0;
-#define SCALED(t) ((valid[t] ? (times ? times[t] - times[0] : (double)(t)) : 0.0) / span)
     for (int64_t t = 0; t < T; t++) {
         if (!valid[t]) continue;
         const double st = SCALED(t);
@@ -475,10 +479,13 @@ static void summarise_sample(int64_t T, int64_t F, const void *x, int f32, const
         o[S_SLOPE] = SCALED(t_last[f]) > SCALED(t_first[f]) ? num[f] / den[f] / span : nan;
     }
 #undef SCALED
+#undef SHIFTED
 }
 #undef VALUE
 
-int64_t summary_stats_scratch(int64_t F, int64_t n_threads) { return 12 * F * (n_threads < 1 ? 1 : n_threads); }
+int64_t summary_stats_scratch(int64_t F, int64_t n_threads) {
+    return ACCUMULATORS * F * (n_threads < 1 ? 1 : n_threads);
+}
 
 void summary_stats(int64_t n, int64_t T, int64_t F, const void *values, int64_t f32, const double *times,
                    const uint8_t *valid, double *out, double *scratch, int64_t n_threads) {
@@ -496,7 +503,7 @@ void summary_stats(int64_t n, int64_t T, int64_t F, const void *values, int64_t 
 #endif
         for (int64_t i = 0; i < n; i++)
             summarise_sample(T, F, (const char *)values + i * T * F * item, (int)f32, times ? times + i * T : 0,
-                             valid + i * T, out + i * F * N_STATS, scratch + tid * 12 * F);
+                             valid + i * T, out + i * F * N_STATS, scratch + tid * ACCUMULATORS * F);
     }
 }
 

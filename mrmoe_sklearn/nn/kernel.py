@@ -10,7 +10,8 @@ use the PyTorch loop.
 
 The same library holds the per-channel summary statistics of
 :func:`mrmoe_sklearn.summary.summary_statistics` (:func:`summary_statistics`
-here), computed in one pass over each sample.
+here, two passes over each sample) and their quantile-bin encoding
+(:func:`quantile_encode`); without it both run their numpy computation.
 
 Threads: where the compiler takes ``-fopenmp`` the kernel splits each call's
 samples over threads (``n_threads``, by default torch's own setting,
@@ -210,7 +211,8 @@ def load():
             if _state["lib"] is None:
                 warnings.warn(
                     f"mrmoe_sklearn: the compiled CfC kernel is unavailable ({_state['error']}); "
-                    "the experts run their PyTorch loop instead (the same model, slower training). "
+                    "the experts run their PyTorch loop and the summary statistics their numpy computation instead "
+                    "(the same model, slower training). "
                     "Set MRMOE_SKLEARN_KERNEL=0 to choose that loop and silence this warning.",
                     RuntimeWarning,
                     stacklevel=2,
@@ -420,8 +422,8 @@ def summary_statistics(values, times, valid, n_threads=None):
     """Per-channel summary statistics with the compiled library, or None where it is not in use.
 
     The definitions are those of :func:`mrmoe_sklearn.summary.summary_statistics`
-    (which calls this first and computes the same in numpy otherwise); one
-    pass of the library over each sample instead of a dozen array passes.
+    (which calls this first and computes the same in numpy otherwise); two
+    passes of the library over each sample instead of a dozen array passes.
 
     Parameters
     ----------
