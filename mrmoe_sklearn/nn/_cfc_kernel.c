@@ -207,6 +207,7 @@ static int team_size(int64_t n_threads, int64_t n_units) {
             const int64_t b_up = (id_ + 1) * n_units_ / team_ * BLOCK; \
             const int64_t b_hi = b_up < (B) ? b_up : (B); \
             const int64_t tid = id_; \
+            (void)tid; \
             if (b_lo < b_hi) { body; } \
         } \
     } while (0)
@@ -215,6 +216,7 @@ static int team_size(int64_t n_threads, int64_t n_units) {
     do { \
         (void)(nt); \
         const int64_t b_lo = 0, b_hi = (B), tid = 0; \
+        (void)tid; \
         if (b_lo < b_hi) { body; } \
     } while (0)
 #endif
@@ -543,4 +545,397 @@ void quantile_encode(int64_t n, int64_t J, int64_t n_bins, const double *raw, co
             o[n_bins] = 0.0f;
         }
     }
+}
+
+/*
+ * The network's work around the recurrence, fused (mrmoe_sklearn/nn/fused.py; the same
+ * computations in PyTorch are attention.py, experts.py and gating.py, which define them): at a
+ * few steps per series a batch's dozens of small tensor operations and their backward nodes
+ * cost more than the arithmetic. Threads take ranges of whole blocks of samples (FOR_RANGES,
+ * as the recurrence) and walk the time-major arrays step by step over their samples' rows.
+ * A sample's arithmetic is that of one thread, and the weights' gradients are summed per
+ * sample and then over the samples in order: the results are bit-identical for any thread
+ * count.
+ */
+
+/* The lanes of a vector added in a fixed tree (the same order on every call). */
+static inline float v_sum(vf a) {
+    float l[VW];
+    memcpy(l, &a, sizeof l);
+    for (int w = VW / 2; w > 0; w /= 2)
+        for (int i = 0; i < w; i++) l[i] += l[i + w];
+    return l[0];
+}
+
+/* softmax of n scores in place: the largest subtracted first, exp, sums and quotients on
+   vectors (the tail of n lanes padded: -inf for the largest, 0 for the sum) */
+static void softmax_in_place(int64_t n, float *s) {
+    const int64_t full = n / VW * VW, tail = n - full;
+    vf top = (vf){} - __builtin_inff(), t = top, acc = {};
+    for (int64_t j = 0; j < full; j += VW) {
+        const vf c = *(const vf *)(s + j);
+        top = v_select(c > top, c, top);
+    }
+    if (tail) {
+        memcpy(&t, s + full, tail * sizeof(float));
+        top = v_select(t > top, t, top);
+    }
+    float big = -__builtin_inff(), l[VW];
+    memcpy(l, &top, sizeof l);
+    for (int i = 0; i < VW; i++) big = l[i] > big ? l[i] : big;
+    for (int64_t j = 0; j < full; j += VW) {
+        const vf e = v_exp(*(const vf *)(s + j) - big);
+        *(vf *)(s + j) = e;
+        acc += e;
+    }
+    if (tail) {
+        vf e = v_exp(t - big), kept = {};
+        memcpy(&kept, &e, tail * sizeof(float));
+        acc += kept;
+        memcpy(s + full, &kept, tail * sizeof(float));
+    }
+    const float total = v_sum(acc);
+    for (int64_t j = 0; j < n; j++) s[j] /= total;
+}
+
+/* The sums over samples of per-sample gradients (B rows of n floats), in sample order. */
+static void sum_rows(int64_t B, int64_t n, const float *rows, float *out) {
+    for (int64_t i = 0; i < n; i++) out[i] = 0.0f;
+    for (int64_t b = 0; b < B; b++)
+        for (int64_t i = 0; i < n; i++) out[i] += rows[b * n + i];
+}
+
+/* The inputs of one sample of the front: its values x (T, F), mask m (T, F) bytes, elapsed
+   times dt (T) and valid steps v (T) bytes, strided per sample in the batch-major arrays. */
+typedef struct {
+    const float *x, *dt;
+    const uint8_t *m, *v;
+    int64_t sx, sm, sdt, sv;
+} front_inputs;
+
+/* One sample's mask as floats, into mf (T, F). */
+static void mask_floats(int64_t n, const uint8_t *restrict m, float *restrict mf) {
+    for (int64_t i = 0; i < n; i++) mf[i] = m[i] ? 1.0f : 0.0f;
+}
+
+/* The front's forward for sample b (see front_forward); scratch: 3 T F floats. */
+static void front_sample(int64_t T, int64_t B, int64_t F, int64_t b, const front_inputs *in, const float *restrict WaT,
+                         const float *restrict ba, float *restrict p, float *restrict scratch, int64_t G,
+                         const int64_t *rates, float **win, float **dtw, float **vw, float *restrict summ) {
+    const int64_t F2 = 2 * F;
+    const float *restrict x = in->x + b * in->sx, *restrict dt = in->dt + b * in->sdt;
+    const uint8_t *restrict v = in->v + b * in->sv;
+    float *restrict mf = scratch, *restrict xab = scratch + T * F;
+    mask_floats(T * F, in->m + b * in->sm, mf);
+    const float *restrict src = x; /* the weighted values */
+    if (WaT) {
+        /* the scores ba + x WaT[:F] + m WaT[F:], a softmax over the features, F p x */
+        float *restrict pb = p ? p + b * T * F : scratch + 2 * T * F;
+        for (int64_t t = 0; t < T; t++) memcpy(pb + t * F, ba, F * sizeof(float));
+        rows_times(T, F, F, x, F, WaT, pb);
+        rows_times(T, F, F, mf, F, WaT + F * F, pb);
+        for (int64_t t = 0; t < T; t++) {
+            softmax_in_place(F, pb + t * F);
+            for (int64_t j = 0; j < F; j++) xab[t * F + j] = pb[t * F + j] * x[t * F + j] * (float)F;
+        }
+        src = xab;
+    }
+    for (int64_t g = 0; g < G; g++) {
+        const int64_t r = rates[g], n = (T + r - 1) / r;
+        for (int64_t w = 0; w < n; w++) {
+            float *restrict o = win[g] + (w * B + b) * F2;
+            float sdt = 0.0f, svalid = 0.0f;
+            memset(o, 0, F2 * sizeof(float));
+            for (int64_t t = w * r; t < T && t < w * r + r; t++) {
+                for (int64_t j = 0; j < F; j++) o[j] += src[t * F + j];
+                for (int64_t j = 0; j < F; j++) o[F + j] += mf[t * F + j];
+                sdt += dt[t];
+                svalid += v[t] ? 1.0f : 0.0f;
+            }
+            if (r > 1)
+                for (int64_t j = 0; j < F; j++) {
+                    o[j] /= o[F + j] > 1.0f ? o[F + j] : 1.0f;
+                    o[F + j] /= (float)r;
+                }
+            dtw[g][w * B + b] = sdt;
+            vw[g][w * B + b] = svalid > 0.0f ? 1.0f : 0.0f;
+        }
+    }
+    if (!summ) return;
+    /* per feature: mean, std (of the observed values), last observed value, observed fraction;
+       the counts are kept in the fraction's place until the end */
+    float *restrict mean = summ + b * 4 * F, *restrict sd = mean + F, *restrict last = sd + F, *restrict count = last + F;
+    float steps = 0.0f;
+    for (int64_t t = 0; t < T; t++) steps += v[t] ? 1.0f : 0.0f;
+    memset(mean, 0, 4 * F * sizeof(float));
+    memcpy(last, src, F * sizeof(float)); /* never observed: the first step's */
+    for (int64_t t = 0; t < T; t++) {
+        const float *restrict mt = mf + t * F, *restrict xt = src + t * F;
+        for (int64_t j = 0; j < F; j++) {
+            count[j] += mt[j];
+            mean[j] += xt[j];
+            last[j] = mt[j] > 0.0f ? xt[j] : last[j];
+        }
+    }
+    for (int64_t j = 0; j < F; j++) mean[j] /= count[j] > 1.0f ? count[j] : 1.0f;
+    for (int64_t t = 0; t < T; t++)
+        for (int64_t j = 0; j < F; j++) {
+            const float dev = (src[t * F + j] - mean[j]) * mf[t * F + j];
+            sd[j] += dev * dev;
+        }
+    steps = steps > 1.0f ? steps : 1.0f;
+    for (int64_t j = 0; j < F; j++) {
+        sd[j] = __builtin_sqrtf(sd[j] / (count[j] > 1.0f ? count[j] : 1.0f) + 1e-6f);
+        count[j] /= steps;
+    }
+}
+
+/*
+ * Front, forward, on a batch-major batch: x (B, T, F) float32 values (0 where missing), m
+ * (B, T, F) observed mask and v (B, T) valid steps as bytes (0/1), dt (B, T) elapsed times;
+ * each sample's (T, F) or (T) block contiguous, samples sx, sm, sdt, sv elements apart.
+ * WaT (2F, F), ba (F): the feature attention's score layer (its weight transposed), or NULL for
+ * none; the values are then weighted, F p x. Writes p (B, T, F), batch-major, the attention
+ * weights (unless NULL: with attention, for a backward or an explanation); time-major for the
+ * experts, for each of G rates:
+ * win[g] (n_g, B, 2F) the windows' [mean of the observed weighted values, observed count /
+ * rate], dtw[g] and vw[g] (n_g, B) their summed elapsed time and 1 where they hold a valid step
+ * (n_g = ceil(T / rate)); summ (B, 4F), unless NULL, the gate's [mean, std, last, observed
+ * fraction] of the weighted values per feature. scratch: 3 T F floats per thread.
+ */
+void front_forward(int64_t T, int64_t B, int64_t F, const float *x, int64_t sx, const uint8_t *m, int64_t sm,
+                   const float *dt, int64_t sdt, const uint8_t *v, int64_t sv, const float *WaT, const float *ba,
+                   float *p, int64_t G, const int64_t *rates, float **win, float **dtw, float **vw, float *summ,
+                   float *scratch, int64_t n_threads) {
+    const front_inputs in = {x, dt, m, v, sx, sm, sdt, sv};
+    const int nt = team_size(n_threads, (B + BLOCK - 1) / BLOCK);
+    FOR_RANGES(B, nt, for (int64_t b = b_lo; b < b_hi; b++) front_sample(T, B, F, b, &in, WaT, ba, p,
+                                                                             scratch + 3 * tid * T * F, G, rates,
+                                                                             win, dtw, vw, summ));
+}
+
+/* The front's backward for sample b (see front_backward); mf, dxa: T F floats of scratch; row:
+   the sample's 2F^2 + F gradients. */
+static void front_back_sample(int64_t T, int64_t B, int64_t F, int64_t b, const front_inputs *in,
+                              const float *restrict p, float *restrict mf,
+                              float *restrict dxa, int64_t G, const int64_t *rates, float **gwin,
+                              const float *restrict summ, const float *restrict gsumm, float *restrict row) {
+    const int64_t F2 = 2 * F;
+    const float *restrict x = in->x + b * in->sx, *restrict pb = p + b * T * F;
+    mask_floats(T * F, in->m + b * in->sm, mf);
+    memset(dxa, 0, T * F * sizeof(float));
+    /* a window's mean spreads its gradient over its steps, divided by its observed count */
+    float *restrict scale = row; /* scratch until the attention's sums below */
+    for (int64_t g = 0; g < G; g++) {
+        if (!gwin[g]) continue;
+        const int64_t r = rates[g], n = (T + r - 1) / r;
+        for (int64_t w = 0; w < n; w++) {
+            const float *restrict gw = gwin[g] + (w * B + b) * F2;
+            if (r > 1) {
+                memset(scale, 0, F * sizeof(float));
+                for (int64_t t = w * r; t < T && t < w * r + r; t++)
+                    for (int64_t j = 0; j < F; j++) scale[j] += mf[t * F + j];
+                for (int64_t j = 0; j < F; j++) scale[j] = gw[j] / (scale[j] > 1.0f ? scale[j] : 1.0f);
+            } else {
+                memcpy(scale, gw, F * sizeof(float));
+            }
+            for (int64_t t = w * r; t < T && t < w * r + r; t++)
+                for (int64_t j = 0; j < F; j++) dxa[t * F + j] += scale[j];
+        }
+    }
+    if (gsumm) {
+        const float *restrict s = summ + b * 4 * F, *restrict gs = gsumm + b * 4 * F;
+        float *restrict count = row, *restrict last = row + F, *restrict dmean = row + 2 * F;
+        for (int64_t j = 0; j < F; j++) count[j] = last[j] = 0.0f, dmean[j] = gs[j];
+        for (int64_t t = 0; t < T; t++)
+            for (int64_t j = 0; j < F; j++) {
+                count[j] += mf[t * F + j];
+                last[j] = mf[t * F + j] > 0.0f ? (float)t : last[j];
+            }
+        /* std = sqrt(var + eps), var = sum(((xa - mean) m)^2) / max(count, 1) */
+        for (int64_t t = 0; t < T; t++)
+            for (int64_t j = 0; j < F; j++) {
+                const float mj = mf[t * F + j], denom = count[j] > 1.0f ? count[j] : 1.0f;
+                const float dvar = gs[F + j] * 0.5f / s[F + j];
+                const float xa = pb[t * F + j] * x[t * F + j] * (float)F; /* as the forward computed it */
+                const float ddev = dvar * 2.0f * (xa - s[j]) * mj / denom;
+                dxa[t * F + j] += ddev * mj;
+                dmean[j] -= ddev * mj;
+            }
+        for (int64_t t = 0; t < T; t++)
+            for (int64_t j = 0; j < F; j++) {
+                dxa[t * F + j] += dmean[j] / (count[j] > 1.0f ? count[j] : 1.0f);
+                if ((float)t == last[j]) dxa[t * F + j] += gs[2 * F + j];
+            }
+    }
+    /* the attention: xa = F p x, p = softmax(s), s = ba + Wa [x, m]; the sample's sums in its row */
+    float *restrict gW = row, *restrict gb = row + 2 * F * F;
+    memset(row, 0, (2 * F * F + F) * sizeof(float));
+    for (int64_t t = 0; t < T; t++) {
+        const float *restrict xt = x + t * F, *restrict mt = mf + t * F, *restrict pt = pb + t * F;
+        float *restrict dp = dxa + t * F, total = 0.0f; /* overwritten in place */
+        for (int64_t j = 0; j < F; j++) dp[j] = dp[j] * (float)F * xt[j];
+        for (int64_t j = 0; j < F; j++) total += pt[j] * dp[j];
+        for (int64_t j = 0; j < F; j++) {
+            const float ds = pt[j] * (dp[j] - total);
+            if (ds == 0.0f) continue;
+            float *restrict w = gW + j * F2;
+            for (int64_t i = 0; i < F; i++) w[i] += ds * xt[i];
+            for (int64_t i = 0; i < F; i++) w[F + i] += ds * mt[i];
+            gb[j] += ds;
+        }
+    }
+}
+
+/*
+ * Front, backward: from the gradients by win (G time-major tensors as written by the forward;
+ * NULL for a rate whose windows need none) and by summ (or NULL), the gradients of the feature
+ * attention: grads (2F^2 + F) = [gWa (F, 2F), gba (F)]. The inputs as for front_forward, p as it
+ * wrote it. rows: B (2F^2 + F) floats of scratch (each sample's gradients, summed in
+ * sample order); scratch: 2 T F floats per thread.
+ */
+void front_backward(int64_t T, int64_t B, int64_t F, const float *x, int64_t sx, const uint8_t *m, int64_t sm,
+                    const float *p, int64_t G, const int64_t *rates, float **gwin,
+                    const float *summ, const float *gsumm, float *rows, float *scratch, float *grads,
+                    int64_t n_threads) {
+    const front_inputs in = {x, NULL, m, NULL, sx, sm, 0, 0};
+    const int64_t per_row = 2 * F * F + F;
+    const int nt = team_size(n_threads, (B + BLOCK - 1) / BLOCK);
+    FOR_RANGES(B, nt, for (int64_t b = b_lo; b < b_hi; b++) front_back_sample(
+                          T, B, F, b, &in, p, scratch + 2 * tid * T * F, scratch + (2 * tid + 1) * T * F, G,
+                          rates, gwin, summ, gsumm, rows + b * per_row));
+    sum_rows(B, per_row, rows, grads);
+}
+
+/* The back's forward for samples b_lo to b_hi - 1 (see back_forward); top, total: B floats each. */
+static void back_range(int64_t K, int64_t B, int64_t H, int64_t D, const int64_t *n_steps, float **hs, float **vw,
+                       const float *wt, const float *bt, const float *Pw, const float *Pb, const float *g, float **a,
+                       float *ctx, float *z, float *out, float *top, float *total, int64_t b_lo, int64_t b_hi) {
+    for (int64_t b = b_lo; b < b_hi; b++) memset(out + b * D, 0, D * sizeof(float));
+    for (int64_t k = 0; k < K; k++) {
+        const int64_t n = n_steps[k];
+        const float *w = wt + k * H;
+        float *ak = a[k];
+        for (int64_t b = b_lo; b < b_hi; b++) top[b] = -__builtin_inff(), total[b] = 0.0f;
+        for (int64_t t = 0; t < n; t++)
+            for (int64_t b = b_lo; b < b_hi; b++) {
+                if (vw[k][t * B + b] == 0.0f) continue;
+                const float *h = hs[k] + (t * B + b) * H;
+                float s = bt[k];
+                for (int64_t i = 0; i < H; i++) s += h[i] * w[i];
+                ak[t * B + b] = s;
+                top[b] = s > top[b] ? s : top[b];
+            }
+        for (int64_t t = 0; t < n; t++)
+            for (int64_t b = b_lo; b < b_hi; b++) {
+                float *at = ak + t * B + b;
+                *at = vw[k][t * B + b] == 0.0f ? 0.0f : __builtin_expf(*at - top[b]);
+                total[b] += *at;
+            }
+        for (int64_t b = b_lo; b < b_hi; b++) memset(ctx + (k * B + b) * H, 0, H * sizeof(float));
+        for (int64_t t = 0; t < n; t++)
+            for (int64_t b = b_lo; b < b_hi; b++) {
+                float *at = ak + t * B + b, *c = ctx + (k * B + b) * H;
+                if (vw[k][t * B + b] == 0.0f) continue;
+                *at /= total[b];
+                const float *h = hs[k] + (t * B + b) * H;
+                for (int64_t i = 0; i < H; i++) c[i] += *at * h[i];
+            }
+        for (int64_t b = b_lo; b < b_hi; b++) {
+            float *zk = z + (k * B + b) * D, *o = out + b * D;
+            memcpy(zk, Pb + k * D, D * sizeof(float));
+            rows_times(1, H, D, ctx + (k * B + b) * H, H, Pw + k * H * D, zk);
+            const float gk = g[b * K + k];
+            for (int64_t d = 0; d < D; d++) o[d] += gk * zk[d];
+        }
+    }
+}
+
+/*
+ * Back, forward: the temporal attention over each expert's states and the gate's mixture of
+ * the experts' projected contexts. K experts; hs[k] (n_k, B, H) states, vw[k] (n_k, B) 1.0 on
+ * valid windows (each sample has one); wt (K, H), bt (K) the attention's scores; Pw (K, H, D),
+ * Pb (K, D) the projections; g (B, K) the gate. Writes a[k] (n_k, B) the attention weights
+ * (0 on invalid windows), ctx (K, B, H) the contexts, z (K, B, D) the projected contexts and
+ * out (B, D) = sum_k g[:, k] z[k]. scratch: 2B floats.
+ */
+void back_forward(int64_t K, int64_t B, int64_t H, int64_t D, const int64_t *n_steps, float **hs, float **vw,
+                  const float *wt, const float *bt, const float *Pw, const float *Pb, const float *g, float **a,
+                  float *ctx, float *z, float *out, float *scratch, int64_t n_threads) {
+    const int nt = team_size(n_threads, (B + BLOCK - 1) / BLOCK);
+    FOR_RANGES(B, nt, back_range(K, B, H, D, n_steps, hs, vw, wt, bt, Pw, Pb, g, a, ctx, z, out, scratch,
+                                 scratch + B, b_lo, b_hi));
+}
+
+/* The back's backward for samples b_lo to b_hi - 1 (see back_backward); dc: B (H + 1) floats. */
+static void back_back_range(int64_t K, int64_t B, int64_t H, int64_t D, const int64_t *n_steps, float **hs,
+                            float **vw, const float *wt, const float *PwT, const float *g, float **a,
+                            const float *ctx, const float *z, const float *gout, float **ghs, float *gg, float *rows,
+                            float *dc, int64_t b_lo, int64_t b_hi) {
+    const int64_t per_k = H + 1 + H * D + D, per_row = K * per_k;
+    float *mean = dc + B * H;
+    for (int64_t k = 0; k < K; k++) {
+        const int64_t n = n_steps[k];
+        const float *w = wt + k * H, *ak = a[k];
+        for (int64_t b = b_lo; b < b_hi; b++) {
+            const float *go = gout + b * D, *zk = z + (k * B + b) * D, *c = ctx + (k * B + b) * H;
+            float *r_w = rows + b * per_row + k * per_k, *r_P = r_w + H + 1, *dz = r_P + H * D, *dcb = dc + b * H;
+            const float gk = g[b * K + k];
+            float dg = 0.0f;
+            for (int64_t d = 0; d < D; d++) {
+                dg += go[d] * zk[d];
+                dz[d] = gk * go[d]; /* the projection bias' gradient */
+            }
+            gg[b * K + k] = dg;
+            for (int64_t i = 0; i < H; i++) {
+                for (int64_t d = 0; d < D; d++) r_P[i * D + d] = c[i] * dz[d];
+                dcb[i] = 0.0f;
+            }
+            rows_times(1, D, H, dz, D, PwT + k * D * H, dcb);
+            mean[b] = 0.0f;
+            memset(r_w, 0, (H + 1) * sizeof(float));
+        }
+        /* softmax over the valid windows: ds_t = a_t (da_t - sum_s a_s da_s), da_t = dc . h_t */
+        for (int64_t t = 0; t < n; t++)
+            for (int64_t b = b_lo; b < b_hi; b++) {
+                if (vw[k][t * B + b] == 0.0f) continue;
+                const float *h = hs[k] + (t * B + b) * H, *dcb = dc + b * H;
+                float da = 0.0f;
+                for (int64_t i = 0; i < H; i++) da += dcb[i] * h[i];
+                mean[b] += ak[t * B + b] * da;
+            }
+        for (int64_t t = 0; t < n; t++)
+            for (int64_t b = b_lo; b < b_hi; b++) {
+                float *gh = ghs[k] + (t * B + b) * H;
+                if (vw[k][t * B + b] == 0.0f) {
+                    memset(gh, 0, H * sizeof(float));
+                    continue;
+                }
+                const float *h = hs[k] + (t * B + b) * H, *dcb = dc + b * H, at = ak[t * B + b];
+                float *r_w = rows + b * per_row + k * per_k, da = 0.0f;
+                for (int64_t i = 0; i < H; i++) da += dcb[i] * h[i];
+                const float ds = at * (da - mean[b]);
+                for (int64_t i = 0; i < H; i++) {
+                    gh[i] = at * dcb[i] + ds * w[i];
+                    r_w[i] += ds * h[i];
+                }
+                r_w[H] += ds;
+            }
+    }
+}
+
+/*
+ * Back, backward (PwT (K, D, H): the projections transposed): from gout (B, D), the gradients
+ * ghs[k] (n_k, B, H), gg (B, K) and, per expert, grads (K, H + 1 + H D + D) = [gwt (H), gbt,
+ * gPw (H, D), gPb (D)]. rows: B such blocks of scratch (each sample's gradients, summed in
+ * sample order); dc: B (H + 1) floats of scratch.
+ */
+void back_backward(int64_t K, int64_t B, int64_t H, int64_t D, const int64_t *n_steps, float **hs, float **vw,
+                   const float *wt, const float *PwT, const float *g, float **a, const float *ctx, const float *z,
+                   const float *gout, float **ghs, float *gg, float *rows, float *dc, float *grads,
+                   int64_t n_threads) {
+    const int nt = team_size(n_threads, (B + BLOCK - 1) / BLOCK);
+    FOR_RANGES(B, nt, back_back_range(K, B, H, D, n_steps, hs, vw, wt, PwT, g, a, ctx, z, gout, ghs, gg, rows, dc,
+                                      b_lo, b_hi));
+    sum_rows(B, K * (H + 1 + H * D + D), rows, grads);
 }

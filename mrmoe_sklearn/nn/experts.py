@@ -7,7 +7,7 @@ from torch import nn
 
 from .cells import cfc_scan
 
-__all__ = ["resample", "window_sums", "MultiRateCfC"]
+__all__ = ["resample", "window_sums", "window_inputs", "carry_forward", "MultiRateCfC"]
 
 
 def window_sums(z, width):
@@ -52,6 +52,33 @@ class _Windows:
             base = max(r for r in self.sums if rate % r == 0)
             self.sums[rate] = tuple(window_sums(z, rate // base) for z in self.sums[base])
         return self.sums[rate]
+
+
+def carry_forward(x, m, dt):
+    """Last observed value of each feature and the time since it, at every step.
+
+    Parameters
+    ----------
+    x, m : Tensor of shape (T, B, F)
+        Time-major values (0 where missing) and observed mask (float).
+    dt : Tensor of shape (T, B)
+        Elapsed time before each step.
+
+    Returns
+    -------
+    Tensor of shape (T, B, 2 * F)
+        ``[last, log1p(age)]``: the value at the feature's latest observed step
+        up to and including this one (0, the standardised mean, before the
+        first observation) and the time elapsed since that step (since the
+        sequence's start before the first observation).
+    """
+    T = x.shape[0]
+    steps = torch.arange(T, device=x.device)[:, None, None]
+    idx = torch.where(m > 0, steps, 0).cummax(0).values
+    last = x.gather(0, idx)
+    clock = dt.cumsum(0) - dt[:1]  # time of each step since the first
+    age = clock[..., None] - clock[..., None].expand_as(x).gather(0, idx)
+    return torch.cat([last, torch.log1p(age.clamp(min=0.0))], dim=-1)
 
 
 def resample(x, m, dt, v, rate):
@@ -150,34 +177,80 @@ class MultiRateCfC(nn.Module):
         valid : list of K Tensors of shape (n_k, B), bool
             Valid windows of each expert.
         """
-        n_feat = x.shape[-1]
-        windows = _Windows(x, m, dt, v)
-        xin, dt_w, v_w, valid = [], [], [], []
-        groups = list(dict.fromkeys(self.rates))
-        sizes = [self.rates.count(rate) for rate in groups]
+        windows, dts, valids = window_inputs(x, m, dt, v, list(dict.fromkeys(self.rates)), extra)
+        hs = self.run(windows, dts, valids)
+        per_rate = dict(zip(dict.fromkeys(self.rates), valids))
+        return hs, [per_rate[rate] > 0 for rate in self.rates]
+
+    def run(self, windows, dts, valids):
+        """Run every expert over window inputs already computed.
+
+        Parameters
+        ----------
+        windows : list of Tensors of shape (n_r, B, input_size)
+            One per distinct rate, in order (:func:`window_inputs`).
+        dts, valids : lists of Tensors of shape (n_r, B)
+            Each rate's window elapsed times and valid-window mask (float).
+
+        Returns
+        -------
+        hs : list of K Tensors of shape (n_k, B, H)
+        """
+        sizes = [self.rates.count(rate) for rate in dict.fromkeys(self.rates)]
         # the experts' input weights of each rate, cut in one split each (a slice of a
         # parameter per expert would be one more backward operation per slice)
         weights = self.input_weight.split(sizes) if len(sizes) > 1 else (self.input_weight,)
         biases = self.input_bias.split(sizes) if len(sizes) > 1 else (self.input_bias,)
-        for rate, k, W, bias in zip(groups, sizes, weights, biases):
-            mean, count, d, ok = _window_stats(windows, rate)
-            n, B = d.shape
-            W = W.permute(1, 0, 2).reshape(W.shape[1], -1)
-            rest = W.shape[0] - 2 * n_feat
-            W_mean, W_count, W_extra = W.split([n_feat, n_feat, rest]) if rest else (*W.split(n_feat), None)
-            # [mean, count / rate, extra] @ W as products into one buffer (no concatenated copy).
-            proj = torch.addmm(bias.reshape(-1), mean.reshape(n * B, n_feat), W_mean)
-            proj = proj.addmm_(count.reshape(n * B, n_feat), W_count, alpha=1.0 / rate)
-            if extra is not None:
-                e = extra if rate == 1 else window_sums(extra, rate) / windows.at(rate)[3][..., None].clamp(min=1.0)
-                proj = proj.addmm_(e.reshape(n * B, -1), W_extra)
+        xin, dt_w, v_w = [], [], []
+        for win, d, ok, k, W, bias in zip(windows, dts, valids, sizes, weights, biases):
+            n, B, C = win.shape
+            # every expert of the rate in one product: (n B, C) @ (C, k U)
+            proj = torch.addmm(bias.reshape(-1), win.reshape(n * B, C), W.permute(1, 0, 2).reshape(C, -1))
             xin.extend(proj.view(n, B, k, -1).unbind(2) if k > 1 else [proj.view(n, B, -1)])
             dt_w.extend([d[..., None]] * k)
-            v_w.extend([ok[..., None].to(d.dtype)] * k)
-            valid.extend([ok] * k)
+            v_w.extend([ok[..., None]] * k)
         n_steps = [d.shape[0] for d in dt_w]
         active = []  # experts running at each step: k of them until the k-th stops
         for k in range(len(n_steps), 0, -1):
             active += [k] * (n_steps[k - 1] - len(active))
-        hs = cfc_scan(xin, self.recurrent_weight, self.head_weight, self.head_bias, dt_w, v_w, active)
-        return list(hs), valid
+        return list(cfc_scan(xin, self.recurrent_weight, self.head_weight, self.head_bias, dt_w, v_w, active))
+
+
+def window_inputs(x, m, dt, v, rates, extra=None):
+    """The experts' inputs at each rate: their windows' mean values and observed fractions.
+
+    Parameters
+    ----------
+    x, m : Tensor of shape (T, B, F)
+        Time-major values (0 where missing) and observed mask (float); any strides.
+    dt, v : Tensor of shape (T, B)
+        Elapsed times and valid-step mask (float).
+    rates : sequence of int
+        Distinct window lengths.
+    extra : Tensor of shape (T, B, E) or None, default=None
+        Per-step inputs averaged over each window's valid steps.
+
+    Returns
+    -------
+    windows : list of Tensors of shape (ceil(T / rate), B, 2F [+ E])
+        ``[mean, count / rate (, extra mean)]`` of each rate's windows: the
+        mean of the observed values (one step's mean is its value), the
+        fraction of the window's steps in which each feature was observed.
+    dts : list of Tensors of shape (ceil(T / rate), B)
+        The windows' summed elapsed times.
+    valids : list of Tensors of shape (ceil(T / rate), B)
+        1.0 where a window holds a valid step.
+    """
+    windows = _Windows(x, m, dt, v)
+    out, dts, valids = [], [], []
+    for rate in rates:
+        mean, count, d, ok = _window_stats(windows, rate)
+        parts = [mean, count / rate]
+        if extra is not None:
+            parts.append(
+                extra if rate == 1 else window_sums(extra, rate) / windows.at(rate)[3][..., None].clamp(min=1.0)
+            )
+        out.append(torch.cat(parts, dim=-1))
+        dts.append(d)
+        valids.append(ok.to(d.dtype))
+    return out, dts, valids

@@ -39,7 +39,20 @@ from pathlib import Path
 import numpy as np
 import torch
 
-__all__ = ["load", "available", "status", "threaded", "forward", "backward", "summary_statistics", "quantile_encode"]
+__all__ = [
+    "load",
+    "available",
+    "status",
+    "threaded",
+    "forward",
+    "backward",
+    "front_forward",
+    "front_backward",
+    "back_forward",
+    "back_backward",
+    "summary_statistics",
+    "quantile_encode",
+]
 
 _SOURCE = Path(__file__).with_name("_cfc_kernel.c")
 _FLAGS = ["-O3", "-fno-math-errno", "-fPIC", "-shared"]
@@ -170,6 +183,12 @@ def _bind(lib):
     lib.quantile_encode.restype = None
     lib.summary_stats_scratch.argtypes = [i64] * 2
     lib.summary_stats_scratch.restype = i64
+    lib.front_forward.argtypes = [i64] * 3 + [ptr, i64] * 4 + [ptr] * 3 + [i64] + [ptr] * 6 + [i64]
+    lib.front_backward.argtypes = [i64] * 3 + [ptr, i64] * 2 + [ptr] + [i64] + [ptr] * 7 + [i64]
+    lib.back_forward.argtypes = [i64] * 4 + [ptr] * 13 + [i64]
+    lib.back_backward.argtypes = [i64] * 4 + [ptr] * 15 + [i64]
+    for name in ("front_forward", "front_backward", "back_forward", "back_backward"):
+        getattr(lib, name).restype = None
     return lib
 
 
@@ -412,6 +431,244 @@ def backward(grad_hs, dt, v, th, act, hs, h0, WoT, WhT, carry, n_threads=None, o
         nt,
     )
     return P, grad_Wh, grad_Wo, grad_bo
+
+
+def _pointers(tensors):
+    """A C array of the tensors' data pointers (NULL for None)."""
+    return (ctypes.c_void_p * len(tensors))(*[t.data_ptr() if t is not None else None for t in tensors])
+
+
+def _i64s(values):
+    return (ctypes.c_int64 * len(values))(*values)
+
+
+def _sample_rows(t, name):
+    """``t``'s stride between samples, after checking that each sample's block is contiguous."""
+    if len(t) and not t[0].is_contiguous():
+        raise ValueError(f"{name}: each sample's block must be contiguous, got strides {t.stride()}.")
+    return t.stride(0)
+
+
+def front_forward(x, m, dt, v, weight, bias, rates, summaries, keep_weights=True, n_threads=None):
+    """The experts' window inputs (and the gate's summaries) from a batch-major batch.
+
+    The computation of :func:`mrmoe_sklearn.nn.fused.front` (whose PyTorch
+    path defines it) in one call: the feature attention, the window
+    statistics at every rate and the gate's sequence summaries, one sample
+    at a time.
+
+    Parameters
+    ----------
+    x : Tensor of shape (B, T, F)
+        float32 values (0 where missing).
+    m : Tensor of shape (B, T, F), bool
+        Observed mask.
+    dt : Tensor of shape (B, T)
+        float32 elapsed times.
+    v : Tensor of shape (B, T), bool
+        Valid steps.
+        Each sample's block of each input contiguous (samples may be strided,
+        as in a batch cut to its longest series).
+    weight : Tensor of shape (F, 2F) or None
+        The feature attention's score weights; None for no attention.
+    bias : Tensor of shape (F,) or None
+    rates : sequence of int
+        Window lengths.
+    summaries : bool
+        Also compute the gate's summaries.
+    keep_weights : bool, default=True
+        Return the attention weights (a backward needs them).
+    n_threads : int or None, default=None
+        Threads to run; None for :func:`torch.get_num_threads`. The results do
+        not depend on it.
+
+    Returns
+    -------
+    p : Tensor of shape (B, T, F) or None
+        The attention weights (with attention and ``keep_weights``).
+    windows : list of Tensors of shape (ceil(T / rate), B, 2F)
+        ``[mean, count / rate]`` of each rate's windows, time-major.
+    dts, valids : lists of Tensors of shape (ceil(T / rate), B)
+        The windows' elapsed times and 1.0 where they hold a valid step.
+    summ : Tensor of shape (B, 4F) or None
+    """
+    lib = load()
+    B, T, F = x.shape
+    strides = [_sample_rows(t, name) for t, name in ((x, "x"), (m, "m"), (dt, "dt"), (v, "v"))]
+    attention = weight is not None
+    p = x.new_empty(B, T, F) if attention and keep_weights else None
+    sizes = [-(-T // r) for r in rates]
+    windows = [x.new_empty(n, B, 2 * F) for n in sizes]
+    dts = [x.new_empty(n, B) for n in sizes]
+    valids = [x.new_empty(n, B) for n in sizes]
+    summ = x.new_empty(B, 4 * F) if summaries else None
+    nt = _threads(n_threads)
+    weight_t = weight.t().contiguous() if attention else None
+    scratch = x.new_empty(3 * nt * T * F)
+    lib.front_forward(
+        T,
+        B,
+        F,
+        *[a for t, st in zip((x, m, dt, v), strides) for a in (_p(t), st)],
+        *map(_p, (weight_t, bias, p)),
+        len(rates),
+        _i64s(rates),
+        _pointers(windows),
+        _pointers(dts),
+        _pointers(valids),
+        _p(summ),
+        _p(scratch),
+        nt,
+    )
+    return p, windows, dts, valids, summ
+
+
+def front_backward(x, m, p, rates, grad_windows, summ, grad_summ, n_threads=None):
+    """The feature attention's gradients from those of :func:`front_forward`'s outputs.
+
+    Parameters
+    ----------
+    x, m, p, rates
+        As given to and returned by :func:`front_forward` (with attention).
+    grad_windows : list of Tensors or None
+        Contiguous gradients by each rate's windows (None where there is none).
+    summ, grad_summ : Tensor of shape (B, 4F) or None
+        The summaries and their contiguous gradient.
+    n_threads : int or None, default=None
+
+    Returns
+    -------
+    grad_weight : Tensor of shape (F, 2F)
+    grad_bias : Tensor of shape (F,)
+        Sums over the samples in sample order (the same for any thread count).
+    """
+    lib = load()
+    B, T, F = x.shape
+    nt = _threads(n_threads)
+    grads = x.new_empty(2 * F * F + F)
+    # scratch held here: a pointer alone would not keep a tensor alive during the call
+    rows, scratch = x.new_empty(B, 2 * F * F + F), x.new_empty(2 * nt * T * F)
+    lib.front_backward(
+        T,
+        B,
+        F,
+        _p(x),
+        _sample_rows(x, "x"),
+        _p(m),
+        _sample_rows(m, "m"),
+        _p(p),
+        len(rates),
+        _i64s(rates),
+        _pointers(grad_windows),
+        _p(summ),
+        _p(grad_summ),
+        _p(rows),
+        _p(scratch),
+        _p(grads),
+        nt,
+    )
+    return grads[: 2 * F * F].view(F, 2 * F), grads[2 * F * F :]
+
+
+def back_forward(hs, valids, weight, bias, proj_weight, proj_bias, gates, n_threads=None):
+    """The temporal attention's contexts, projected and mixed by the gate.
+
+    The computation of :func:`mrmoe_sklearn.nn.fused.back` (whose PyTorch
+    path defines it) in one call.
+
+    Parameters
+    ----------
+    hs : list of K contiguous Tensors of shape (n_k, B, H)
+        Each expert's states.
+    valids : list of K contiguous Tensors of shape (n_k, B)
+        1.0 on valid windows (every sample has one per expert).
+    weight : Tensor of shape (K, H)
+    bias : Tensor of shape (K,)
+        The attention's scores.
+    proj_weight : Tensor of shape (K, H, D)
+    proj_bias : Tensor of shape (K, D)
+    gates : Tensor of shape (B, K)
+    n_threads : int or None, default=None
+
+    Returns
+    -------
+    out : Tensor of shape (B, D)
+    weights : list of K Tensors of shape (n_k, B)
+        The attention weights (0 on invalid windows).
+    context : Tensor of shape (K, B, H)
+    z : Tensor of shape (K, B, D)
+        The projected contexts.
+    """
+    lib = load()
+    K, H, D = proj_weight.shape
+    B = gates.shape[0]
+    steps = [h.shape[0] for h in hs]
+    weights = [h.new_empty(n, B) for h, n in zip(hs, steps)]
+    context, z, out = gates.new_empty(K, B, H), gates.new_empty(K, B, D), gates.new_empty(B, D)
+    scratch = gates.new_empty(2 * B)
+    lib.back_forward(
+        K,
+        B,
+        H,
+        D,
+        _i64s(steps),
+        _pointers(hs),
+        _pointers(valids),
+        *map(_p, (weight, bias, proj_weight, proj_bias, gates)),
+        _pointers(weights),
+        *map(_p, (context, z, out, scratch)),
+        _threads(n_threads),
+    )
+    return out, weights, context, z
+
+
+def back_backward(grad_out, hs, valids, weight, proj_weight, gates, weights, context, z, n_threads=None):
+    """The gradients of :func:`back_forward`.
+
+    Parameters
+    ----------
+    grad_out : Tensor of shape (B, D), contiguous
+    hs, valids, weight, proj_weight, gates
+        As given to :func:`back_forward`.
+    weights, context, z
+        As returned by it.
+    n_threads : int or None, default=None
+
+    Returns
+    -------
+    grad_hs : list of K Tensors of shape (n_k, B, H)
+    grad_gates : Tensor of shape (B, K)
+    grad_weight, grad_bias, grad_proj_weight, grad_proj_bias : Tensors
+        Of the shapes of the parameters: sums over the samples in sample order.
+    """
+    lib = load()
+    K, H, D = proj_weight.shape
+    B = gates.shape[0]
+    grad_hs = [torch.empty_like(h) for h in hs]
+    grad_gates = torch.empty_like(gates)
+    per_k = H + 1 + H * D + D
+    grads, rows, dc = gates.new_empty(K, per_k), gates.new_empty(B, K * per_k), gates.new_empty(B * (H + 1))
+    proj_weight_t = proj_weight.transpose(1, 2).contiguous()
+    lib.back_backward(
+        K,
+        B,
+        H,
+        D,
+        _i64s([h.shape[0] for h in hs]),
+        _pointers(hs),
+        _pointers(valids),
+        *map(_p, (weight, proj_weight_t, gates)),
+        _pointers(weights),
+        *map(_p, (context, z, grad_out)),
+        _pointers(grad_hs),
+        _p(grad_gates),
+        _p(rows),
+        _p(dc),
+        _p(grads),
+        _threads(n_threads),
+    )
+    gw, gb, gP, gPb = grads.split([H, 1, H * D, D], dim=1)
+    return grad_hs, grad_gates, gw, gb.view(K), gP.view(K, H, D), gPb
 
 
 #: Order of the statistics in :func:`summary_statistics`' output (the C source's enum).

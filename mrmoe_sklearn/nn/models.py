@@ -8,9 +8,10 @@ and return class logits ``(B, n_classes)``.
 import torch
 from torch import nn
 
+from . import fused
 from .attention import FeatureAttention, TemporalAttention
-from .experts import MultiRateCfC, window_sums
-from .gating import Gate, load_balance_loss, sequence_summaries
+from .experts import MultiRateCfC, carry_forward, window_sums
+from .gating import Gate, load_balance_loss
 
 __all__ = ["MRMoENet", "LSTMNet", "carry_forward"]
 
@@ -21,39 +22,6 @@ def _trim(x, m, dt, v, cast=True):
     length = max(length, 1)
     x, m, dt, v = x[:, :length], m[:, :length], dt[:, :length], v[:, :length]
     return (x, m.to(x.dtype), dt, v.to(x.dtype)) if cast else (x, m, dt, v)
-
-
-def _time_major(z, dtype):
-    """``z (B, T, ...)`` as a contiguous ``(T, B, ...)`` tensor of ``dtype``, in one copy."""
-    out = torch.empty((z.shape[1], z.shape[0], *z.shape[2:]), dtype=dtype, device=z.device)
-    return out.copy_(z.transpose(0, 1))
-
-
-def carry_forward(x, m, dt):
-    """Last observed value of each feature and the time since it, at every step.
-
-    Parameters
-    ----------
-    x, m : Tensor of shape (T, B, F)
-        Time-major values (0 where missing) and observed mask (float).
-    dt : Tensor of shape (T, B)
-        Elapsed time before each step.
-
-    Returns
-    -------
-    Tensor of shape (T, B, 2 * F)
-        ``[last, log1p(age)]``: the value at the feature's latest observed step
-        up to and including this one (0, the standardised mean, before the
-        first observation) and the time elapsed since that step (since the
-        sequence's start before the first observation).
-    """
-    T = x.shape[0]
-    steps = torch.arange(T, device=x.device)[:, None, None]
-    idx = torch.where(m > 0, steps, 0).cummax(0).values
-    last = x.gather(0, idx)
-    clock = dt.cumsum(0) - dt[:1]  # time of each step since the first
-    age = clock[..., None] - clock[..., None].expand_as(x).gather(0, idx)
-    return torch.cat([last, torch.log1p(age.clamp(min=0.0))], dim=-1)
 
 
 class MRMoENet(nn.Module):
@@ -172,28 +140,21 @@ class MRMoENet(nn.Module):
         """
         T_in = x.shape[1]
         x, m, dt, v = _trim(x, m, dt, v, cast=False)
-        # Time-major from here on: one contiguous copy of each input (the masks cast
-        # to float by the same copy), so that every later reshape is a view.
-        xt, mt, dtt, vt = (_time_major(z, x.dtype) for z in (x, m, dt, v))
-        a = None
-        if self.feature_attention is not None:
-            xt, a = self.feature_attention(xt, mt)
-        extra = carry_forward(xt, mt, dtt) if self.carry_forward else None
-        hs, valid = self.experts(xt, mt, dtt, vt, extra)
+        rates = list(dict.fromkeys(self.rates))
+        windows, dts, valids, summ, a = fused.front(
+            x, m, dt, v, self.feature_attention, rates, self.gate is not None, self.carry_forward, return_details
+        )
+        hs = self.experts.run(windows, dts, valids)
+        per_rate = dict(zip(rates, valids))
+        valid = [per_rate[rate] for rate in self.rates]
         K = len(hs)
-        weights = None
-        if self.temporal_attention is not None:
-            context, weights = self.temporal_attention(hs, valid)
-        else:
-            context = torch.stack([h[-1] for h in hs])
         if self.gate is not None:
-            g = self.gate(sequence_summaries(xt, mt, vt))
+            g = self.gate(summ)
             self.aux_loss = load_balance_loss(g, self.load_balance) if self.training else None
         else:
             g = x.new_full((x.shape[0], K), 1.0 / K)
             self.aux_loss = None
-        z = torch.einsum("kbh,khd->kbd", context, self.proj_weight) + self.proj_bias[:, None]
-        z = torch.einsum("bk,kbd->bd", g, z)
+        z, weights = fused.back(hs, valid, self.temporal_attention, self.proj_weight, self.proj_bias, g)
         if self.summary is not None:
             if s is None:
                 raise ValueError("This network was built with n_summary > 0 and needs the summary input s.")
@@ -202,10 +163,10 @@ class MRMoENet(nn.Module):
         if not return_details:
             return logits
         details = {"gate_weights": g}
-        v = vt.t()  # the valid-step mask as floats, batch-first
+        v = v.to(x.dtype)  # the valid-step mask as floats
         if a is not None:
             denom = v.sum(1, keepdim=True).clamp(min=1.0)
-            details["feature_weights"] = (a * vt[..., None]).sum(0) * a.shape[-1] / denom  # mean 1
+            details["feature_weights"] = (a * v[..., None]).sum(1) * a.shape[-1] / denom  # mean 1
         else:
             details["feature_weights"] = torch.ones_like(x[:, 0])
         details["temporal_weights"] = self._step_weights(weights, v, T_in)

@@ -1,0 +1,215 @@
+"""The network's work before and after the recurrence, each in one call where it can be.
+
+:func:`front` (the feature attention, the experts' window inputs at every
+rate and the gate's sequence summaries) and :func:`back` (the temporal
+attention, the experts' projections and the gate's mixture) are defined by
+their PyTorch computations, built from :mod:`~mrmoe_sklearn.nn.attention`,
+:mod:`~mrmoe_sklearn.nn.experts` and :mod:`~mrmoe_sklearn.nn.gating`. On the
+CPU in float32 with the compiled library (the CfC kernel's, see
+:func:`~mrmoe_sklearn.nn.cells.cfc_scan`) each runs as one forward and one
+backward call of that library instead: at a few steps per series the dozens
+of small tensor operations (and their backward nodes) cost more than the
+arithmetic. The results agree to float32 rounding and do not depend on the
+thread count.
+"""
+
+import torch
+from torch.autograd.function import once_differentiable
+
+from . import kernel
+from .experts import carry_forward, window_inputs
+from .gating import sequence_summaries
+
+__all__ = ["front", "back", "compiled", "time_major"]
+
+
+def compiled(*tensors):
+    """Whether the compiled computations can run these tensors (float32 on the CPU, the
+    library loaded).
+
+    Parameters
+    ----------
+    *tensors : Tensor or None
+        The inputs and parameters (None entries are skipped).
+
+    Returns
+    -------
+    bool
+    """
+    ok = all(t.dtype == torch.float32 and t.device.type == "cpu" for t in tensors if t is not None)
+    return ok and kernel.available()
+
+
+def time_major(z, dtype):
+    """``z (B, T, ...)`` as a contiguous ``(T, B, ...)`` tensor of ``dtype``, in one copy."""
+    out = torch.empty((z.shape[1], z.shape[0], *z.shape[2:]), dtype=dtype, device=z.device)
+    return out.copy_(z.transpose(0, 1))
+
+
+class _Front(torch.autograd.Function):
+    """The compiled front with a feature attention: its gradients are the attention's."""
+
+    @staticmethod
+    def forward(ctx, x, m, dt, v, weight, bias, rates, summaries, keep_weights, save):
+        p, windows, dts, valids, summ = kernel.front_forward(
+            x, m, dt, v, weight, bias.contiguous(), rates, summaries, keep_weights or save
+        )
+        summ = summ if summ is not None else x.new_empty(0)
+        p = p if p is not None else x.new_empty(0)
+        if save:
+            ctx.save_for_backward(x, m, p, summ)
+        ctx.rates = rates
+        ctx.mark_non_differentiable(p, *dts, *valids)
+        return (p, summ, *windows, *dts, *valids)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_p, grad_summ, *grads):
+        x, m, p, summ = ctx.saved_tensors
+        grad_windows = [g.contiguous() if g is not None else None for g in grads[: len(ctx.rates)]]
+        with_summ = summ.numel() > 0 and grad_summ is not None
+        grad_weight, grad_bias = kernel.front_backward(
+            x,
+            m,
+            p,
+            ctx.rates,
+            grad_windows,
+            summ if with_summ else None,
+            grad_summ.contiguous() if with_summ else None,
+        )
+        return None, None, None, None, grad_weight, grad_bias, None, None, None, None
+
+
+def _bool(mask):
+    return mask if mask.dtype == torch.bool else mask > 0
+
+
+def _rows(t):
+    """``t`` with each sample's block contiguous (a batch cut to its longest series is)."""
+    return t if not len(t) or t[0].is_contiguous() else t.contiguous()
+
+
+def front(x, m, dt, v, attention, rates, summaries, carry=False, keep_weights=True):
+    """The experts' window inputs (and the gate's summaries) from a batch.
+
+    Parameters
+    ----------
+    x : Tensor of shape (B, T, F)
+        Values, 0 where missing.
+    m : Tensor of shape (B, T, F)
+        Observed mask (bool, or 0/1 floats).
+    dt : Tensor of shape (B, T)
+        Elapsed times.
+    v : Tensor of shape (B, T)
+        Valid steps (bool, or 0/1 floats).
+    attention : FeatureAttention or None
+        Weighs the features first (None: the values as they are).
+    rates : sequence of int
+        Distinct window lengths.
+    summaries : bool
+        Also return :func:`~mrmoe_sklearn.nn.gating.sequence_summaries` of the
+        weighted values.
+    carry : bool, default=False
+        Also give the windows :func:`~mrmoe_sklearn.nn.experts.carry_forward`
+        of the weighted values (computed in PyTorch).
+    keep_weights : bool, default=True
+        Return the attention weights (else None where they need not be kept).
+
+    Returns
+    -------
+    windows, dts, valids : lists of time-major Tensors
+        As :func:`~mrmoe_sklearn.nn.experts.window_inputs` returns them.
+    summ : Tensor of shape (B, 4F) or None
+    p : Tensor of shape (B, T, F) or None
+        The feature attention's weights.
+    """
+    rates = tuple(int(r) for r in rates)
+    weight = attention.score.weight if attention is not None else None
+    # the compiled backward gives the attention's gradients, not the inputs'
+    data_only = not any(z.requires_grad for z in (x, m, dt, v))
+    if not carry and data_only and compiled(x, dt, weight):
+        x, dt, m, v = _rows(x), _rows(dt), _rows(_bool(m)), _rows(_bool(v))
+        if attention is None:
+            _, windows, dts, valids, summ = kernel.front_forward(x, m, dt, v, None, None, rates, summaries)
+            return windows, dts, valids, summ, None
+        G = len(rates)
+        bias = attention.score.bias
+        # whether a backward can follow (inside the Function, needs_input_grad says so even
+        # under no_grad, where keeping the weights would be wasted memory)
+        save = torch.is_grad_enabled() and (weight.requires_grad or bias.requires_grad)
+        p, summ, *rest = _Front.apply(x, m, dt, v, weight, bias, rates, summaries, keep_weights, save)
+        return rest[:G], rest[G : 2 * G], rest[2 * G :], summ if summaries else None, p if p.numel() else None
+    # Time-major from here on: one contiguous copy of each input (the masks cast to float by
+    # the same copy), so that every later reshape is a view.
+    x, m, dt, v = (time_major(z, x.dtype) for z in (x, m, dt, v))
+    p = None
+    if attention is not None:
+        x, p = attention(x, m)
+        p = p.transpose(0, 1)
+    extra = carry_forward(x, m, dt) if carry else None
+    windows, dts, valids = window_inputs(x, m, dt, v, rates, extra)
+    return windows, dts, valids, sequence_summaries(x, m, v) if summaries else None, p
+
+
+class _Back(torch.autograd.Function):
+    """The compiled temporal attention, projections and mixture."""
+
+    @staticmethod
+    def forward(ctx, weight, bias, proj_weight, proj_bias, gates, K, *seqs):
+        hs, valids = [h.contiguous() for h in seqs[:K]], [v.contiguous() for v in seqs[K:]]
+        weight, proj_weight, gates = weight.contiguous(), proj_weight.contiguous(), gates.contiguous()
+        out, weights, context, z = kernel.back_forward(
+            hs, valids, weight, bias.contiguous(), proj_weight, proj_bias.contiguous(), gates
+        )
+        ctx.save_for_backward(weight, proj_weight, gates, context, z, *hs, *valids, *weights)
+        ctx.K = K
+        ctx.mark_non_differentiable(*weights)
+        return (out, *weights)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_out, *grad_weights):
+        K = ctx.K
+        weight, proj_weight, gates, context, z, *rest = ctx.saved_tensors
+        hs, valids, weights = rest[:K], rest[K : 2 * K], rest[2 * K :]
+        grad_hs, grad_gates, *grads = kernel.back_backward(
+            grad_out.contiguous(), hs, valids, weight, proj_weight, gates, weights, context, z
+        )
+        return (*grads, grad_gates, None, *grad_hs, *[None] * K)
+
+
+def back(hs, valids, attention, proj_weight, proj_bias, gates):
+    """The gate's mixture of the experts' projected contexts.
+
+    Parameters
+    ----------
+    hs : list of K Tensors of shape (n_k, B, H)
+        Each expert's states over its windows.
+    valids : list of K Tensors of shape (n_k, B)
+        1.0 on valid windows (every sample has one per expert).
+    attention : TemporalAttention or None
+        Pools each expert's states (None: its last state, which padding carries).
+    proj_weight : Tensor of shape (K, H, D)
+    proj_bias : Tensor of shape (K, D)
+        Each expert's projection to the common width.
+    gates : Tensor of shape (B, K)
+        The experts' weights.
+
+    Returns
+    -------
+    out : Tensor of shape (B, D)
+        ``sum_k gates[:, k] (context_k @ proj_weight[k] + proj_bias[k])``.
+    weights : list of K Tensors of shape (n_k, B) or None
+        The attention weights (0 on invalid windows).
+    """
+    K = len(hs)
+    if attention is not None and compiled(*hs, *valids, gates, proj_weight, attention.weight):
+        out, *weights = _Back.apply(attention.weight, attention.bias, proj_weight, proj_bias, gates, K, *hs, *valids)
+        return out, weights
+    weights = None
+    if attention is not None:
+        context, weights = attention(hs, [v > 0 for v in valids])
+    else:
+        context = torch.stack([h[-1] for h in hs])
+    z = torch.einsum("kbh,khd->kbd", context, proj_weight) + proj_bias[:, None]
+    return torch.einsum("bk,kbd->bd", gates, z), weights
