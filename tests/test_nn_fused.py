@@ -190,3 +190,16 @@ def test_network_matches_its_pytorch_computation(options, monkeypatch):
         torch.testing.assert_close(got[1][k], want[1][k], rtol=1e-5, atol=1e-5, msg=k)
     for n in want[2]:
         torch.testing.assert_close(got[2][n], want[2][n], rtol=1e-4, atol=1e-5, msg=n)
+
+
+@needs_kernel
+def test_build_without_threads_gives_the_same_results(monkeypatch, tmp_path):
+    """MRMOE_SKLEARN_OPENMP=0 builds the library single-threaded: the same front and back,
+    bit for bit, as the threaded build asked for two threads."""
+    threaded = _thread_results(2)
+    monkeypatch.setattr(kernel, "_state", {"lib": None, "tried": False, "error": None})
+    monkeypatch.setenv("MRMOE_SKLEARN_CACHE", str(tmp_path))
+    monkeypatch.setenv("MRMOE_SKLEARN_OPENMP", "0")
+    assert kernel.load() is not None and not kernel.threaded()
+    for a, b in zip(threaded, _thread_results(2)):
+        assert torch.equal(a, b)
