@@ -67,7 +67,7 @@ def build(request, monkeypatch, tmp_path):
 )
 def test_kernel_matches_the_pytorch_loop(sizes, padding, build, monkeypatch):
     calls = []
-    monkeypatch.setattr(kernel, "forward", lambda *a, _f=kernel.forward: calls.append(1) or _f(*a))
+    monkeypatch.setattr(kernel, "forward_experts", lambda *a, _f=kernel.forward_experts: calls.append(1) or _f(*a))
     S, K = 30, 3
     args, dt, v = _problem(S, K, **sizes)
     if not padding:
@@ -188,13 +188,14 @@ def test_kernel_is_built_once_into_the_cache(monkeypatch, tmp_path):
 @needs_kernel
 def test_nothing_is_saved_for_a_backward_without_gradients(monkeypatch):
     seen = []
-    monkeypatch.setattr(kernel, "forward", lambda *a, _f=kernel.forward: seen.append(a[7]) or _f(*a))  # save
+    save = lambda *a, _f=kernel.forward_experts: seen.append(a[7]) or _f(*a)  # noqa: E731
+    monkeypatch.setattr(kernel, "forward_experts", save)
     args, dt, v = _problem(6, 2, 3, 8, 4)  # requiring gradients
     with torch.no_grad():
         quiet = cfc_scan(*args[:4], dt, v, h0=args[4])
-    assert seen == [False, False] and all(h.grad_fn is None for h in quiet)
+    assert seen == [False] and all(h.grad_fn is None for h in quiet)
     hs = cfc_scan(*args[:4], dt, v, h0=args[4])
-    assert seen[2:] == [True, True]
+    assert seen[1:] == [True]
     for a, b in zip(quiet, hs):
         torch.testing.assert_close(a, b, rtol=0, atol=0)
 
@@ -291,7 +292,7 @@ def test_results_do_not_depend_on_the_thread_count(sizes, monkeypatch):
     args, dt, v = _problem(20, 3, **sizes)
     active = (3,) * 6 + (2,) * 6 + (1,) * 8
     threads = []
-    monkeypatch.setattr(kernel, "forward", lambda *a, _f=kernel.forward: threads.append(a[8]) or _f(*a))
+    monkeypatch.setattr(kernel, "forward_experts", lambda *a, _f=kernel.forward_experts: threads.append(a[8]) or _f(*a))
     old = torch.get_num_threads()
     try:
         results = []
@@ -300,7 +301,7 @@ def test_results_do_not_depend_on_the_thread_count(sizes, monkeypatch):
             results.append(_scan_and_grads(args, dt, v, active))
     finally:
         torch.set_num_threads(old)
-    assert threads == [1] * 3 + [2] * 3 + [3] * 3  # the kernel follows torch's setting
+    assert threads == [1, 2, 3]  # the kernel follows torch's setting (one call for all experts)
     for other in results[1:]:
         for a, b in zip(results[0], other):
             assert torch.equal(a, b)
@@ -401,3 +402,30 @@ def test_pytorch_loop_is_thread_count_independent_in_its_states(monkeypatch):
     for other in results[1:]:
         for a, b in zip(results[0], other):
             torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+
+
+@needs_kernel
+def test_experts_in_one_call_match_one_call_each():
+    """forward_experts/backward_experts (one parallel region for all experts, which the scan
+    uses) give bit for bit what forward/backward give expert by expert."""
+    (xin, Wh, Wo, bo, h0), dt, v = _problem(12, 3, 37, 16, 8)
+    steps = [12, 7, 3]
+    xs = [xin[:n, k].detach() for k, n in enumerate(steps)]  # strided rows, as the scan passes them
+    ds = [dt[:n, k, :, 0].contiguous() for k, n in enumerate(steps)]
+    ms = [v[:n, k, :, 0].contiguous() for k, n in enumerate(steps)]
+    Wh, Wo, bo, h0 = (t.detach().contiguous() for t in (Wh, Wo, bo, h0))
+    hs, th, act = kernel.forward_experts(xs, ds, ms, h0, Wh, Wo, bo, True, 2)
+    g = torch.Generator().manual_seed(0)
+    grads = [torch.randn(h.shape, generator=g) for h in hs]
+    WoT, WhT = Wo.transpose(1, 2).contiguous(), Wh.transpose(1, 2).contiguous()
+    carry = torch.zeros_like(h0)
+    out = (torch.empty_like(Wh), torch.empty_like(Wo), torch.empty_like(bo))
+    P = kernel.backward_experts(grads, ds, ms, th, act, hs, h0, WoT, WhT, carry, out, 2)
+    for k in range(3):
+        one = kernel.forward(xs[k], ds[k], ms[k], h0[k], Wh[k], Wo[k], bo[k], True, 1)
+        for a, b in zip(one, (hs[k], th[k], act[k])):
+            assert torch.equal(a, b)
+        c = torch.zeros_like(h0[k])
+        back = kernel.backward(grads[k], ds[k], ms[k], th[k], act[k], hs[k], h0[k], WoT[k], WhT[k], c, 1)
+        for a, b in zip(back + (c,), (P[k], out[0][k], out[1][k], out[2][k], carry[k])):
+            assert torch.equal(a, b)

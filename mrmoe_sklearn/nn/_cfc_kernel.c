@@ -271,6 +271,26 @@ int64_t cfc_forward_scratch(int64_t B, int64_t H, int64_t U, int64_t n_threads) 
 }
 
 /*
+ * K experts in one parallel region (one call instead of K): expert k as cfc_forward over its
+ * n[k] steps, x[k] with strides xs_t[k], xs_b[k], dt[k], v[k]; h0 (K, B, H), Wh (K, H, U),
+ * Wo (K, U, 4H), bo (K, 4H) contiguous; hs[k] out, th[k] and act[k] unless th, act are NULL.
+ * Each sample's arithmetic is that of cfc_forward: the same results.
+ */
+void cfc_forward_experts(int64_t K, const int64_t *n, int64_t B, int64_t H, int64_t U, const float **x,
+                         const int64_t *xs_t, const int64_t *xs_b, const float **dt, const float **v,
+                         const float *h0, const float *Wh, const float *Wo, const float *bo, float **hs,
+                         float **th, float **act, float *scratch, int64_t n_threads) {
+    const int64_t per_thread = (B < BLOCK ? B : BLOCK) * (U + 7 * H), H4 = 4 * H;
+    const int nt = team_size(n_threads, (B + BLOCK - 1) / BLOCK);
+    FOR_RANGES(B, nt,
+               for (int64_t k = 0; k < K; k++) forward_range(n[k], B, H, U, x[k], xs_t[k], xs_b[k], dt[k], v[k],
+                                                            h0 + k * B * H, Wh + k * H * U, Wo + k * U * H4,
+                                                            bo + k * H4, hs[k], th ? th[k] : NULL,
+                                                            act ? act[k] : NULL, scratch + tid * per_thread,
+                                                            b_lo, b_hi));
+}
+
+/*
  * Forward over n steps of a batch of B.
  * x (n, B, U) with strides (xs_t, xs_b, 1); dt, v (n, B), v NULL when every step is valid;
  * h0 (B, H); Wh (H, U); Wo (U, 4H); bo (4H); hs (n, B, H) out.
@@ -281,10 +301,8 @@ int64_t cfc_forward_scratch(int64_t B, int64_t H, int64_t U, int64_t n_threads) 
 void cfc_forward(int64_t n, int64_t B, int64_t H, int64_t U, const float *x, int64_t xs_t, int64_t xs_b,
                  const float *dt, const float *v, const float *h0, const float *Wh, const float *Wo,
                  const float *bo, float *hs, float *th, float *act, float *scratch, int64_t n_threads) {
-    const int64_t per_thread = (B < BLOCK ? B : BLOCK) * (U + 7 * H);
-    const int nt = team_size(n_threads, (B + BLOCK - 1) / BLOCK);
-    FOR_RANGES(B, nt, forward_range(n, B, H, U, x, xs_t, xs_b, dt, v, h0, Wh, Wo, bo, hs, th, act,
-                                    scratch + tid * per_thread, b_lo, b_hi));
+    cfc_forward_experts(1, &n, B, H, U, &x, &xs_t, &xs_b, &dt, &v, h0, Wh, Wo, bo, &hs, th ? &th : NULL,
+                        act ? &act : NULL, scratch, n_threads);
 }
 
 /* One sample's G = [d ff1, d ff2, d time_a, d time_b] from the gradient g + carry by its new
@@ -351,11 +369,50 @@ static void backward_range(int64_t n, int64_t B, int64_t H, int64_t U, const flo
     }
 }
 
-/* Floats of scratch a backward call needs (all its threads, and the units' sums). */
-int64_t cfc_backward_scratch(int64_t B, int64_t H, int64_t U, int64_t n_threads) {
+/* Floats of scratch a backward call of K experts needs (all its threads, and the units' sums). */
+int64_t cfc_backward_experts_scratch(int64_t K, int64_t B, int64_t H, int64_t U, int64_t n_threads) {
     const int64_t n_units = (B + BLOCK - 1) / BLOCK;
     const int64_t per_thread = BLOCK * (4 * H + (U > H ? U : H));
-    return team_size(n_threads, n_units) * per_thread + n_units * unit_floats(H, U);
+    return team_size(n_threads, n_units) * per_thread + K * n_units * unit_floats(H, U);
+}
+
+/* Floats of scratch a backward call needs (all its threads, and the units' sums). */
+int64_t cfc_backward_scratch(int64_t B, int64_t H, int64_t U, int64_t n_threads) {
+    return cfc_backward_experts_scratch(1, B, H, U, n_threads);
+}
+
+/*
+ * K experts' backward in one parallel region: expert k as cfc_backward over its n[k] steps,
+ * g[k], dt[k], v[k], th[k], act[k], hs[k], P[k] its sequences; h0 (K, B, H), WoT (K, 4H, U),
+ * WhT (K, U, H), carry (K, B, H), gWh (K, H, U), gWo (K, U, 4H), gbo (K, 4H) contiguous.
+ * scratch: cfc_backward_experts_scratch floats. The same results as K calls of cfc_backward.
+ */
+void cfc_backward_experts(int64_t K, const int64_t *n, int64_t B, int64_t H, int64_t U, const float **g,
+                          const float **dt, const float **v, const float **th, const float **act,
+                          const float **hs, const float *h0, const float *WoT, const float *WhT, float **P,
+                          float *carry, float *gWh, float *gWo, float *gbo, float *scratch, int64_t n_threads) {
+    const int64_t n_units = (B + BLOCK - 1) / BLOCK, per_unit = unit_floats(H, U), H4 = 4 * H;
+    const int64_t per_thread = BLOCK * (H4 + (U > H ? U : H));
+    const int nt = team_size(n_threads, n_units);
+    float *sums = scratch + nt * per_thread;
+    FOR_RANGES(B, nt,
+               for (int64_t k = 0; k < K; k++) backward_range(n[k], B, H, U, g[k], dt[k], v[k], th[k], act[k], hs[k],
+                                                             h0 + k * B * H, WoT + k * H4 * U, WhT + k * U * H, P[k],
+                                                             carry + k * B * H, sums + k * n_units * per_unit,
+                                                             scratch + tid * per_thread, b_lo, b_hi));
+    /* each expert's units' sums added in unit order: the same for any thread count */
+    for (int64_t k = 0; k < K; k++) {
+        float *out[3] = {gWh + k * H * U, gWo + k * U * H4, gbo + k * H4};
+        const float *ks = sums + k * n_units * per_unit;
+        const int64_t offset[3] = {0, H * U, H * U + U * H4}, size[3] = {H * U, U * H4, H4};
+        for (int j = 0; j < 3; j++) {
+            for (int64_t i = 0; i < size[j]; i++) {
+                float total = 0.0f;
+                for (int64_t u = 0; u < n_units; u++) total += ks[u * per_unit + offset[j] + i];
+                out[j][i] = total;
+            }
+        }
+    }
 }
 
 /*
@@ -371,22 +428,8 @@ void cfc_backward(int64_t n, int64_t B, int64_t H, int64_t U, const float *g, co
                   const float *th, const float *act, const float *hs, const float *h0, const float *WoT,
                   const float *WhT, float *P, float *carry, float *gWh, float *gWo, float *gbo, float *scratch,
                   int64_t n_threads) {
-    const int64_t n_units = (B + BLOCK - 1) / BLOCK, per_unit = unit_floats(H, U);
-    const int64_t per_thread = BLOCK * (4 * H + (U > H ? U : H));
-    const int nt = team_size(n_threads, n_units);
-    float *sums = scratch + nt * per_thread;
-    FOR_RANGES(B, nt, backward_range(n, B, H, U, g, dt, v, th, act, hs, h0, WoT, WhT, P, carry, sums,
-                                     scratch + tid * per_thread, b_lo, b_hi));
-    /* the units' sums added in unit order: the same for any thread count */
-    float *out[3] = {gWh, gWo, gbo};
-    const int64_t offset[3] = {0, H * U, H * U + U * 4 * H}, size[3] = {H * U, U * 4 * H, 4 * H};
-    for (int k = 0; k < 3; k++) {
-        for (int64_t i = 0; i < size[k]; i++) {
-            float total = 0.0f;
-            for (int64_t u = 0; u < n_units; u++) total += sums[u * per_unit + offset[k] + i];
-            out[k][i] = total;
-        }
-    }
+    cfc_backward_experts(1, &n, B, H, U, &g, &dt, &v, &th, &act, &hs, h0, WoT, WhT, &P, carry, gWh, gWo, gbo,
+                         scratch, n_threads);
 }
 
 /*

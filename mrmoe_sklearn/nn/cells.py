@@ -310,21 +310,15 @@ class _CfCKernelScan(torch.autograd.Function):
         K = h0.shape[0]
         xin, dt, v = seqs[:K], seqs[K : 2 * K], seqs[2 * K :]
         Wh, Wo, bo, h0 = Wh.contiguous(), Wo.contiguous(), bo.contiguous(), h0.contiguous()
-        B, H, U = h0.shape[1], h0.shape[2], Wh.shape[2]
-        n_threads = torch.get_num_threads()
-        # one working buffer for every expert's call; the valid-step mask always passed (a
-        # check that it is all ones would cost a synchronising reduction per expert)
-        scratch = h0.new_empty(kernel.scratch_size("forward", B, H, U, n_threads))
-        hs, steps = [], []
-        for k, (h0_k, Wh_k, Wo_k, bo_k) in enumerate(zip(h0.unbind(0), Wh.unbind(0), Wo.unbind(0), bo.unbind(0))):
-            n = dt[k].shape[0]
-            d, mask = dt[k].reshape(n, B).contiguous(), v[k].reshape(n, B).contiguous()
-            h, th, act = kernel.forward(xin[k], d, mask, h0_k, Wh_k, Wo_k, bo_k, save, n_threads, scratch)
-            hs.append(h)
-            steps.append((d, mask, th, act))
+        B = h0.shape[1]
+        # the valid-step mask always passed (a check that it is all ones would cost a
+        # synchronising reduction per expert)
+        ds = [d.reshape(d.shape[0], B).contiguous() for d in dt]
+        masks = [m.reshape(m.shape[0], B).contiguous() for m in v]
+        hs, th, act = kernel.forward_experts(list(xin), ds, masks, h0, Wh, Wo, bo, save, torch.get_num_threads())
         if save:
             ctx.save_for_backward(h0, Wh, Wo, *hs)
-            ctx.steps = steps
+            ctx.steps = (ds, masks, th, act)
         return tuple(hs)
 
     @staticmethod
@@ -334,20 +328,25 @@ class _CfCKernelScan(torch.autograd.Function):
         K, B, H = h0.shape
         U = Wh.shape[-1]
         WoT, WhT = Wo.transpose(1, 2).contiguous(), Wh.transpose(1, 2).contiguous()
-        n_threads = torch.get_num_threads()
         # contiguous whatever h0's layout: the kernel writes grad_h0[k] as a dense (B, H) block
         grad_h0 = h0.new_zeros(h0.shape)
         # the kernel writes each expert's weight gradients into its slice of these
         grads = (Wh.new_empty(K, H, U), Wo.new_empty(K, U, 4 * H), Wo.new_empty(K, 4 * H))
-        scratch = h0.new_empty(kernel.scratch_size("backward", B, H, U, n_threads))
-        per_expert = zip(h0.unbind(0), WoT.unbind(0), WhT.unbind(0), grad_h0.unbind(0), *(g.unbind(0) for g in grads))
-        grad_xin = []
-        for k, (h0_k, WoT_k, WhT_k, carry, *out) in enumerate(per_expert):
-            d, mask, th, act = ctx.steps[k]
-            P, *_ = kernel.backward(
-                grad_hs[k].contiguous(), d, mask, th, act, hs[k], h0_k, WoT_k, WhT_k, carry, n_threads, out, scratch
-            )
-            grad_xin.append(P)
+        ds, masks, th, act = ctx.steps
+        grad_xin = kernel.backward_experts(
+            [g.contiguous() for g in grad_hs],
+            ds,
+            masks,
+            th,
+            act,
+            hs,
+            h0,
+            WoT,
+            WhT,
+            grad_h0,
+            grads,
+            torch.get_num_threads(),
+        )
         return (None, grad_h0, *grads, *grad_xin, *[None] * (2 * K))
 
 

@@ -46,6 +46,8 @@ __all__ = [
     "threaded",
     "forward",
     "backward",
+    "forward_experts",
+    "backward_experts",
     "front_forward",
     "front_backward",
     "back_forward",
@@ -175,6 +177,12 @@ def _bind(lib):
     for name in ("cfc_forward_scratch", "cfc_backward_scratch"):
         getattr(lib, name).argtypes = [i64] * 4
         getattr(lib, name).restype = i64
+    lib.cfc_forward_experts.argtypes = [i64, ptr] + [i64] * 3 + [ptr] * 13 + [i64]
+    lib.cfc_forward_experts.restype = None
+    lib.cfc_backward_experts.argtypes = [i64, ptr] + [i64] * 3 + [ptr] * 15 + [i64]
+    lib.cfc_backward_experts.restype = None
+    lib.cfc_backward_experts_scratch.argtypes = [i64] * 5
+    lib.cfc_backward_experts_scratch.restype = i64
     lib.cfc_threaded.argtypes = []
     lib.cfc_threaded.restype = ctypes.c_int
     lib.summary_stats.argtypes = [i64] * 3 + [ptr, i64] + [ptr] * 4 + [i64]
@@ -300,6 +308,15 @@ def scratch_size(direction, B, H, U, n_threads=None):
 
 def _p(t):
     return ctypes.c_void_p(t.data_ptr()) if t is not None else None
+
+
+def _pointers(tensors):
+    """A C array of the tensors' data pointers (NULL for None)."""
+    return (ctypes.c_void_p * len(tensors))(*[t.data_ptr() if t is not None else None for t in tensors])
+
+
+def _i64s(values):
+    return (ctypes.c_int64 * len(values))(*values)
 
 
 def forward(x, dt, v, h0, Wh, Wo, bo, save, n_threads=None, scratch=None):
@@ -431,15 +448,6 @@ def backward(grad_hs, dt, v, th, act, hs, h0, WoT, WhT, carry, n_threads=None, o
         nt,
     )
     return P, grad_Wh, grad_Wo, grad_bo
-
-
-def _pointers(tensors):
-    """A C array of the tensors' data pointers (NULL for None)."""
-    return (ctypes.c_void_p * len(tensors))(*[t.data_ptr() if t is not None else None for t in tensors])
-
-
-def _i64s(values):
-    return (ctypes.c_int64 * len(values))(*values)
 
 
 def _sample_rows(t, name):
@@ -669,6 +677,108 @@ def back_backward(grad_out, hs, valids, weight, proj_weight, gates, weights, con
     )
     gw, gb, gP, gPb = grads.split([H, 1, H * D, D], dim=1)
     return grad_hs, grad_gates, gw, gb.view(K), gP.view(K, H, D), gPb
+
+
+def forward_experts(xs, dts, vs, h0, Wh, Wo, bo, save, n_threads=None):
+    """Run K experts over their own steps in one call of the compiled kernel.
+
+    The same results as :func:`forward` once per expert, in one parallel
+    region instead of K.
+
+    Parameters
+    ----------
+    xs : list of K Tensors of shape (n_k, B, U)
+        Each expert's input half; rows may be strided.
+    dts, vs : lists of K contiguous Tensors of shape (n_k, B)
+        Elapsed times and valid-step masks (1.0 / 0.0).
+    h0 : Tensor of shape (K, B, H)
+    Wh : Tensor of shape (K, H, U)
+    Wo : Tensor of shape (K, U, 4H)
+    bo : Tensor of shape (K, 4H)
+        Contiguous.
+    save : bool
+        Also return what :func:`backward_experts` needs.
+    n_threads : int or None, default=None
+
+    Returns
+    -------
+    hs : list of K Tensors of shape (n_k, B, H)
+    th, act : lists of K Tensors, or None without ``save``
+    """
+    lib = load()
+    K, B, H = h0.shape
+    U = Wh.shape[-1]
+    xs = [x if x.stride(2) == 1 else x.contiguous() for x in xs]
+    steps = [x.shape[0] for x in xs]
+    hs = [h0.new_empty(n, B, H) for n in steps]
+    th = [h0.new_empty(n, B, U) for n in steps] if save else None
+    act = [h0.new_empty(n, B, 3 * H) for n in steps] if save else None
+    nt = _threads(n_threads)
+    scratch = h0.new_empty(lib.cfc_forward_scratch(B, H, U, nt))
+    lib.cfc_forward_experts(
+        K,
+        _i64s(steps),
+        B,
+        H,
+        U,
+        _pointers(xs),
+        _i64s([x.stride(0) for x in xs]),
+        _i64s([x.stride(1) for x in xs]),
+        _pointers(dts),
+        _pointers(vs),
+        *map(_p, (h0, Wh, Wo, bo)),
+        _pointers(hs),
+        _pointers(th) if save else None,
+        _pointers(act) if save else None,
+        _p(scratch),
+        nt,
+    )
+    return hs, th, act
+
+
+def backward_experts(grad_hs, dts, vs, th, act, hs, h0, WoT, WhT, carry, out, n_threads=None):
+    """The gradients of K experts' sequences in one call of the compiled kernel.
+
+    Parameters
+    ----------
+    grad_hs : list of K contiguous Tensors of shape (n_k, B, H)
+    dts, vs, th, act, hs
+        As given to and returned by :func:`forward_experts`.
+    h0 : Tensor of shape (K, B, H), contiguous
+    WoT : Tensor of shape (K, 4H, U)
+    WhT : Tensor of shape (K, U, H)
+        The weights transposed, contiguous.
+    carry : Tensor of shape (K, B, H)
+        Zeros on entry; the gradient by the initial states on return.
+    out : tuple of 3 Tensors
+        Contiguous ``(K, H, U)``, ``(K, U, 4H)``, ``(K, 4H)`` tensors the weights'
+        gradients are written into (sums over samples in a fixed order).
+    n_threads : int or None, default=None
+
+    Returns
+    -------
+    P : list of K Tensors of shape (n_k, B, U)
+        The gradients by each expert's input half.
+    """
+    lib = _state["lib"]  # loaded by the forward (even if switched off since)
+    K, B, H = h0.shape
+    U = th[0].shape[-1]
+    nt = _threads(n_threads)
+    P = [t.new_empty(t.shape) for t in th]
+    scratch = h0.new_empty(lib.cfc_backward_experts_scratch(K, B, H, U, nt))
+    lib.cfc_backward_experts(
+        K,
+        _i64s([g.shape[0] for g in grad_hs]),
+        B,
+        H,
+        U,
+        *map(_pointers, (grad_hs, dts, vs, th, act, hs)),
+        *map(_p, (h0, WoT, WhT)),
+        _pointers(P),
+        *map(_p, (carry, *out, scratch)),
+        nt,
+    )
+    return P
 
 
 #: Order of the statistics in :func:`summary_statistics`' output (the C source's enum).
