@@ -1,5 +1,6 @@
 /*
- * One CfC expert over its whole sequence, forward and backward, in float32.
+ * The CfC experts over their whole sequences, forward and backward, in float32 (one call runs
+ * every expert: cfc_forward_experts, cfc_backward_experts; cfc_forward and cfc_backward one).
  *
  * The same update as mrmoe_sklearn/nn/cells.py (ncps "default" mode):
  *     th = tanh(LI * (x_t + h W_h))

@@ -1,4 +1,4 @@
-"""The compiled CfC kernel: one expert's whole sequence per call, forward and backward.
+"""The compiled CfC kernel: every expert's whole sequence in one call, forward and backward.
 
 ``_cfc_kernel.c`` is compiled with the system's C compiler on first use into a
 per-user cache and loaded with :mod:`ctypes`; nothing is compiled at install
