@@ -406,8 +406,9 @@ def test_pytorch_loop_is_thread_count_independent_in_its_states(monkeypatch):
 
 @needs_kernel
 def test_experts_in_one_call_match_one_call_each():
-    """forward_experts/backward_experts (one parallel region for all experts, which the scan
-    uses) give bit for bit what forward/backward give expert by expert."""
+    """forward_experts/backward_experts over all experts in one call (as the scan runs them)
+    give bit for bit what each expert's own call gives (forward/backward): the experts do not
+    touch each other's states, gradients or working memory."""
     (xin, Wh, Wo, bo, h0), dt, v = _problem(12, 3, 37, 16, 8)
     steps = [12, 7, 3]
     xs = [xin[:n, k].detach() for k, n in enumerate(steps)]  # strided rows, as the scan passes them

@@ -1,6 +1,6 @@
 /*
  * The CfC experts over their whole sequences, forward and backward, in float32 (one call runs
- * every expert: cfc_forward_experts, cfc_backward_experts; cfc_forward and cfc_backward one).
+ * every expert: cfc_forward_experts, cfc_backward_experts).
  *
  * The same update as mrmoe_sklearn/nn/cells.py (ncps "default" mode):
  *     th = tanh(LI * (x_t + h W_h))
@@ -272,10 +272,14 @@ int64_t cfc_forward_scratch(int64_t B, int64_t H, int64_t U, int64_t n_threads) 
 }
 
 /*
- * K experts in one parallel region (one call instead of K): expert k as cfc_forward over its
- * n[k] steps, x[k] with strides xs_t[k], xs_b[k], dt[k], v[k]; h0 (K, B, H), Wh (K, H, U),
- * Wo (K, U, 4H), bo (K, 4H) contiguous; hs[k] out, th[k] and act[k] unless th, act are NULL.
- * Each sample's arithmetic is that of cfc_forward: the same results.
+ * Forward of K experts over their own steps, in one parallel region. Expert k takes n[k] steps
+ * of a batch of B: x[k] (n[k], B, U) with strides (xs_t[k], xs_b[k], 1); dt[k], v[k] (n[k], B),
+ * v[k] NULL when every step is valid; h0 (K, B, H), Wh (K, H, U), Wo (K, U, 4H), bo (K, 4H)
+ * contiguous; hs[k] (n[k], B, H) out. th[k] (n[k], B, U) and act[k] (n[k], B, 3H) =
+ * [f1, f2, s] are written unless th, act are NULL (for the backward); scratch
+ * (cfc_forward_scratch floats) holds the heads' pre-activations and, without th and act, one
+ * step's. n_threads: threads to run (see the top of the file). A sample's arithmetic does not
+ * depend on K or on the other experts: one expert's call gives its results.
  */
 void cfc_forward_experts(int64_t K, const int64_t *n, int64_t B, int64_t H, int64_t U, const float **x,
                          const int64_t *xs_t, const int64_t *xs_b, const float **dt, const float **v,
@@ -289,21 +293,6 @@ void cfc_forward_experts(int64_t K, const int64_t *n, int64_t B, int64_t H, int6
                                                             bo + k * H4, hs[k], th ? th[k] : NULL,
                                                             act ? act[k] : NULL, scratch + tid * per_thread,
                                                             b_lo, b_hi));
-}
-
-/*
- * Forward over n steps of a batch of B.
- * x (n, B, U) with strides (xs_t, xs_b, 1); dt, v (n, B), v NULL when every step is valid;
- * h0 (B, H); Wh (H, U); Wo (U, 4H); bo (4H); hs (n, B, H) out.
- * th (n, B, U) and act (n, B, 3H) = [f1, f2, s] are written when not NULL (for the
- * backward); scratch (cfc_forward_scratch floats) holds the heads' pre-activations and,
- * without th and act, one step's. n_threads: threads to run (see the top of the file).
- */
-void cfc_forward(int64_t n, int64_t B, int64_t H, int64_t U, const float *x, int64_t xs_t, int64_t xs_b,
-                 const float *dt, const float *v, const float *h0, const float *Wh, const float *Wo,
-                 const float *bo, float *hs, float *th, float *act, float *scratch, int64_t n_threads) {
-    cfc_forward_experts(1, &n, B, H, U, &x, &xs_t, &xs_b, &dt, &v, h0, Wh, Wo, bo, &hs, th ? &th : NULL,
-                        act ? &act : NULL, scratch, n_threads);
 }
 
 /* One sample's G = [d ff1, d ff2, d time_a, d time_b] from the gradient g + carry by its new
@@ -377,16 +366,15 @@ int64_t cfc_backward_experts_scratch(int64_t K, int64_t B, int64_t H, int64_t U,
     return team_size(n_threads, n_units) * per_thread + K * n_units * unit_floats(H, U);
 }
 
-/* Floats of scratch a backward call needs (all its threads, and the units' sums). */
-int64_t cfc_backward_scratch(int64_t B, int64_t H, int64_t U, int64_t n_threads) {
-    return cfc_backward_experts_scratch(1, B, H, U, n_threads);
-}
-
 /*
- * K experts' backward in one parallel region: expert k as cfc_backward over its n[k] steps,
- * g[k], dt[k], v[k], th[k], act[k], hs[k], P[k] its sequences; h0 (K, B, H), WoT (K, 4H, U),
- * WhT (K, U, H), carry (K, B, H), gWh (K, H, U), gWo (K, U, 4H), gbo (K, 4H) contiguous.
- * scratch: cfc_backward_experts_scratch floats. The same results as K calls of cfc_backward.
+ * Backward of the same K experts, each over its steps last to first, in one parallel region.
+ * g[k] (n[k], B, H): the loss' gradient by each output state; th[k], act[k] as written by the
+ * forward, hs[k] its states, h0 (K, B, H) the initial states; WoT (K, 4H, U), WhT (K, U, H):
+ * the weights transposed. Writes P[k] (n[k], B, U), the gradient by the backbone's input half,
+ * and the weights' gradients gWh (K, H, U), gWo (K, U, 4H), gbo (K, 4H). carry (K, B, H): on
+ * entry the gradient by the last states from later steps (zeros usually), on return the
+ * gradient by h0. All of (K, ...) contiguous; scratch: cfc_backward_experts_scratch floats.
+ * As in the forward, one expert's call gives its results.
  */
 void cfc_backward_experts(int64_t K, const int64_t *n, int64_t B, int64_t H, int64_t U, const float **g,
                           const float **dt, const float **v, const float **th, const float **act,
@@ -414,23 +402,6 @@ void cfc_backward_experts(int64_t K, const int64_t *n, int64_t B, int64_t H, int
             }
         }
     }
-}
-
-/*
- * Backward over the same n steps, last to first.
- * g (n, B, H): the loss' gradient by each output state; th, act as written by the forward,
- * hs the forward's states, h0 the initial state; WoT (4H, U), WhT (U, H): the weights
- * transposed. Writes P (n, B, U), the gradient by the backbone's input half x, and the
- * weights' gradients gWh (H, U), gWo (U, 4H), gbo (4H). carry (B, H): on entry the gradient
- * by the last state from later steps (zeros usually), on return the gradient by h0.
- * scratch: cfc_backward_scratch floats.
- */
-void cfc_backward(int64_t n, int64_t B, int64_t H, int64_t U, const float *g, const float *dt, const float *v,
-                  const float *th, const float *act, const float *hs, const float *h0, const float *WoT,
-                  const float *WhT, float *P, float *carry, float *gWh, float *gWo, float *gbo, float *scratch,
-                  int64_t n_threads) {
-    cfc_backward_experts(1, &n, B, H, U, &g, &dt, &v, &th, &act, &hs, h0, WoT, WhT, &P, carry, gWh, gWo, gbo,
-                         scratch, n_threads);
 }
 
 /*

@@ -177,10 +177,29 @@ class MultiRateCfC(nn.Module):
         valid : list of K Tensors of shape (n_k, B), bool
             Valid windows of each expert.
         """
-        windows, dts, valids = window_inputs(x, m, dt, v, list(dict.fromkeys(self.rates)), extra)
-        hs = self.run(windows, dts, valids)
-        per_rate = dict(zip(dict.fromkeys(self.rates), valids))
-        return hs, [per_rate[rate] > 0 for rate in self.rates]
+        windows, dts, valids = window_inputs(x, m, dt, v, self.distinct_rates, extra)
+        return self.run(windows, dts, valids), [ok > 0 for ok in self.per_expert(valids)]
+
+    @property
+    def distinct_rates(self):
+        """The rates once each, in order: the window inputs come one per distinct rate."""
+        return tuple(dict.fromkeys(self.rates))
+
+    def per_expert(self, per_rate):
+        """Each expert's item of a sequence holding one item per distinct rate.
+
+        Parameters
+        ----------
+        per_rate : sequence
+            One item per entry of ``distinct_rates``.
+
+        Returns
+        -------
+        list
+            One item per expert (experts of the same rate share theirs).
+        """
+        by_rate = dict(zip(self.distinct_rates, per_rate))
+        return [by_rate[rate] for rate in self.rates]
 
     def run(self, windows, dts, valids):
         """Run every expert over window inputs already computed.
@@ -188,7 +207,7 @@ class MultiRateCfC(nn.Module):
         Parameters
         ----------
         windows : list of Tensors of shape (n_r, B, input_size)
-            One per distinct rate, in order (:func:`window_inputs`).
+            One per distinct rate, in the order of ``distinct_rates`` (:func:`window_inputs`).
         dts, valids : lists of Tensors of shape (n_r, B)
             Each rate's window elapsed times and valid-window mask (float).
 
@@ -196,19 +215,19 @@ class MultiRateCfC(nn.Module):
         -------
         hs : list of K Tensors of shape (n_k, B, H)
         """
-        sizes = [self.rates.count(rate) for rate in dict.fromkeys(self.rates)]
+        sizes = [self.rates.count(rate) for rate in self.distinct_rates]
         # the experts' input weights of each rate, cut in one split each (a slice of a
         # parameter per expert would be one more backward operation per slice)
         weights = self.input_weight.split(sizes) if len(sizes) > 1 else (self.input_weight,)
         biases = self.input_bias.split(sizes) if len(sizes) > 1 else (self.input_bias,)
-        xin, dt_w, v_w = [], [], []
-        for win, d, ok, k, W, bias in zip(windows, dts, valids, sizes, weights, biases):
+        xin = []
+        for win, k, W, bias in zip(windows, sizes, weights, biases):
             n, B, C = win.shape
             # every expert of the rate in one product: (n B, C) @ (C, k U)
             proj = torch.addmm(bias.reshape(-1), win.reshape(n * B, C), W.permute(1, 0, 2).reshape(C, -1))
             xin.extend(proj.view(n, B, k, -1).unbind(2) if k > 1 else [proj.view(n, B, -1)])
-            dt_w.extend([d[..., None]] * k)
-            v_w.extend([ok[..., None]] * k)
+        dt_w = [d[..., None] for d in self.per_expert(dts)]
+        v_w = [ok[..., None] for ok in self.per_expert(valids)]
         n_steps = [d.shape[0] for d in dt_w]
         active = []  # experts running at each step: k of them until the k-th stops
         for k in range(len(n_steps), 0, -1):

@@ -170,13 +170,8 @@ def _built(name):
 
 def _bind(lib):
     i64, ptr = ctypes.c_int64, ctypes.c_void_p
-    lib.cfc_forward.argtypes = [i64] * 4 + [ptr, i64, i64] + [ptr] * 10 + [i64]
-    lib.cfc_forward.restype = None
-    lib.cfc_backward.argtypes = [i64] * 4 + [ptr] * 15 + [i64]
-    lib.cfc_backward.restype = None
-    for name in ("cfc_forward_scratch", "cfc_backward_scratch"):
-        getattr(lib, name).argtypes = [i64] * 4
-        getattr(lib, name).restype = i64
+    lib.cfc_forward_scratch.argtypes = [i64] * 4
+    lib.cfc_forward_scratch.restype = i64
     lib.cfc_forward_experts.argtypes = [i64, ptr] + [i64] * 3 + [ptr] * 13 + [i64]
     lib.cfc_forward_experts.restype = None
     lib.cfc_backward_experts.argtypes = [i64, ptr] + [i64] * 3 + [ptr] * 15 + [i64]
@@ -288,24 +283,6 @@ def _threads(n_threads):
     return torch.get_num_threads() if n_threads is None else max(1, int(n_threads))
 
 
-def scratch_size(direction, B, H, U, n_threads=None):
-    """Floats of working memory one call of :func:`forward` or :func:`backward` needs.
-
-    Parameters
-    ----------
-    direction : {"forward", "backward"}
-    B, H, U : int
-        Batch size, hidden size, backbone units.
-    n_threads : int or None, default=None
-
-    Returns
-    -------
-    int
-    """
-    lib = _state["lib"] or load()  # a backward runs on the library of its forward
-    return int(getattr(lib, f"cfc_{direction}_scratch")(B, H, U, _threads(n_threads)))
-
-
 def _p(t):
     return ctypes.c_void_p(t.data_ptr()) if t is not None else None
 
@@ -319,8 +296,10 @@ def _i64s(values):
     return (ctypes.c_int64 * len(values))(*values)
 
 
-def forward(x, dt, v, h0, Wh, Wo, bo, save, n_threads=None, scratch=None):
+def forward(x, dt, v, h0, Wh, Wo, bo, save, n_threads=None):
     """Run one expert over its ``n`` steps with the compiled kernel.
+
+    The one-expert case of :func:`forward_experts`.
 
     Parameters
     ----------
@@ -334,56 +313,26 @@ def forward(x, dt, v, h0, Wh, Wo, bo, save, n_threads=None, scratch=None):
     Wo : Tensor of shape (U, 4H)
         Heads, LeCun's outer factor included.
     bo : Tensor of shape (4H,)
+        Contiguous.
     save : bool
         Also return what :func:`backward` needs.
     n_threads : int or None, default=None
         Threads to run; None for :func:`torch.get_num_threads`. The results do
         not depend on it.
-    scratch : Tensor or None, default=None
-        Working memory of at least :func:`scratch_size` ``("forward", ...)``
-        floats, shared by successive calls; None allocates it.
 
     Returns
     -------
     hs : Tensor of shape (n, B, H)
     th, act : Tensors of shape (n, B, U) and (n, B, 3H), or None without ``save``
     """
-    lib = load()
-    n, B, U = x.shape
-    H = h0.shape[-1]
-    if x.stride(2) != 1:
-        x = x.contiguous()
-    hs = h0.new_empty(n, B, H)
-    th = h0.new_empty(n, B, U) if save else None
-    act = h0.new_empty(n, B, 3 * H) if save else None
-    nt = _threads(n_threads)
-    if scratch is None:
-        scratch = h0.new_empty(lib.cfc_forward_scratch(B, H, U, nt))
-    lib.cfc_forward(
-        n,
-        B,
-        H,
-        U,
-        _p(x),
-        x.stride(0),
-        x.stride(1),
-        _p(dt),
-        _p(v),
-        _p(h0),
-        _p(Wh),
-        _p(Wo),
-        _p(bo),
-        _p(hs),
-        _p(th),
-        _p(act),
-        _p(scratch),
-        nt,
-    )
-    return hs, th, act
+    hs, th, act = forward_experts([x], [dt], [v], h0[None], Wh[None], Wo[None], bo[None], save, n_threads)
+    return hs[0], th[0] if save else None, act[0] if save else None
 
 
-def backward(grad_hs, dt, v, th, act, hs, h0, WoT, WhT, carry, n_threads=None, out=None, scratch=None):
+def backward(grad_hs, dt, v, th, act, hs, h0, WoT, WhT, carry, n_threads=None, out=None):
     """The gradients of one expert's sequence with the compiled kernel.
+
+    The one-expert case of :func:`backward_experts`.
 
     Parameters
     ----------
@@ -403,8 +352,6 @@ def backward(grad_hs, dt, v, th, act, hs, h0, WoT, WhT, carry, n_threads=None, o
         As for :func:`forward`; the results do not depend on it.
     out : tuple of 3 Tensors or None, default=None
         Contiguous tensors to write ``grad_Wh, grad_Wo, grad_bo`` into.
-    scratch : Tensor or None, default=None
-        As for :func:`forward` (:func:`scratch_size` ``("backward", ...)``).
 
     Returns
     -------
@@ -415,39 +362,23 @@ def backward(grad_hs, dt, v, th, act, hs, h0, WoT, WhT, carry, n_threads=None, o
     grad_bo : Tensor of shape (4H,)
         The weights' gradients: sums over samples in a fixed order.
     """
-    lib = _state["lib"]  # loaded by the forward (even if switched off since)
-    n, B, H = grad_hs.shape
-    U = th.shape[-1]
-    nt = _threads(n_threads)
-    P = th.new_empty(n, B, U)
-    grad_Wh, grad_Wo, grad_bo = (
-        out if out is not None else (th.new_empty(H, U), th.new_empty(U, 4 * H), th.new_empty(4 * H))
+    H, U = h0.shape[-1], th.shape[-1]
+    out = out if out is not None else (th.new_empty(H, U), th.new_empty(U, 4 * H), th.new_empty(4 * H))
+    (P,) = backward_experts(
+        [grad_hs],
+        [dt],
+        [v],
+        [th],
+        [act],
+        [hs],
+        h0[None],
+        WoT[None],
+        WhT[None],
+        carry[None],
+        tuple(g[None] for g in out),
+        n_threads,
     )
-    if scratch is None:
-        scratch = th.new_empty(lib.cfc_backward_scratch(B, H, U, nt))
-    lib.cfc_backward(
-        n,
-        B,
-        H,
-        U,
-        _p(grad_hs),
-        _p(dt),
-        _p(v),
-        _p(th),
-        _p(act),
-        _p(hs),
-        _p(h0),
-        _p(WoT),
-        _p(WhT),
-        _p(P),
-        _p(carry),
-        _p(grad_Wh),
-        _p(grad_Wo),
-        _p(grad_bo),
-        _p(scratch),
-        nt,
-    )
-    return P, grad_Wh, grad_Wo, grad_bo
+    return (P, *out)
 
 
 def _sample_rows(t, name):

@@ -140,13 +140,19 @@ class MRMoENet(nn.Module):
         """
         T_in = x.shape[1]
         x, m, dt, v = _trim(x, m, dt, v, cast=False)
-        rates = list(dict.fromkeys(self.rates))
         windows, dts, valids, summ, a = fused.front(
-            x, m, dt, v, self.feature_attention, rates, self.gate is not None, self.carry_forward, return_details
+            x,
+            m,
+            dt,
+            v,
+            self.feature_attention,
+            self.experts.distinct_rates,
+            self.gate is not None,
+            self.carry_forward,
+            return_details,
         )
         hs = self.experts.run(windows, dts, valids)
-        per_rate = dict(zip(rates, valids))
-        valid = [per_rate[rate] for rate in self.rates]
+        valid = self.experts.per_expert(valids)
         K = len(hs)
         if self.gate is not None:
             g = self.gate(summ)
