@@ -203,3 +203,124 @@ def test_build_without_threads_gives_the_same_results(monkeypatch, tmp_path):
     assert kernel.load() is not None and not kernel.threaded()
     for a, b in zip(threaded, _thread_results(2)):
         assert torch.equal(a, b)
+
+
+def _mixture_results(n_threads, B=45, T=17, F=6):
+    """The compiled mixture's outputs and every gradient, run directly at a thread count."""
+    x, m, dt, v = _batch(B=B, T=T, F=F)
+    torch.manual_seed(0)
+    net = _perturbed(MRMoENet(F, 2, rates=(1, 3, 3, 8), hidden_size=5, backbone_units=7, head_size=4), scale=0.1)
+    params = fused._mixture_parameters(
+        net.feature_attention, net.experts, net.gate, net.temporal_attention, net.proj_weight, net.proj_bias
+    )
+    params = [p.detach() for p in params]
+    rates = (1, 3, 8)
+    plan = kernel.mixture_plan(T, B, F, 4, 5, 7, 4, 16, rates, (0, 1, 1, 2), True, True, True, n_threads)
+    m, v = m.bool(), v.bool()
+    work, out, gates, p, weights = kernel.mixture_forward(plan, x, m, dt, v, params, True)
+    g = torch.Generator().manual_seed(4)
+    grads = kernel.mixture_backward(
+        plan, x, m, p, params, work, gates, torch.randn(out.shape, generator=g), torch.randn(gates.shape, generator=g)
+    )
+    return [out, gates, p, *[w.clone() for w in weights], *grads]
+
+
+@needs_kernel
+def test_mixture_does_not_depend_on_the_thread_count():
+    """The whole compiled mixture (front, projections, scans, gate, back) forward and backward:
+    bit-identical for 1, 2 and 3 threads."""
+    ref = _mixture_results(1)
+    assert len(ref) == 3 + 4 + 15
+    for n in (2, 3):
+        for a, b in zip(ref, _mixture_results(n)):
+            assert torch.equal(a, b)
+
+
+@needs_kernel
+def test_mixture_build_without_threads_gives_the_same_results(monkeypatch, tmp_path):
+    """The compiled mixture built without OpenMP: the same outputs and gradients, bit for bit."""
+    threaded = _mixture_results(2)
+    monkeypatch.setattr(kernel, "_state", {"lib": None, "tried": False, "error": None})
+    monkeypatch.setenv("MRMOE_SKLEARN_CACHE", str(tmp_path))
+    monkeypatch.setenv("MRMOE_SKLEARN_OPENMP", "0")
+    kernel.mixture_plan.cache_clear()
+    assert kernel.load() is not None and not kernel.threaded()
+    for a, b in zip(threaded, _mixture_results(2)):
+        assert torch.equal(a, b)
+
+
+@needs_kernel
+@pytest.mark.parametrize(
+    "options",
+    [
+        {},
+        dict(feature_attention=False),
+        dict(gate=False, feature_attention=False),
+        dict(rates=(2, 2)),
+        dict(rates=(4,)),
+        dict(gate_hidden=3, head_size=5),
+    ],
+    ids=lambda o: ",".join(f"{k}={v}" for k, v in o.items()) or "defaults",
+)
+@pytest.mark.parametrize("shape", [(37, 13), (1, 1), (3, 1)])
+def test_mixture_matches_its_pytorch_computation(options, shape, monkeypatch):
+    """The compiled mixture against the PyTorch computation: logits, explanation weights and
+    every parameter's gradient, in parts and sizes the network test leaves out (a single
+    sample, a single step)."""
+    calls = []
+    monkeypatch.setattr(kernel, "mixture_forward", lambda *a, _f=kernel.mixture_forward: calls.append(1) or _f(*a))
+    B, T = shape
+    x, m, dt, v = _batch(B=B, T=T)
+    net = _perturbed(MRMoENet(5, 3, dropout=0.0, **options), scale=0.1).train()
+
+    def run():
+        net.zero_grad()
+        logits, details = net(x, m.bool(), dt, v.bool(), return_details=True)
+        (logits**2).sum().add(net.aux_loss if net.aux_loss is not None else 0.0).backward()
+        grads = {n: p.grad.clone() for n, p in net.named_parameters() if p.grad is not None}
+        return logits.detach(), {k: d.detach() for k, d in details.items()}, grads
+
+    got = run()
+    assert calls == [1]
+    _torch_path(monkeypatch)
+    want = run()
+    torch.testing.assert_close(got[0], want[0], rtol=1e-5, atol=1e-5)
+    for k in want[1]:
+        torch.testing.assert_close(got[1][k], want[1][k], rtol=1e-5, atol=1e-5, msg=k)
+    assert got[2].keys() == want[2].keys()
+    for n in want[2]:
+        torch.testing.assert_close(got[2][n], want[2][n], rtol=1e-4, atol=1e-5, msg=n)
+
+
+@needs_kernel
+def test_mixture_is_compiled_only_where_it_can_run(monkeypatch):
+    """Defaults in float32 take the one-call mixture; top_k, carry_forward, no temporal
+    attention, float64 and inputs that need their own gradient take the parts (and run)."""
+    calls = []
+    monkeypatch.setattr(kernel, "mixture_forward", lambda *a, _f=kernel.mixture_forward: calls.append(1) or _f(*a))
+    x, m, dt, v = _batch()
+    MRMoENet(5, 2)(x, m, dt, v)
+    MRMoENet(5, 2, top_k=4)(x, m, dt, v)  # top_k = K keeps every expert
+    assert calls == [1, 1]
+    for options in (dict(top_k=2), dict(carry_forward=True), dict(temporal_attention=False)):
+        assert torch.isfinite(MRMoENet(5, 2, **options)(x, m, dt, v)).all()
+    assert torch.isfinite(MRMoENet(5, 2).double()(*(z.double() for z in (x, m, dt, v)))).all()
+    xg = x.clone().requires_grad_()
+    MRMoENet(5, 2)(xg, m, dt, v).sum().backward()
+    assert calls == [1, 1] and xg.grad.abs().sum() > 0
+
+
+@needs_kernel
+def test_mixture_workspace_is_reused_only_after_its_graph_is_freed():
+    """The forward's workspace goes back to the pool when the graph holding it is freed, not
+    at the backward: a second backward through a retained graph gives the same gradients."""
+    x, m, dt, v = _batch()
+    net = _perturbed(MRMoENet(5, 2), scale=0.1)
+    logits = net(x, m, dt, v)
+    (first,) = torch.autograd.grad(logits.sum(), net.proj_weight, retain_graph=True)
+    net(x * 2, m, dt, v).sum().backward()  # another forward and backward in between
+    (again,) = torch.autograd.grad(logits.sum(), net.proj_weight)
+    assert torch.equal(first, again)
+    free = len(kernel.workspaces._free)
+    del logits
+    assert len(kernel.workspaces._free) == free + 1

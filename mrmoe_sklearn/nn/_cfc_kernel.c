@@ -959,3 +959,337 @@ void back_backward(int64_t K, int64_t B, int64_t H, int64_t D, const int64_t *n_
                                       b_lo, b_hi));
     sum_rows(B, K * (H + 1 + H * D + D), rows, grads);
 }
+
+/*
+ * The whole mixture in one call each way (mrmoe_sklearn/nn/fused.py: mixture; its definition
+ * is the network's PyTorch computation, models.py): the front, each expert's input projection,
+ * the experts' scans, the gate and the back, in the order MRMoENet runs them, with every
+ * intermediate value in one workspace laid out by mixture_plan. The summaries' head, the
+ * dropout, the output layer, the loss and the load-balancing loss stay in PyTorch.
+ *
+ * dims: T, B, F, K, H, U, D, G (distinct rates), Hg (the gate's hidden units), whether there
+ * is a feature attention, whether there is a gate, whether a backward will follow (save),
+ * and the thread count. rates (G): the distinct rates; rate_of (K): each expert's index in
+ * rates. prm (N_PRM pointers, NULL for a part that is off): the parameters as the modules hold
+ * them, contiguous.
+ */
+enum { D_T, D_B, D_F, D_K, D_H, D_U, D_D, D_G, D_HG, D_ATTN, D_GATE, D_SAVE, D_NT, N_DIMS };
+enum { P_WA, P_BA, P_WI, P_BI, P_WH, P_HW, P_HB, P_W1, P_B1, P_W2, P_B2, P_WT, P_BT, P_PW, P_PB, N_PRM };
+#define MAX_EXPERTS 64
+#define LECUN_OUTER 1.7159f
+
+typedef struct {
+    /* forward work */
+    int64_t waT, wo, h0, summ, a1, ctx, z, scr;
+    int64_t win[MAX_EXPERTS], dtw[MAX_EXPERTS], vw[MAX_EXPERTS];
+    int64_t xin[MAX_EXPERTS], hs[MAX_EXPERTS], th[MAX_EXPERTS], act[MAX_EXPERTS], att[MAX_EXPERTS];
+    int64_t n[MAX_EXPERTS];
+    int64_t fwd_size;
+    /* backward work */
+    int64_t gg, gsumm, wiT, woT, whT, pwT, rows_f, rows_b, dc, grads_b, carry, gwo, bscr;
+    int64_t ghs[MAX_EXPERTS], P[MAX_EXPERTS], gwin[MAX_EXPERTS];
+    int64_t bwd_size;
+    /* the parameters' gradients, flat, in prm order */
+    int64_t grad[N_PRM + 1];
+} mix_plan;
+
+/* Offsets of n floats, each block starting on a 64-byte boundary. */
+static int64_t take(int64_t *top, int64_t n) {
+    const int64_t at = *top;
+    *top += (n + 15) / 16 * 16;
+    return at;
+}
+
+static int64_t max2(int64_t a, int64_t b) { return a > b ? a : b; }
+
+static void mixture_plan(const int64_t *d, const int64_t *rates, const int64_t *rate_of, mix_plan *L) {
+    const int64_t T = d[D_T], B = d[D_B], F = d[D_F], K = d[D_K], H = d[D_H], U = d[D_U], D = d[D_D];
+    const int64_t G = d[D_G], Hg = d[D_HG], attn = d[D_ATTN], gate = d[D_GATE], save = d[D_SAVE], nt = d[D_NT];
+    int64_t top = 0;
+    memset(L, 0, sizeof *L);
+    L->waT = take(&top, attn ? 2 * F * F : 0);
+    L->wo = take(&top, K * U * 4 * H);
+    L->h0 = take(&top, K * B * H);
+    L->summ = take(&top, gate ? B * 4 * F : 0);
+    L->a1 = take(&top, gate ? B * Hg : 0);
+    L->ctx = take(&top, K * B * H);
+    L->z = take(&top, K * B * D);
+    for (int64_t g = 0; g < G; g++) {
+        const int64_t n = (T + rates[g] - 1) / rates[g];
+        L->win[g] = take(&top, n * B * 2 * F);
+        L->dtw[g] = take(&top, n * B);
+        L->vw[g] = take(&top, n * B);
+    }
+    for (int64_t k = 0; k < K; k++) {
+        const int64_t n = (T + rates[rate_of[k]] - 1) / rates[rate_of[k]];
+        L->n[k] = n;
+        L->xin[k] = take(&top, n * B * U);
+        L->hs[k] = take(&top, n * B * H);
+        L->th[k] = take(&top, save ? n * B * U : 0);
+        L->act[k] = take(&top, save ? n * B * 3 * H : 0);
+        L->att[k] = take(&top, n * B);
+    }
+    L->scr = take(&top, max2(max2(3 * nt * T * F, cfc_forward_scratch(B, H, U, nt)), 2 * B));
+    L->fwd_size = top;
+    top = 0;
+    L->gg = take(&top, B * K);
+    L->gsumm = take(&top, gate ? B * 4 * F : 0);
+    L->wiT = take(&top, K * U * 2 * F);
+    L->woT = take(&top, K * 4 * H * U);
+    L->whT = take(&top, K * U * H);
+    L->pwT = take(&top, K * D * H);
+    L->rows_f = take(&top, attn ? B * (2 * F * F + F) : 0);
+    L->rows_b = take(&top, B * K * (H + 1 + H * D + D));
+    L->dc = take(&top, B * (H + 1));
+    L->grads_b = take(&top, K * (H + 1 + H * D + D));
+    L->carry = take(&top, K * B * H);
+    L->gwo = take(&top, K * U * 4 * H);
+    L->bscr = take(&top, max2(2 * nt * T * F, cfc_backward_experts_scratch(K, B, H, U, nt)));
+    for (int64_t g = 0; g < G; g++) L->gwin[g] = take(&top, attn ? (T + rates[g] - 1) / rates[g] * B * 2 * F : 0);
+    for (int64_t k = 0; k < K; k++) {
+        L->ghs[k] = take(&top, L->n[k] * B * H);
+        L->P[k] = take(&top, L->n[k] * B * U);
+    }
+    L->bwd_size = top;
+    const int64_t sizes[N_PRM] = {attn ? 2 * F * F : 0, attn ? F : 0, K * 2 * F * U, K * U, K * H * U,
+                                  K * U * 4 * H, K * 4 * H, gate ? Hg * 4 * F : 0, gate ? Hg : 0,
+                                  gate ? K * Hg : 0, gate ? K : 0, K * H, K, K * H * D, K * D};
+    L->grad[0] = 0;
+    for (int j = 0; j < N_PRM; j++) L->grad[j + 1] = L->grad[j] + sizes[j];
+}
+
+/*
+ * What a caller needs of the plan: info[0..3] = floats of the forward's workspace, of the
+ * backward's, of the parameters' gradients (flat, in prm order: info[4 + j] is where
+ * parameter j starts) and, from info[4 + N_PRM + 1], each expert's attention weights
+ * (n_k, B) in the forward's workspace. Returns 0, or -1 where K or G exceeds MAX_EXPERTS.
+ */
+int64_t mixture_layout(const int64_t *dims, const int64_t *rates, const int64_t *rate_of, int64_t *info) {
+    if (dims[D_K] > MAX_EXPERTS || dims[D_G] > MAX_EXPERTS) return -1;
+    mix_plan L;
+    mixture_plan(dims, rates, rate_of, &L);
+    info[0] = L.fwd_size;
+    info[1] = L.bwd_size;
+    info[2] = L.grad[N_PRM];
+    info[3] = 0;
+    for (int j = 0; j <= N_PRM; j++) info[4 + j] = L.grad[j];
+    for (int64_t k = 0; k < dims[D_K]; k++) info[5 + N_PRM + k] = L.att[k];
+    return 0;
+}
+
+/* out (R, O) = bias + a (R, C) @ W (C, O), rows shared by threads (each row is one thread's). */
+static void affine_rows(int64_t R, int64_t C, int64_t O, const float *a, const float *W, const float *bias,
+                        float *out, int nt) {
+    FOR_RANGES(R, nt, {
+        for (int64_t r = b_lo; r < b_hi; r++) memcpy(out + r * O, bias, O * sizeof(float));
+        rows_times(b_hi - b_lo, C, O, a + b_lo * C, C, W, out + b_lo * O);
+    });
+}
+
+/* gW (C, O) = sum_r a[r]^T P[r] and gb (O) = sum_r P[r] over R rows (a (R, C), P (R, O)), each
+   sum in row order, blocks of BLOCK rows at a time (the same for any thread count); threads take
+   blocks of 8 of the C inputs, and the bias. */
+static void weight_grad(int64_t R, int64_t C, int64_t O, const float *restrict a, const float *restrict P,
+                        float *restrict gW, float *restrict gb, int nt) {
+    const int64_t n_blocks = (C + 7) / 8;
+    (void)nt;
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+#endif
+    for (int64_t cb = 0; cb <= n_blocks; cb++) {
+        if (cb == n_blocks) {
+            memset(gb, 0, O * sizeof(float));
+            for (int64_t r = 0; r < R; r++)
+                for (int64_t o = 0; o < O; o++) gb[o] += P[r * O + o];
+            continue;
+        }
+        const int64_t c0 = 8 * cb, nc = C - c0 < 8 ? C - c0 : 8;
+        float aT[8 * BLOCK];
+        memset(gW + c0 * O, 0, nc * O * sizeof(float));
+        for (int64_t r0 = 0; r0 < R; r0 += BLOCK) {
+            const int64_t nb = R - r0 < BLOCK ? R - r0 : BLOCK;
+            for (int64_t b = 0; b < nb; b++)
+                for (int64_t c = 0; c < nc; c++) aT[c * nb + b] = a[(r0 + b) * C + c0 + c];
+            rows_times(nc, nb, O, aT, nb, P + r0 * O, gW + c0 * O);
+        }
+    }
+}
+
+/* dst (n_out, n_in) = src (n_in, n_out) transposed, for each of K matrices. */
+static void transpose_each(int64_t K, int64_t n_in, int64_t n_out, const float *src, float *dst) {
+    for (int64_t k = 0; k < K; k++)
+        for (int64_t i = 0; i < n_in; i++)
+            for (int64_t o = 0; o < n_out; o++) dst[(k * n_out + o) * n_in + i] = src[(k * n_in + i) * n_out + o];
+}
+
+/*
+ * Forward. x, m, dt, v: the batch as front_forward takes it. work: the plan's fwd_size floats.
+ * Writes out (B, D), the gate's mixture of the experts' projected contexts, gates (B, K) (1 / K
+ * each without a gate), p (B, T, F) the feature attention's weights unless NULL, and in work
+ * what the backward needs (the attention weights of each expert's windows among it).
+ */
+void mixture_forward(const int64_t *dims, const int64_t *rates, const int64_t *rate_of, const float *x, int64_t sx,
+                     const uint8_t *m, int64_t sm, const float *dt, int64_t sdt, const uint8_t *v, int64_t sv,
+                     const float **prm, float *work, float *out, float *gates, float *p) {
+    const int64_t T = dims[D_T], B = dims[D_B], F = dims[D_F], K = dims[D_K], H = dims[D_H], U = dims[D_U];
+    const int64_t D = dims[D_D], G = dims[D_G], Hg = dims[D_HG], F4 = 4 * F;
+    const int nt = (int)dims[D_NT];
+    mix_plan L;
+    mixture_plan(dims, rates, rate_of, &L);
+    float *win[MAX_EXPERTS], *dtw[MAX_EXPERTS], *vw[MAX_EXPERTS];
+    for (int64_t g = 0; g < G; g++) win[g] = work + L.win[g], dtw[g] = work + L.dtw[g], vw[g] = work + L.vw[g];
+    float *waT = NULL, *summ = dims[D_GATE] ? work + L.summ : NULL;
+    if (dims[D_ATTN]) {
+        waT = work + L.waT;
+        transpose_each(1, F, 2 * F, prm[P_WA], waT);
+    }
+    front_forward(T, B, F, x, sx, m, sm, dt, sdt, v, sv, waT, dims[D_ATTN] ? prm[P_BA] : NULL, p, G, rates, win,
+                  dtw, vw, summ, work + L.scr, nt);
+    /* each expert's input half of its backbone, for all its windows */
+    const float *xs[MAX_EXPERTS], *ds[MAX_EXPERTS], *vs[MAX_EXPERTS];
+    float *hs[MAX_EXPERTS], *th[MAX_EXPERTS], *act[MAX_EXPERTS], *att[MAX_EXPERTS];
+    int64_t xs_t[MAX_EXPERTS], xs_b[MAX_EXPERTS];
+    for (int64_t k = 0; k < K; k++) {
+        const int64_t g = rate_of[k];
+        float *xin = work + L.xin[k];
+        affine_rows(L.n[k] * B, 2 * F, U, win[g], prm[P_WI] + k * 2 * F * U, prm[P_BI] + k * U, xin, nt);
+        xs[k] = xin, xs_t[k] = B * U, xs_b[k] = U, ds[k] = dtw[g], vs[k] = vw[g];
+        hs[k] = work + L.hs[k], att[k] = work + L.att[k];
+        th[k] = work + L.th[k], act[k] = work + L.act[k];
+    }
+    float *wo = work + L.wo, *h0 = work + L.h0;
+    for (int64_t i = 0; i < K * U * 4 * H; i++) wo[i] = LECUN_OUTER * prm[P_HW][i];
+    memset(h0, 0, K * B * H * sizeof(float));
+    cfc_forward_experts(K, L.n, B, H, U, xs, xs_t, xs_b, ds, vs, h0, prm[P_WH], wo, prm[P_HB], hs,
+                        dims[D_SAVE] ? th : NULL, dims[D_SAVE] ? act : NULL, work + L.scr, nt);
+    /* the gate: softmax(W2 tanh(W1 summ + b1) + b2) */
+    if (dims[D_GATE]) {
+        float *a1 = work + L.a1;
+        for (int64_t b = 0; b < B; b++) {
+            float *ab = a1 + b * Hg, *gb = gates + b * K;
+            const float *sb = summ + b * F4;
+            for (int64_t j = 0; j < Hg; j++) {
+                float s = prm[P_B1][j];
+                for (int64_t i = 0; i < F4; i++) s += prm[P_W1][j * F4 + i] * sb[i];
+                ab[j] = s;
+            }
+            tanh_of(Hg, ab, 1.0f, ab);
+            for (int64_t k = 0; k < K; k++) {
+                float s = prm[P_B2][k];
+                for (int64_t j = 0; j < Hg; j++) s += prm[P_W2][k * Hg + j] * ab[j];
+                gb[k] = s;
+            }
+            softmax_in_place(K, gb);
+        }
+    } else {
+        for (int64_t i = 0; i < B * K; i++) gates[i] = 1.0f / (float)K;
+    }
+    back_forward(K, B, H, D, L.n, hs, (float **)vs, prm[P_WT], prm[P_BT], prm[P_PW], prm[P_PB], gates, att,
+                 work + L.ctx, work + L.z, out, work + L.scr, nt);
+}
+
+/*
+ * Backward, after mixture_forward with save: from gout (B, D) and ggates (B, K) (the loss'
+ * gradients by out and by gates; ggates may be NULL), every parameter's gradient into grads
+ * (flat, in prm order, at the offsets mixture_layout gives). x, m, p, work as the forward had
+ * them; bwork: the plan's bwd_size floats.
+ */
+void mixture_backward(const int64_t *dims, const int64_t *rates, const int64_t *rate_of, const float *x, int64_t sx,
+                      const uint8_t *m, int64_t sm, const float **prm, const float *p, float *work,
+                      const float *gates, const float *gout, const float *ggates, float *bwork, float *grads) {
+    const int64_t T = dims[D_T], B = dims[D_B], F = dims[D_F], K = dims[D_K], H = dims[D_H], U = dims[D_U];
+    const int64_t D = dims[D_D], G = dims[D_G], Hg = dims[D_HG], F4 = 4 * F, H4 = 4 * H;
+    const int nt = (int)dims[D_NT];
+    mix_plan L;
+    mixture_plan(dims, rates, rate_of, &L);
+    float *hs[MAX_EXPERTS], *vs[MAX_EXPERTS], *att[MAX_EXPERTS], *ghs[MAX_EXPERTS], *P[MAX_EXPERTS];
+    const float *chs[MAX_EXPERTS], *cds[MAX_EXPERTS], *cvs[MAX_EXPERTS], *cth[MAX_EXPERTS], *cact[MAX_EXPERTS],
+        *cghs[MAX_EXPERTS];
+    for (int64_t k = 0; k < K; k++) {
+        const int64_t g = rate_of[k];
+        hs[k] = work + L.hs[k], vs[k] = work + L.vw[g], att[k] = work + L.att[k];
+        ghs[k] = bwork + L.ghs[k], P[k] = bwork + L.P[k];
+        chs[k] = hs[k], cds[k] = work + L.dtw[g], cvs[k] = vs[k], cghs[k] = ghs[k];
+        cth[k] = work + L.th[k], cact[k] = work + L.act[k];
+    }
+    /* the back: the experts' states, the gate, the temporal attention and projections */
+    float *pwT = bwork + L.pwT, *gg = bwork + L.gg, *gb_ = bwork + L.grads_b;
+    transpose_each(K, H, D, prm[P_PW], pwT);
+    back_backward(K, B, H, D, L.n, hs, vs, prm[P_WT], pwT, gates, att, work + L.ctx, work + L.z, gout, ghs, gg,
+                  bwork + L.rows_b, bwork + L.dc, gb_, nt);
+    {
+        const int64_t per_k = H + 1 + H * D + D;
+        float *gwt = grads + L.grad[P_WT], *gbt = grads + L.grad[P_BT];
+        float *gPw = grads + L.grad[P_PW], *gPb = grads + L.grad[P_PB];
+        for (int64_t k = 0; k < K; k++) {
+            const float *r = gb_ + k * per_k;
+            memcpy(gwt + k * H, r, H * sizeof(float));
+            gbt[k] = r[H];
+            memcpy(gPw + k * H * D, r + H + 1, H * D * sizeof(float));
+            memcpy(gPb + k * D, r + H + 1 + H * D, D * sizeof(float));
+        }
+    }
+    /* the gate, one sample after another (its sums in sample order) */
+    float *gsumm = NULL;
+    if (dims[D_GATE]) {
+        const float *a1 = work + L.a1, *summ = work + L.summ, *W1 = prm[P_W1], *W2 = prm[P_W2];
+        float *gW1 = grads + L.grad[P_W1], *gb1 = grads + L.grad[P_B1];
+        float *gW2 = grads + L.grad[P_W2], *gb2 = grads + L.grad[P_B2];
+        gsumm = bwork + L.gsumm;
+        memset(gW1, 0, (L.grad[P_B2 + 1] - L.grad[P_W1]) * sizeof(float));
+        float dl[MAX_EXPERTS], dpre[256];
+        for (int64_t b = 0; b < B; b++) {
+            const float *gk = gates + b * K, *ab = a1 + b * Hg, *sb = summ + b * F4;
+            float total = 0.0f;
+            for (int64_t k = 0; k < K; k++) {
+                dl[k] = gg[b * K + k] + (ggates ? ggates[b * K + k] : 0.0f);
+                total += gk[k] * dl[k];
+            }
+            for (int64_t k = 0; k < K; k++) {
+                dl[k] = gk[k] * (dl[k] - total);
+                for (int64_t j = 0; j < Hg; j++) gW2[k * Hg + j] += dl[k] * ab[j];
+                gb2[k] += dl[k];
+            }
+            for (int64_t j = 0; j < Hg; j++) {
+                float da = 0.0f;
+                for (int64_t k = 0; k < K; k++) da += W2[k * Hg + j] * dl[k];
+                dpre[j] = da * (1.0f - ab[j] * ab[j]);
+                for (int64_t i = 0; i < F4; i++) gW1[j * F4 + i] += dpre[j] * sb[i];
+                gb1[j] += dpre[j];
+            }
+            float *gs = gsumm + b * F4;
+            memset(gs, 0, F4 * sizeof(float));
+            for (int64_t j = 0; j < Hg; j++)
+                for (int64_t i = 0; i < F4; i++) gs[i] += W1[j * F4 + i] * dpre[j];
+        }
+    }
+    /* the experts' scans */
+    float *woT = bwork + L.woT, *whT = bwork + L.whT, *carry = bwork + L.carry, *gwo = bwork + L.gwo;
+    transpose_each(K, U, H4, work + L.wo, woT);
+    transpose_each(K, H, U, prm[P_WH], whT);
+    memset(carry, 0, K * B * H * sizeof(float));
+    cfc_backward_experts(K, L.n, B, H, U, cghs, cds, cvs, cth, cact, chs, work + L.h0, woT, whT, P, carry,
+                         grads + L.grad[P_WH], gwo, grads + L.grad[P_HB], bwork + L.bscr, nt);
+    for (int64_t i = 0; i < K * U * H4; i++) grads[L.grad[P_HW] + i] = gwo[i] * LECUN_OUTER;
+    /* the input projections: their weights, and the windows' gradients for the attention */
+    float *gwin[MAX_EXPERTS], *wiT = bwork + L.wiT;
+    for (int64_t g = 0; g < G; g++) {
+        gwin[g] = dims[D_ATTN] ? bwork + L.gwin[g] : NULL;
+        if (gwin[g]) memset(gwin[g], 0, (T + rates[g] - 1) / rates[g] * B * 2 * F * sizeof(float));
+    }
+    if (dims[D_ATTN]) transpose_each(K, 2 * F, U, prm[P_WI], wiT);
+    for (int64_t k = 0; k < K; k++) {
+        const int64_t g = rate_of[k], R = L.n[k] * B;
+        weight_grad(R, 2 * F, U, work + L.win[g], P[k], grads + L.grad[P_WI] + k * 2 * F * U,
+                    grads + L.grad[P_BI] + k * U, nt);
+        if (gwin[g]) {
+            const float *Pk = P[k], *Wk = wiT + k * U * 2 * F;
+            float *gw = gwin[g];
+            FOR_RANGES(R, nt, rows_times(b_hi - b_lo, U, 2 * F, Pk + b_lo * U, U, Wk, gw + b_lo * 2 * F));
+        }
+    }
+    /* the front: the feature attention's gradients */
+    if (dims[D_ATTN])
+        front_backward(T, B, F, x, sx, m, sm, p, G, rates, gwin, gsumm ? work + L.summ : NULL, gsumm,
+                       bwork + L.rows_f, bwork + L.bscr, grads + L.grad[P_WA], nt);
+}

@@ -1,16 +1,20 @@
-"""The network's work before and after the recurrence, each in one call where it can be.
+"""The network's work around the recurrence, in one call where it can be.
 
-:func:`front` (the feature attention, the experts' window inputs at every
-rate and the gate's sequence summaries) and :func:`back` (the temporal
-attention, the experts' projections and the gate's mixture) are defined by
-their PyTorch computations, built from :mod:`~mrmoe_sklearn.nn.attention`,
-:mod:`~mrmoe_sklearn.nn.experts` and :mod:`~mrmoe_sklearn.nn.gating`. On the
+:func:`mixture` is everything between the batch and the head: :func:`front`
+(the feature attention, the experts' window inputs at every rate and the
+gate's sequence summaries), the experts' input projections and scans, the
+gate, and :func:`back` (the temporal attention, the experts' projections and
+the gate's mixture). Each is defined by its PyTorch computation, built from
+:mod:`~mrmoe_sklearn.nn.attention`, :mod:`~mrmoe_sklearn.nn.experts`,
+:mod:`~mrmoe_sklearn.nn.cells` and :mod:`~mrmoe_sklearn.nn.gating`. On the
 CPU in float32 with the compiled library (the CfC kernel's, see
-:func:`~mrmoe_sklearn.nn.cells.cfc_scan`) each runs as one forward and one
-backward call of that library instead: at a few steps per series the dozens
-of small tensor operations (and their backward nodes) cost more than the
-arithmetic. The results agree to float32 rounding and do not depend on the
-thread count.
+:func:`~mrmoe_sklearn.nn.cells.cfc_scan`) the whole mixture runs as one
+forward and one backward call of that library, its intermediate values in
+one workspace reused from call to call (where a part it does not take is on,
+``front`` and ``back`` still run as a call each): at a few steps per series
+the dozens of small tensor operations, their backward nodes and their fresh
+buffers cost more than the arithmetic. The results agree to float32 rounding
+and do not depend on the thread count.
 """
 
 import torch
@@ -20,7 +24,7 @@ from . import kernel
 from .experts import carry_forward, window_inputs
 from .gating import sequence_summaries
 
-__all__ = ["front", "back", "compiled", "time_major"]
+__all__ = ["front", "back", "mixture", "compiled", "time_major"]
 
 
 def compiled(*tensors):
@@ -213,3 +217,155 @@ def back(hs, valids, attention, proj_weight, proj_bias, gates):
         context = torch.stack([h[-1] for h in hs])
     z = torch.einsum("kbh,khd->kbd", context, proj_weight) + proj_bias[:, None]
     return torch.einsum("bk,kbd->bd", gates, z), weights
+
+
+#: Where the gate's first weight is among the mixture's parameters (None: no gate).
+_GATE = kernel.MIXTURE_PARAMETERS.index("gate_weight")
+
+
+class _Mixture(torch.autograd.Function):
+    """The compiled mixture: front, projections, scans, gate and back in one call each way."""
+
+    @staticmethod
+    def forward(ctx, plan, x, m, dt, v, keep_weights, *params):
+        work, out, gates, p, weights = kernel.mixture_forward(plan, x, m, dt, v, params, keep_weights)
+        if plan.save:
+            ctx.plan, ctx.work = plan, work
+            ctx.save_for_backward(x, m, p, gates, *params)
+        if params[_GATE] is None:  # uniform weights
+            ctx.mark_non_differentiable(gates)
+        p = p if p is not None else x.new_empty(0)
+        # the weights are views of the workspace, which goes back to its pool when the graph
+        # is freed: copies for the caller (an explanation)
+        weights = [w.clone() for w in weights] if keep_weights else []
+        ctx.mark_non_differentiable(p, *weights)
+        return (out, gates, p, *weights)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_out, grad_gates, *unused):
+        x, m, p, gates, *params = ctx.saved_tensors
+        grads = kernel.mixture_backward(
+            ctx.plan,
+            x,
+            m,
+            p,
+            params,
+            ctx.work,
+            gates,
+            grad_out.contiguous(),
+            grad_gates.contiguous() if grad_gates is not None else None,
+        )
+        return (None,) * 6 + tuple(grads)
+
+
+def _mixture_parameters(attention, experts, gate, temporal_attention, proj_weight, proj_bias):
+    """The parameters in the order of ``kernel.MIXTURE_PARAMETERS`` (None for a part that is off)."""
+    hidden, out = (gate.net[0], gate.net[2]) if gate is not None else (None, None)
+    return (
+        attention.score.weight if attention is not None else None,
+        attention.score.bias if attention is not None else None,
+        experts.input_weight,
+        experts.input_bias,
+        experts.recurrent_weight,
+        experts.head_weight,
+        experts.head_bias,
+        hidden.weight if gate is not None else None,
+        hidden.bias if gate is not None else None,
+        out.weight if gate is not None else None,
+        out.bias if gate is not None else None,
+        temporal_attention.weight,
+        temporal_attention.bias,
+        proj_weight,
+        proj_bias,
+    )
+
+
+def _compiled_mixture(x, m, dt, v, experts, params, gate_units, keep_weights):
+    """:func:`mixture` through the compiled library (the caller checked that it can run)."""
+    x, dt, m, v = _rows(x), _rows(dt), _rows(_bool(m)), _rows(_bool(v))
+    rates = experts.distinct_rates
+    B, T, F = x.shape
+    K, H, U = experts.recurrent_weight.shape
+    save = torch.is_grad_enabled() and any(t.requires_grad for t in params if t is not None)
+    plan = kernel.mixture_plan(
+        T,
+        B,
+        F,
+        K,
+        H,
+        U,
+        params[-1].shape[-1],  # the projections' width
+        gate_units,
+        rates,
+        tuple(rates.index(r) for r in experts.rates),
+        params[0] is not None,
+        params[_GATE] is not None,
+        save,
+        torch.get_num_threads(),
+    )
+    params = [t if t is None or t.is_contiguous() else t.contiguous() for t in params]
+    out, gates, p, *weights = _Mixture.apply(plan, x, m, dt, v, keep_weights, *params)
+    return out, gates, p if p.numel() else None, weights if keep_weights else None
+
+
+def mixture(
+    x, m, dt, v, attention, experts, gate, temporal_attention, proj_weight, proj_bias, carry=False, keep_weights=True
+):
+    """The gate's mixture of the experts' projected contexts: everything between the batch and the head.
+
+    The feature attention and the experts' window inputs (:func:`front`),
+    the experts' scans (:meth:`~mrmoe_sklearn.nn.experts.MultiRateCfC.run`),
+    the gate, the temporal attention and the projections (:func:`back`). On
+    the CPU in float32 with the compiled library, with the temporal attention
+    on, no ``carry`` and a gate that keeps every expert (no ``top_k`` below
+    their number), all of it runs as one call forward and one backward (the
+    same results to float32 rounding, and for any thread count).
+
+    Parameters
+    ----------
+    x, m, dt, v : Tensors
+        The batch, as for :func:`front`.
+    attention : FeatureAttention or None
+    experts : MultiRateCfC
+    gate : Gate or None
+        None weighs the experts uniformly.
+    temporal_attention : TemporalAttention or None
+    proj_weight, proj_bias : Tensors of shape (K, H, D) and (K, D)
+    carry : bool, default=False
+        Also give the experts :func:`~mrmoe_sklearn.nn.experts.carry_forward` inputs.
+    keep_weights : bool, default=True
+        Return the attention weights (an explanation needs them).
+
+    Returns
+    -------
+    out : Tensor of shape (B, D)
+    gates : Tensor of shape (B, K)
+    p : Tensor of shape (B, T, F) or None
+        The feature attention's weights (None without attention or ``keep_weights``).
+    weights : list of K Tensors of shape (n_k, B) or None
+        Each expert's temporal attention weights.
+    """
+    K = len(experts.rates)
+    gate_units = gate.net[0].out_features if gate is not None else 0
+    one_call = (
+        temporal_attention is not None
+        and not carry
+        and (gate is None or gate.top_k is None or gate.top_k >= K)
+        and K <= kernel.MIXTURE_MAX_EXPERTS
+        and gate_units <= kernel.MIXTURE_MAX_GATE_UNITS
+        # the compiled backward gives the parameters' gradients, not the inputs'
+        and not any(z.requires_grad for z in (x, m, dt, v))
+    )
+    params = (
+        _mixture_parameters(attention, experts, gate, temporal_attention, proj_weight, proj_bias) if one_call else ()
+    )
+    if one_call and compiled(x, dt, *params):
+        return _compiled_mixture(x, m, dt, v, experts, params, gate_units, keep_weights)
+    windows, dts, valids, summ, p = front(
+        x, m, dt, v, attention, experts.distinct_rates, gate is not None, carry, keep_weights
+    )
+    hs = experts.run(windows, dts, valids)
+    g = gate(summ) if gate is not None else x.new_full((x.shape[0], K), 1.0 / K)
+    out, weights = back(hs, experts.per_expert(valids), temporal_attention, proj_weight, proj_bias, g)
+    return out, g, p, weights

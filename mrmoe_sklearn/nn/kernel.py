@@ -25,6 +25,7 @@ the same results.
 """
 
 import ctypes
+import functools
 import hashlib
 import os
 import platform
@@ -190,7 +191,18 @@ def _bind(lib):
     lib.front_backward.argtypes = [i64] * 3 + [ptr, i64] * 2 + [ptr] + [i64] + [ptr] * 7 + [i64]
     lib.back_forward.argtypes = [i64] * 4 + [ptr] * 13 + [i64]
     lib.back_backward.argtypes = [i64] * 4 + [ptr] * 15 + [i64]
-    for name in ("front_forward", "front_backward", "back_forward", "back_backward"):
+    lib.mixture_layout.argtypes = [ptr] * 4
+    lib.mixture_layout.restype = i64
+    lib.mixture_forward.argtypes = [ptr] * 3 + [ptr, i64] * 4 + [ptr] * 5
+    lib.mixture_backward.argtypes = [ptr] * 3 + [ptr, i64] * 2 + [ptr] * 8
+    for name in (
+        "front_forward",
+        "front_backward",
+        "back_forward",
+        "back_backward",
+        "mixture_forward",
+        "mixture_backward",
+    ):
         getattr(lib, name).restype = None
     return lib
 
@@ -710,6 +722,218 @@ def backward_experts(grad_hs, dts, vs, th, act, hs, h0, WoT, WhT, carry, out, n_
         nt,
     )
     return P
+
+
+#: The parameters :func:`mixture_forward` takes, in the order of the C source's ``prm``.
+MIXTURE_PARAMETERS = (
+    "attention_weight",
+    "attention_bias",
+    "input_weight",
+    "input_bias",
+    "recurrent_weight",
+    "head_weight",
+    "head_bias",
+    "gate_weight",
+    "gate_bias",
+    "gate_out_weight",
+    "gate_out_bias",
+    "temporal_weight",
+    "temporal_bias",
+    "proj_weight",
+    "proj_bias",
+)
+#: The most experts (and distinct rates) and gate units the compiled mixture takes (the C
+#: source's MAX_EXPERTS and its gate's buffer).
+MIXTURE_MAX_EXPERTS = 64
+MIXTURE_MAX_GATE_UNITS = 256
+
+
+class _Workspaces:
+    """Float32 CPU buffers kept between calls of the compiled mixture.
+
+    A fresh buffer of tens of megabytes is mapped from the system on every
+    allocation and every page of it faults on first touch (on this project's
+    machine about 0.8 ms per MB: more than the arithmetic that fills it); a
+    buffer handed back is reused by a later call of at most its size. At most
+    ``keep`` buffers and ``max_bytes`` are kept.
+    """
+
+    def __init__(self, keep=8, max_bytes=1 << 30):
+        self.keep, self.max_bytes = keep, max_bytes
+        self._free = []
+        self._lock = threading.Lock()
+
+    def take(self, n):
+        """A float32 tensor of at least ``n`` elements (its contents undefined)."""
+        with self._lock:
+            fits = [i for i, t in enumerate(self._free) if t.numel() >= n]
+            if fits:
+                return self._free.pop(min(fits, key=lambda i: self._free[i].numel()))
+        return torch.empty(max(n, 1), dtype=torch.float32)
+
+    def give(self, t):
+        """Hand ``t`` back (nothing may use it afterwards)."""
+        with self._lock:
+            self._free.append(t)
+            self._free.sort(key=lambda b: -b.numel())
+            while len(self._free) > self.keep or sum(b.numel() for b in self._free) * 4 > self.max_bytes:
+                self._free.pop()
+
+
+workspaces = _Workspaces()
+
+
+class Workspace:
+    """A buffer of :data:`workspaces`, handed back when this object is released.
+
+    A backward's saved values are kept in one: it goes back to the pool when
+    the autograd graph that holds it is freed (after its backward, or with its
+    outputs), never while a second backward (``retain_graph``) could still
+    read it.
+
+    Parameters
+    ----------
+    n : int
+        Floats needed.
+    """
+
+    def __init__(self, n):
+        self.tensor = workspaces.take(n)
+
+    def __del__(self):
+        if getattr(self, "tensor", None) is not None:
+            workspaces.give(self.tensor)
+            self.tensor = None
+
+
+class MixturePlan:
+    """The shapes of one call of the compiled mixture and its workspace's layout.
+
+    Built by :func:`mixture_plan`; holds the C arrays the calls take and the
+    offsets of what the caller reads from the workspaces.
+    """
+
+    def __init__(self, dims, rates, rate_of, save):
+        T, B, F, K = dims[:4]
+        self.shape = dims
+        self.save = save
+        self.steps = [-(-T // rates[g]) for g in rate_of]
+        self.dims, self.rates, self.rate_of = _i64s(dims), _i64s(rates), _i64s(rate_of)
+        n = len(MIXTURE_PARAMETERS)
+        info = _i64s([0] * (5 + n + K))
+        if load().mixture_layout(self.dims, self.rates, self.rate_of, info) != 0:
+            raise ValueError(f"the compiled mixture takes at most {MIXTURE_MAX_EXPERTS} experts and rates.")
+        self.work, self.bwork, self.n_grads = info[0], info[1], info[2]
+        self.grad_offsets = list(info[4 : 5 + n])
+        self.att_offsets = list(info[5 + n : 5 + n + K])
+
+
+@functools.lru_cache(maxsize=128)
+def mixture_plan(T, B, F, K, H, U, D, gate_units, rates, rate_of, attention, gate, save, n_threads=None):
+    """The plan of a call of :func:`mixture_forward` (cached: a training run repeats a few shapes).
+
+    Parameters
+    ----------
+    T, B, F : int
+        Steps, samples and features of the batch.
+    K, H, U, D : int
+        Experts, their hidden units, their backbones' width and the projections' width.
+    gate_units : int
+        The gate's hidden units (ignored without a gate).
+    rates : tuple of int
+        The distinct rates.
+    rate_of : tuple of int
+        Each expert's index in ``rates``.
+    attention, gate, save : bool
+        Whether there is a feature attention, a gate, and a backward to follow.
+    n_threads : int or None, default=None
+
+    Returns
+    -------
+    MixturePlan
+    """
+    dims = (T, B, F, K, H, U, D, len(rates), gate_units, int(attention), int(gate), int(save), _threads(n_threads))
+    return MixturePlan(dims, rates, rate_of, save)
+
+
+def mixture_forward(plan, x, m, dt, v, params, keep_weights):
+    """The mixture's forward in one call: front, projections, scans, gate and back.
+
+    Parameters
+    ----------
+    plan : MixturePlan
+    x, m, dt, v : Tensors
+        The batch as :func:`front_forward` takes it (masks as bool).
+    params : sequence of Tensors or None
+        In the order of ``MIXTURE_PARAMETERS``, contiguous; None for the
+        attention's or the gate's when that part is off.
+    keep_weights : bool
+        Return the feature attention's weights (a backward needs them too).
+
+    Returns
+    -------
+    work : Workspace
+        What the backward needs (back to the pool when it is released).
+    out : Tensor of shape (B, D)
+        The gate's mixture of the experts' projected contexts.
+    gates : Tensor of shape (B, K)
+    p : Tensor of shape (B, T, F) or None
+        The feature attention's weights.
+    weights : list of K Tensors of shape (n_k, B)
+        Each expert's temporal attention weights (views of ``work``).
+    """
+    lib = load()
+    T, B, F, K, H, U, D = plan.shape[:7]
+    strides = [_sample_rows(t, name) for t, name in ((x, "x"), (m, "m"), (dt, "dt"), (v, "v"))]
+    work = Workspace(plan.work)
+    out, gates = x.new_empty(B, D), x.new_empty(B, K)
+    p = x.new_empty(B, T, F) if params[0] is not None and (keep_weights or plan.save) else None
+    lib.mixture_forward(
+        plan.dims,
+        plan.rates,
+        plan.rate_of,
+        *[a for t, st in zip((x, m, dt, v), strides) for a in (_p(t), st)],
+        _pointers(params),
+        *map(_p, (work.tensor, out, gates, p)),
+    )
+    weights = [work.tensor[o : o + n * B].view(n, B) for o, n in zip(plan.att_offsets, plan.steps)]
+    return work, out, gates, p, weights
+
+
+def mixture_backward(plan, x, m, p, params, work, gates, grad_out, grad_gates):
+    """Every parameter's gradient of :func:`mixture_forward` in one call.
+
+    Parameters
+    ----------
+    plan, x, m, params
+        As given to :func:`mixture_forward` (a plan with ``save``).
+    p, work, gates
+        As it returned them (``work`` the :class:`Workspace`).
+    grad_out : Tensor of shape (B, D), contiguous
+    grad_gates : Tensor of shape (B, K), contiguous, or None
+
+    Returns
+    -------
+    list of Tensors or None
+        The gradients in the order of ``params`` (None where a parameter is None): sums
+        over the samples in a fixed order, the same for any thread count.
+    """
+    lib = _state["lib"]  # loaded by the forward (even if switched off since)
+    bwork, grads = Workspace(plan.bwork), x.new_empty(plan.n_grads)
+    lib.mixture_backward(
+        plan.dims,
+        plan.rates,
+        plan.rate_of,
+        _p(x),
+        _sample_rows(x, "x"),
+        _p(m),
+        _sample_rows(m, "m"),
+        _pointers(params),
+        *map(_p, (p, work.tensor, gates, grad_out, grad_gates, bwork.tensor, grads)),
+    )
+    del bwork  # back to the pool
+    offsets = plan.grad_offsets
+    return [None if t is None else grads[offsets[j] : offsets[j + 1]].view(t.shape) for j, t in enumerate(params)]
 
 
 #: Order of the statistics in :func:`summary_statistics`' output (the C source's enum).

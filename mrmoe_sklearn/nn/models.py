@@ -140,27 +140,21 @@ class MRMoENet(nn.Module):
         """
         T_in = x.shape[1]
         x, m, dt, v = _trim(x, m, dt, v, cast=False)
-        windows, dts, valids, summ, a = fused.front(
+        z, g, a, weights = fused.mixture(
             x,
             m,
             dt,
             v,
             self.feature_attention,
-            self.experts.distinct_rates,
-            self.gate is not None,
+            self.experts,
+            self.gate,
+            self.temporal_attention,
+            self.proj_weight,
+            self.proj_bias,
             self.carry_forward,
             return_details,
         )
-        hs = self.experts.run(windows, dts, valids)
-        valid = self.experts.per_expert(valids)
-        K = len(hs)
-        if self.gate is not None:
-            g = self.gate(summ)
-            self.aux_loss = load_balance_loss(g, self.load_balance) if self.training else None
-        else:
-            g = x.new_full((x.shape[0], K), 1.0 / K)
-            self.aux_loss = None
-        z, weights = fused.back(hs, valid, self.temporal_attention, self.proj_weight, self.proj_bias, g)
+        self.aux_loss = load_balance_loss(g, self.load_balance) if self.gate is not None and self.training else None
         if self.summary is not None:
             if s is None:
                 raise ValueError("This network was built with n_summary > 0 and needs the summary input s.")
