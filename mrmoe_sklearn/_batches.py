@@ -2,7 +2,9 @@
 
 skorch's default ``DataLoader`` fetches every sample of a batch one by one and
 collates them; the package's batches are a dict of tensors that are already in
-memory, so a batch is one indexing operation per tensor instead. In training,
+memory, so a batch is one indexing operation per tensor instead (inference
+over a whole data set in order: slices of them, no copy; the networks only
+read their inputs). In training,
 batches hold series of similar length (sorted within shuffled pools of several
 batches): the networks trim a batch to its longest series, so a batch of long
 stays no longer pads the short ones it would otherwise have been drawn with.
@@ -52,6 +54,8 @@ class TensorBatches:
         self.y = base.y
         n = next(iter(self.X.values())).shape[0]
         self.indices = torch.arange(n) if indices is None else indices
+        # every sample in order: inference batches are then slices (views), not copies
+        self.in_order = indices is None
         self.batch_size = int(batch_size)
         self.shuffle = shuffle
         self.generator = generator
@@ -77,6 +81,11 @@ class TensorBatches:
         return [batches[i] for i in perm.tolist()]
 
     def __iter__(self):
+        if self.in_order and not self.shuffle:
+            for start in range(0, len(self.indices), self.batch_size):
+                end = start + self.batch_size
+                yield {k: t[start:end] for k, t in self.X.items()}, (self.y[start:end] if self.y is not None else None)
+            return
         for rows in self._order():
             Xb = {k: t[rows] for k, t in self.X.items()}
             yb = self.y[rows] if self.y is not None else None

@@ -112,3 +112,15 @@ def test_batches_equal_the_per_sample_loader_on_ragged_irregular_missing_input()
         assert torch.equal(ya, yb)
         seen += rows
     assert sorted(seen) == sub.indices
+
+
+def test_inference_over_a_whole_dataset_slices_without_copying():
+    """In order over every sample, batches are views of the dataset's tensors (no copy); over a
+    subset they are gathered, in the subset's order."""
+    ds, _ = _dataset(n=70)
+    batches = list(TensorBatches(ds, batch_size=32))
+    assert all(Xb["x"].data_ptr() == ds.X["x"][32 * i].data_ptr() for i, (Xb, _) in enumerate(batches))
+    assert batches[1][0]["x"].data_ptr() == ds.X["x"][32].data_ptr()
+    sub = list(TensorBatches(Subset(ds, [5, 3, 9]), batch_size=2))
+    assert torch.equal(torch.cat([b[0]["id"] for b in sub]), torch.tensor([5, 3, 9]))
+    assert sub[0][0]["x"].data_ptr() != ds.X["x"][5].data_ptr()
