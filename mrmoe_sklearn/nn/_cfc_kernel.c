@@ -735,7 +735,7 @@ void front_forward(int64_t T, int64_t B, int64_t F, const float *x, int64_t sx, 
 }
 
 /* The front's backward for sample b (see front_backward); mf, dxa: T F floats of scratch; row:
-   the sample's 2F^2 + F gradients. */
+   the 2F^2 + F gradients of the sample's block, which it adds to. */
 static void front_back_sample(int64_t T, int64_t B, int64_t F, int64_t b, const front_inputs *in,
                               const float *restrict p, float *restrict mf,
                               float *restrict dxa, int64_t G, const int64_t *rates, float **gwin,
@@ -745,7 +745,7 @@ static void front_back_sample(int64_t T, int64_t B, int64_t F, int64_t b, const 
     mask_floats(T * F, in->m + b * in->sm, mf);
     memset(dxa, 0, T * F * sizeof(float));
     /* a window's mean spreads its gradient over its steps, divided by its observed count */
-    float *restrict scale = row; /* scratch until the attention's sums below */
+    float local[3 * F], *restrict scale = local;
     for (int64_t g = 0; g < G; g++) {
         if (!gwin[g]) continue;
         const int64_t r = rates[g], n = (T + r - 1) / r;
@@ -765,7 +765,7 @@ static void front_back_sample(int64_t T, int64_t B, int64_t F, int64_t b, const 
     }
     if (gsumm) {
         const float *restrict s = summ + b * 4 * F, *restrict gs = gsumm + b * 4 * F;
-        float *restrict count = row, *restrict last = row + F, *restrict dmean = row + 2 * F;
+        float *restrict count = local, *restrict last = local + F, *restrict dmean = local + 2 * F;
         for (int64_t j = 0; j < F; j++) count[j] = last[j] = 0.0f, dmean[j] = gs[j];
         for (int64_t t = 0; t < T; t++)
             for (int64_t j = 0; j < F; j++) {
@@ -790,7 +790,6 @@ static void front_back_sample(int64_t T, int64_t B, int64_t F, int64_t b, const 
     }
     /* the attention: xa = F p x, p = softmax(s), s = ba + Wa [x, m]; the sample's sums in its row */
     float *restrict gW = row, *restrict gb = row + 2 * F * F;
-    memset(row, 0, (2 * F * F + F) * sizeof(float));
     for (int64_t t = 0; t < T; t++) {
         const float *restrict xt = x + t * F, *restrict mt = mf + t * F, *restrict pt = pb + t * F;
         float *restrict dp = dxa + t * F, total = 0.0f; /* overwritten in place */
@@ -811,8 +810,8 @@ static void front_back_sample(int64_t T, int64_t B, int64_t F, int64_t b, const 
  * Front, backward: from the gradients by win (G time-major tensors as written by the forward;
  * NULL for a rate whose windows need none) and by summ (or NULL), the gradients of the feature
  * attention: grads (2F^2 + F) = [gWa (F, 2F), gba (F)]. The inputs as for front_forward, p as it
- * wrote it. rows: B (2F^2 + F) floats of scratch (each sample's gradients, summed in
- * sample order); scratch: 2 T F floats per thread.
+ * wrote it. rows: ceil(B / BLOCK) (2F^2 + F) floats of scratch (each block of samples' gradients,
+ * summed in block order: the same for any thread count); scratch: 2 T F floats per thread.
  */
 void front_backward(int64_t T, int64_t B, int64_t F, const float *x, int64_t sx, const uint8_t *m, int64_t sm,
                     const float *p, int64_t G, const int64_t *rates, float **gwin,
@@ -821,10 +820,13 @@ void front_backward(int64_t T, int64_t B, int64_t F, const float *x, int64_t sx,
     const front_inputs in = {x, NULL, m, NULL, sx, sm, 0, 0};
     const int64_t per_row = 2 * F * F + F;
     const int nt = team_size(n_threads, (B + BLOCK - 1) / BLOCK);
-    FOR_RANGES(B, nt, for (int64_t b = b_lo; b < b_hi; b++) front_back_sample(
-                          T, B, F, b, &in, p, scratch + 2 * tid * T * F, scratch + (2 * tid + 1) * T * F, G,
-                          rates, gwin, summ, gsumm, rows + b * per_row));
-    sum_rows(B, per_row, rows, grads);
+    FOR_RANGES(B, nt, {
+        memset(rows + b_lo / BLOCK * per_row, 0, (b_hi - b_lo + BLOCK - 1) / BLOCK * per_row * sizeof(float));
+        for (int64_t b = b_lo; b < b_hi; b++)
+            front_back_sample(T, B, F, b, &in, p, scratch + 2 * tid * T * F, scratch + (2 * tid + 1) * T * F, G,
+                              rates, gwin, summ, gsumm, rows + b / BLOCK * per_row);
+    });
+    sum_rows((B + BLOCK - 1) / BLOCK, per_row, rows, grads);
 }
 
 /* The back's forward for samples b_lo to b_hi - 1 (see back_forward); top, total: B floats each. */
@@ -887,33 +889,36 @@ void back_forward(int64_t K, int64_t B, int64_t H, int64_t D, const int64_t *n_s
                                  scratch + B, b_lo, b_hi));
 }
 
-/* The back's backward for samples b_lo to b_hi - 1 (see back_backward); dc: B (H + 1) floats. */
+/* The back's backward for samples b_lo to b_hi - 1 (see back_backward); dc: B (H + 1) floats.
+   The weights' gradients are summed per block of BLOCK samples, in sample order, into the
+   block's row. */
 static void back_back_range(int64_t K, int64_t B, int64_t H, int64_t D, const int64_t *n_steps, float **hs,
                             float **vw, const float *wt, const float *PwT, const float *g, float **a,
                             const float *ctx, const float *z, const float *gout, float **ghs, float *gg, float *rows,
                             float *dc, int64_t b_lo, int64_t b_hi) {
     const int64_t per_k = H + 1 + H * D + D, per_row = K * per_k;
-    float *mean = dc + B * H;
+    float *mean = dc + B * H, dz[D];
+    memset(rows + b_lo / BLOCK * per_row, 0, (b_hi - b_lo + BLOCK - 1) / BLOCK * per_row * sizeof(float));
     for (int64_t k = 0; k < K; k++) {
         const int64_t n = n_steps[k];
         const float *w = wt + k * H, *ak = a[k];
         for (int64_t b = b_lo; b < b_hi; b++) {
             const float *go = gout + b * D, *zk = z + (k * B + b) * D, *c = ctx + (k * B + b) * H;
-            float *r_w = rows + b * per_row + k * per_k, *r_P = r_w + H + 1, *dz = r_P + H * D, *dcb = dc + b * H;
+            float *r_P = rows + b / BLOCK * per_row + k * per_k + H + 1, *r_b = r_P + H * D, *dcb = dc + b * H;
             const float gk = g[b * K + k];
             float dg = 0.0f;
             for (int64_t d = 0; d < D; d++) {
                 dg += go[d] * zk[d];
                 dz[d] = gk * go[d]; /* the projection bias' gradient */
+                r_b[d] += dz[d];
             }
             gg[b * K + k] = dg;
             for (int64_t i = 0; i < H; i++) {
-                for (int64_t d = 0; d < D; d++) r_P[i * D + d] = c[i] * dz[d];
+                for (int64_t d = 0; d < D; d++) r_P[i * D + d] += c[i] * dz[d];
                 dcb[i] = 0.0f;
             }
             rows_times(1, D, H, dz, D, PwT + k * D * H, dcb);
             mean[b] = 0.0f;
-            memset(r_w, 0, (H + 1) * sizeof(float));
         }
         /* softmax over the valid windows: ds_t = a_t (da_t - sum_s a_s da_s), da_t = dc . h_t */
         for (int64_t t = 0; t < n; t++)
@@ -932,7 +937,7 @@ static void back_back_range(int64_t K, int64_t B, int64_t H, int64_t D, const in
                     continue;
                 }
                 const float *h = hs[k] + (t * B + b) * H, *dcb = dc + b * H, at = ak[t * B + b];
-                float *r_w = rows + b * per_row + k * per_k, da = 0.0f;
+                float *r_w = rows + b / BLOCK * per_row + k * per_k, da = 0.0f;
                 for (int64_t i = 0; i < H; i++) da += dcb[i] * h[i];
                 const float ds = at * (da - mean[b]);
                 for (int64_t i = 0; i < H; i++) {
@@ -947,8 +952,9 @@ static void back_back_range(int64_t K, int64_t B, int64_t H, int64_t D, const in
 /*
  * Back, backward (PwT (K, D, H): the projections transposed): from gout (B, D), the gradients
  * ghs[k] (n_k, B, H), gg (B, K) and, per expert, grads (K, H + 1 + H D + D) = [gwt (H), gbt,
- * gPw (H, D), gPb (D)]. rows: B such blocks of scratch (each sample's gradients, summed in
- * sample order); dc: B (H + 1) floats of scratch.
+ * gPw (H, D), gPb (D)]. rows: ceil(B / BLOCK) such blocks of scratch (each block of samples'
+ * gradients, summed in block order: the same for any thread count); dc: B (H + 1) floats of
+ * scratch.
  */
 void back_backward(int64_t K, int64_t B, int64_t H, int64_t D, const int64_t *n_steps, float **hs, float **vw,
                    const float *wt, const float *PwT, const float *g, float **a, const float *ctx, const float *z,
@@ -957,7 +963,7 @@ void back_backward(int64_t K, int64_t B, int64_t H, int64_t D, const int64_t *n_
     const int nt = team_size(n_threads, (B + BLOCK - 1) / BLOCK);
     FOR_RANGES(B, nt, back_back_range(K, B, H, D, n_steps, hs, vw, wt, PwT, g, a, ctx, z, gout, ghs, gg, rows, dc,
                                       b_lo, b_hi));
-    sum_rows(B, K * (H + 1 + H * D + D), rows, grads);
+    sum_rows((B + BLOCK - 1) / BLOCK, K * (H + 1 + H * D + D), rows, grads);
 }
 
 /*
@@ -980,7 +986,7 @@ enum { P_WA, P_BA, P_WI, P_BI, P_WH, P_HW, P_HB, P_W1, P_B1, P_W2, P_B2, P_WT, P
 
 typedef struct {
     /* forward work */
-    int64_t waT, wo, h0, summ, a1, ctx, z, scr;
+    int64_t waT, wo, h0, summ, a1, gateT, ctx, z, scr;
     int64_t win[MAX_EXPERTS], dtw[MAX_EXPERTS], vw[MAX_EXPERTS];
     int64_t xin[MAX_EXPERTS], hs[MAX_EXPERTS], th[MAX_EXPERTS], act[MAX_EXPERTS], att[MAX_EXPERTS];
     int64_t n[MAX_EXPERTS];
@@ -1012,6 +1018,7 @@ static void mixture_plan(const int64_t *d, const int64_t *rates, const int64_t *
     L->h0 = take(&top, K * B * H);
     L->summ = take(&top, gate ? B * 4 * F : 0);
     L->a1 = take(&top, gate ? B * Hg : 0);
+    L->gateT = take(&top, gate ? (4 * F + K) * Hg : 0);
     L->ctx = take(&top, K * B * H);
     L->z = take(&top, K * B * D);
     for (int64_t g = 0; g < G; g++) {
@@ -1038,8 +1045,8 @@ static void mixture_plan(const int64_t *d, const int64_t *rates, const int64_t *
     L->woT = take(&top, K * 4 * H * U);
     L->whT = take(&top, K * U * H);
     L->pwT = take(&top, K * D * H);
-    L->rows_f = take(&top, attn ? B * (2 * F * F + F) : 0);
-    L->rows_b = take(&top, B * K * (H + 1 + H * D + D));
+    L->rows_f = take(&top, attn ? (B + BLOCK - 1) / BLOCK * (2 * F * F + F) : 0);
+    L->rows_b = take(&top, (B + BLOCK - 1) / BLOCK * K * (H + 1 + H * D + D));
     L->dc = take(&top, B * (H + 1));
     L->grads_b = take(&top, K * (H + 1 + H * D + D));
     L->carry = take(&top, K * B * H);
@@ -1162,25 +1169,19 @@ void mixture_forward(const int64_t *dims, const int64_t *rates, const int64_t *r
     memset(h0, 0, K * B * H * sizeof(float));
     cfc_forward_experts(K, L.n, B, H, U, xs, xs_t, xs_b, ds, vs, h0, prm[P_WH], wo, prm[P_HB], hs,
                         dims[D_SAVE] ? th : NULL, dims[D_SAVE] ? act : NULL, work + L.scr, nt);
-    /* the gate: softmax(W2 tanh(W1 summ + b1) + b2) */
+    /* the gate: softmax(W2 tanh(W1 summ + b1) + b2), its weights transposed for row products */
     if (dims[D_GATE]) {
-        float *a1 = work + L.a1;
-        for (int64_t b = 0; b < B; b++) {
-            float *ab = a1 + b * Hg, *gb = gates + b * K;
-            const float *sb = summ + b * F4;
-            for (int64_t j = 0; j < Hg; j++) {
-                float s = prm[P_B1][j];
-                for (int64_t i = 0; i < F4; i++) s += prm[P_W1][j * F4 + i] * sb[i];
-                ab[j] = s;
-            }
-            tanh_of(Hg, ab, 1.0f, ab);
-            for (int64_t k = 0; k < K; k++) {
-                float s = prm[P_B2][k];
-                for (int64_t j = 0; j < Hg; j++) s += prm[P_W2][k * Hg + j] * ab[j];
-                gb[k] = s;
-            }
-            softmax_in_place(K, gb);
-        }
+        float *a1 = work + L.a1, *W1T = work + L.gateT, *W2T = W1T + F4 * Hg;
+        transpose_each(1, Hg, F4, prm[P_W1], W1T);
+        transpose_each(1, K, Hg, prm[P_W2], W2T);
+        FOR_RANGES(B, nt, {
+            for (int64_t b = b_lo; b < b_hi; b++) memcpy(a1 + b * Hg, prm[P_B1], Hg * sizeof(float));
+            rows_times(b_hi - b_lo, F4, Hg, summ + b_lo * F4, F4, W1T, a1 + b_lo * Hg);
+            tanh_of((b_hi - b_lo) * Hg, a1 + b_lo * Hg, 1.0f, a1 + b_lo * Hg);
+            for (int64_t b = b_lo; b < b_hi; b++) memcpy(gates + b * K, prm[P_B2], K * sizeof(float));
+            rows_times(b_hi - b_lo, Hg, K, a1 + b_lo * Hg, Hg, W2T, gates + b_lo * K);
+            for (int64_t b = b_lo; b < b_hi; b++) softmax_in_place(K, gates + b * K);
+        });
     } else {
         for (int64_t i = 0; i < B * K; i++) gates[i] = 1.0f / (float)K;
     }

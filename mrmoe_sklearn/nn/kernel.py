@@ -498,7 +498,8 @@ def front_backward(x, m, p, rates, grad_windows, summ, grad_summ, n_threads=None
     nt = _threads(n_threads)
     grads = x.new_empty(2 * F * F + F)
     # scratch held here: a pointer alone would not keep a tensor alive during the call
-    rows, scratch = x.new_empty(B, 2 * F * F + F), x.new_empty(2 * nt * T * F)
+    # the gradients are summed per block of 16 samples (the C source's BLOCK)
+    rows, scratch = x.new_empty(-(-B // 16), 2 * F * F + F), x.new_empty(2 * nt * T * F)
     lib.front_backward(
         T,
         B,
@@ -598,7 +599,8 @@ def back_backward(grad_out, hs, valids, weight, proj_weight, gates, weights, con
     grad_hs = [torch.empty_like(h) for h in hs]
     grad_gates = torch.empty_like(gates)
     per_k = H + 1 + H * D + D
-    grads, rows, dc = gates.new_empty(K, per_k), gates.new_empty(B, K * per_k), gates.new_empty(B * (H + 1))
+    # the weights' gradients are summed per block of 16 samples (the C source's BLOCK)
+    grads, rows, dc = gates.new_empty(K, per_k), gates.new_empty(-(-B // 16), K * per_k), gates.new_empty(B * (H + 1))
     proj_weight_t = proj_weight.transpose(1, 2).contiguous()
     lib.back_backward(
         K,
