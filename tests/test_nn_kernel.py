@@ -430,3 +430,21 @@ def test_experts_in_one_call_match_one_call_each():
         back = kernel.backward(grads[k], ds[k], ms[k], th[k], act[k], hs[k], h0[k], WoT[k], WhT[k], c, 1)
         for a, b in zip(back + (c,), (P[k], out[0][k], out[1][k], out[2][k], carry[k])):
             assert torch.equal(a, b)
+
+
+def test_workspace_pool_reuses_the_smallest_fitting_buffer_and_keeps_a_bounded_number():
+    """A buffer handed back is taken again by a request it can hold (the smallest such one);
+    the pool keeps at most ``keep`` buffers and ``max_bytes``, dropping the smallest."""
+    pool = kernel._Workspaces(keep=2, max_bytes=4 * 1000)
+    a, b = pool.take(100), pool.take(500)
+    assert a.numel() >= 100 and b.numel() >= 500
+    pool.give(a)
+    pool.give(b)
+    assert pool.take(50).data_ptr() == a.data_ptr()  # the smallest that fits
+    assert pool.take(50).data_ptr() == b.data_ptr()
+    assert pool.take(50).data_ptr() not in (a.data_ptr(), b.data_ptr())  # none left: a new one
+    for n in (10, 20, 30):
+        pool.give(torch.empty(n))
+    assert sorted(t.numel() for t in pool._free) == [20, 30]  # at most two, the largest kept
+    pool.give(torch.empty(990))
+    assert [t.numel() for t in pool._free] == [990]  # 4,000 bytes at most

@@ -8,6 +8,12 @@ runs its PyTorch loop instead (the same update; results agree to float32
 rounding). Set the environment variable ``MRMOE_SKLEARN_KERNEL=0`` to always
 use the PyTorch loop.
 
+The same library runs the network's work around the recurrence
+(:mod:`mrmoe_sklearn.nn.fused`): the front and the back, one call each, and
+the whole mixture between the batch and the head in one call each way
+(:func:`mixture_forward`, :func:`mixture_backward`), whose intermediate
+values live in a :class:`Workspace` reused between calls.
+
 The same library holds the per-channel summary statistics of
 :func:`mrmoe_sklearn.summary.summary_statistics` (:func:`summary_statistics`
 here, two passes over each sample) and their quantile-bin encoding
