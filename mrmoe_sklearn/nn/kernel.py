@@ -809,9 +809,9 @@ class Workspace:
         self.tensor = workspaces.take(n)
 
     def __del__(self):
-        if getattr(self, "tensor", None) is not None:
-            workspaces.give(self.tensor)
-            self.tensor = None
+        tensor, self.tensor = getattr(self, "tensor", None), None
+        if tensor is not None and workspaces is not None:  # (None at interpreter shutdown)
+            workspaces.give(tensor)
 
 
 class MixturePlan:
