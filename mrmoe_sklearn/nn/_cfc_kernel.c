@@ -982,6 +982,7 @@ void back_backward(int64_t K, int64_t B, int64_t H, int64_t D, const int64_t *n_
 enum { D_T, D_B, D_F, D_K, D_H, D_U, D_D, D_G, D_HG, D_ATTN, D_GATE, D_SAVE, D_NT, N_DIMS };
 enum { P_WA, P_BA, P_WI, P_BI, P_WH, P_HW, P_HB, P_W1, P_B1, P_W2, P_B2, P_WT, P_BT, P_PW, P_PB, N_PRM };
 #define MAX_EXPERTS 64
+#define MAX_GATE_UNITS 256
 #define LECUN_OUTER 1.7159f
 
 typedef struct {
@@ -1066,10 +1067,11 @@ static void mixture_plan(const int64_t *d, const int64_t *rates, const int64_t *
 }
 
 /*
- * What a caller needs of the plan: info[0..3] = floats of the forward's workspace, of the
- * backward's, of the parameters' gradients (flat, in prm order: info[4 + j] is where
- * parameter j starts) and, from info[4 + N_PRM + 1], each expert's attention weights
- * (n_k, B) in the forward's workspace. Returns 0, or -1 where K or G exceeds MAX_EXPERTS.
+ * What a caller needs of the plan: info[0..2] = floats of the forward's workspace, of the
+ * backward's, of the parameters' gradients (flat, in prm order: info[3 + j] is where
+ * parameter j starts, info[3 + N_PRM] where they end) and, from info[4 + N_PRM], each expert's
+ * attention weights (n_k, B) in the forward's workspace. Returns 0, or -1 where K or G exceeds
+ * MAX_EXPERTS.
  */
 int64_t mixture_layout(const int64_t *dims, const int64_t *rates, const int64_t *rate_of, int64_t *info) {
     if (dims[D_K] > MAX_EXPERTS || dims[D_G] > MAX_EXPERTS) return -1;
@@ -1078,9 +1080,8 @@ int64_t mixture_layout(const int64_t *dims, const int64_t *rates, const int64_t 
     info[0] = L.fwd_size;
     info[1] = L.bwd_size;
     info[2] = L.grad[N_PRM];
-    info[3] = 0;
-    for (int j = 0; j <= N_PRM; j++) info[4 + j] = L.grad[j];
-    for (int64_t k = 0; k < dims[D_K]; k++) info[5 + N_PRM + k] = L.att[k];
+    for (int j = 0; j <= N_PRM; j++) info[3 + j] = L.grad[j];
+    for (int64_t k = 0; k < dims[D_K]; k++) info[4 + N_PRM + k] = L.att[k];
     return 0;
 }
 
@@ -1113,12 +1114,8 @@ static void weight_grad(int64_t R, int64_t C, int64_t O, const float *restrict a
         const int64_t c0 = 8 * cb, nc = C - c0 < 8 ? C - c0 : 8;
         float aT[8 * BLOCK];
         memset(gW + c0 * O, 0, nc * O * sizeof(float));
-        for (int64_t r0 = 0; r0 < R; r0 += BLOCK) {
-            const int64_t nb = R - r0 < BLOCK ? R - r0 : BLOCK;
-            for (int64_t b = 0; b < nb; b++)
-                for (int64_t c = 0; c < nc; c++) aT[c * nb + b] = a[(r0 + b) * C + c0 + c];
-            rows_times(nc, nb, O, aT, nb, P + r0 * O, gW + c0 * O);
-        }
+        for (int64_t r0 = 0; r0 < R; r0 += BLOCK)
+            add_outer(R - r0 < BLOCK ? R - r0 : BLOCK, nc, O, a + r0 * C + c0, C, P + r0 * O, aT, gW + c0 * O);
     }
 }
 
@@ -1238,7 +1235,7 @@ void mixture_backward(const int64_t *dims, const int64_t *rates, const int64_t *
         float *gW2 = grads + L.grad[P_W2], *gb2 = grads + L.grad[P_B2];
         gsumm = bwork + L.gsumm;
         memset(gW1, 0, (L.grad[P_B2 + 1] - L.grad[P_W1]) * sizeof(float));
-        float dl[MAX_EXPERTS], dpre[256];
+        float dl[MAX_EXPERTS], dpre[MAX_GATE_UNITS];
         for (int64_t b = 0; b < B; b++) {
             const float *gk = gates + b * K, *ab = a1 + b * Hg, *sb = summ + b * F4;
             float total = 0.0f;

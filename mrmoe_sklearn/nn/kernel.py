@@ -297,6 +297,11 @@ def threaded():
     return lib is not None and bool(lib.cfc_threaded())
 
 
+#: Samples per block, the unit threads take and weight gradients are summed over (the C
+#: source's BLOCK).
+_BLOCK = 16
+
+
 def _threads(n_threads):
     return torch.get_num_threads() if n_threads is None else max(1, int(n_threads))
 
@@ -504,8 +509,8 @@ def front_backward(x, m, p, rates, grad_windows, summ, grad_summ, n_threads=None
     nt = _threads(n_threads)
     grads = x.new_empty(2 * F * F + F)
     # scratch held here: a pointer alone would not keep a tensor alive during the call
-    # the gradients are summed per block of 16 samples (the C source's BLOCK)
-    rows, scratch = x.new_empty(-(-B // 16), 2 * F * F + F), x.new_empty(2 * nt * T * F)
+    # the gradients are summed per block of samples
+    rows, scratch = x.new_empty(-(-B // _BLOCK), 2 * F * F + F), x.new_empty(2 * nt * T * F)
     lib.front_backward(
         T,
         B,
@@ -605,8 +610,12 @@ def back_backward(grad_out, hs, valids, weight, proj_weight, gates, weights, con
     grad_hs = [torch.empty_like(h) for h in hs]
     grad_gates = torch.empty_like(gates)
     per_k = H + 1 + H * D + D
-    # the weights' gradients are summed per block of 16 samples (the C source's BLOCK)
-    grads, rows, dc = gates.new_empty(K, per_k), gates.new_empty(-(-B // 16), K * per_k), gates.new_empty(B * (H + 1))
+    # the weights' gradients are summed per block of samples
+    grads, rows, dc = (
+        gates.new_empty(K, per_k),
+        gates.new_empty(-(-B // _BLOCK), K * per_k),
+        gates.new_empty(B * (H + 1)),
+    )
     proj_weight_t = proj_weight.transpose(1, 2).contiguous()
     lib.back_backward(
         K,
@@ -751,7 +760,7 @@ MIXTURE_PARAMETERS = (
     "proj_bias",
 )
 #: The most experts (and distinct rates) and gate units the compiled mixture takes (the C
-#: source's MAX_EXPERTS and its gate's buffer).
+#: source's MAX_EXPERTS and MAX_GATE_UNITS).
 MIXTURE_MAX_EXPERTS = 64
 MIXTURE_MAX_GATE_UNITS = 256
 
@@ -822,22 +831,22 @@ class MixturePlan:
     """
 
     def __init__(self, dims, rates, rate_of, save):
-        T, B, F, K = dims[:4]
+        T, K = dims[0], dims[3]
         self.shape = dims
         self.save = save
         self.steps = [-(-T // rates[g]) for g in rate_of]
         self.dims, self.rates, self.rate_of = _i64s(dims), _i64s(rates), _i64s(rate_of)
         n = len(MIXTURE_PARAMETERS)
-        info = _i64s([0] * (5 + n + K))
+        info = _i64s([0] * (4 + n + K))
         if load().mixture_layout(self.dims, self.rates, self.rate_of, info) != 0:
             raise ValueError(f"the compiled mixture takes at most {MIXTURE_MAX_EXPERTS} experts and rates.")
         self.work, self.bwork, self.n_grads = info[0], info[1], info[2]
-        self.grad_offsets = list(info[4 : 5 + n])
-        self.att_offsets = list(info[5 + n : 5 + n + K])
+        self.grad_offsets = list(info[3 : 4 + n])
+        self.att_offsets = list(info[4 + n : 4 + n + K])
 
 
 @functools.lru_cache(maxsize=128)
-def mixture_plan(T, B, F, K, H, U, D, gate_units, rates, rate_of, attention, gate, save, n_threads=None):
+def mixture_plan(T, B, F, K, H, U, D, gate_units, rates, rate_of, attention, gate, save, n_threads):
     """The plan of a call of :func:`mixture_forward` (cached: a training run repeats a few shapes).
 
     Parameters
@@ -854,13 +863,14 @@ def mixture_plan(T, B, F, K, H, U, D, gate_units, rates, rate_of, attention, gat
         Each expert's index in ``rates``.
     attention, gate, save : bool
         Whether there is a feature attention, a gate, and a backward to follow.
-    n_threads : int or None, default=None
+    n_threads : int
+        Threads the calls run (part of the cache key: no default read from torch here).
 
     Returns
     -------
     MixturePlan
     """
-    dims = (T, B, F, K, H, U, D, len(rates), gate_units, int(attention), int(gate), int(save), _threads(n_threads))
+    dims = (T, B, F, K, H, U, D, len(rates), gate_units, int(attention), int(gate), int(save), max(1, int(n_threads)))
     return MixturePlan(dims, rates, rate_of, save)
 
 
