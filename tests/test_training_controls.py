@@ -1,5 +1,6 @@
 """Sample weights, metadata routing, callbacks and early-stopping scorers (issue 13)."""
 
+import math
 import pickle
 
 import numpy as np
@@ -12,6 +13,7 @@ from sklearn.model_selection import GridSearchCV, KFold, cross_validate
 from skorch.callbacks import Callback, EpochScoring, LRScheduler
 
 from mrmoe_sklearn import LSTMClassifier, MRMoEClassifier, MRMoERegressor
+from mrmoe_sklearn._base import clip_gradients
 
 FAST = dict(hidden_size=8, backbone_units=16, max_epochs=4, batch_size=32, n_threads=1, random_state=0)
 #: Deterministic given the batches: no dropout, no load-balancing term (it is a
@@ -301,3 +303,47 @@ def test_weighted_zero_batches_make_no_step(task):
     step = clf.net_.train_step(batch)
     assert float(step["loss"]) == 0.0
     assert all(torch.equal(a, b) for a, b in zip(before, clf.net_.module_.parameters()))
+
+
+# ------------------------------------------------------ the training step's own work
+@pytest.mark.parametrize("max_norm", [1e-3, 0.5, 1e9, np.inf])
+def test_clip_gradients_is_torchs_clip_bit_for_bit(max_norm):
+    gen = torch.Generator().manual_seed(0)
+    grads = [torch.randn(shape, generator=gen) for shape in [(3, 4), (7,), (2, 3, 5), ()]]
+    ours, theirs = [g.clone() for g in grads], [torch.nn.Parameter(torch.zeros_like(g)) for g in grads]
+    for p, g in zip(theirs, grads):
+        p.grad = g.clone()
+    norm = clip_gradients(ours, max_norm)
+    expected = torch.nn.utils.clip_grad_norm_(theirs, max_norm)
+    assert norm == float(expected)
+    assert all(torch.equal(a, p.grad) for a, p in zip(ours, theirs))
+    assert max_norm < norm or all(torch.equal(a, g) for a, g in zip(ours, grads))  # untouched unless clipped
+
+
+def test_clip_gradients_of_non_finite_and_mixed_gradients():
+    grads = [torch.ones(3), torch.tensor([1.0, float("nan")])]
+    assert math.isnan(clip_gradients(grads, 1.0))
+    assert torch.isnan(grads[0]).all()  # scaled by NaN, as torch does; the step then raises
+    assert clip_gradients([], 1.0) == 0.0
+    mixed = [torch.full((4,), 3.0), torch.full((4,), 4.0, dtype=torch.float64)]
+    assert clip_gradients(mixed, 1.0) == pytest.approx(10.0)  # torch's own function (two dtypes)
+    assert float(torch.cat([g.double() for g in mixed]).norm()) == pytest.approx(1.0, rel=1e-5)
+
+
+def test_training_mode_is_set_on_every_module_and_not_pickled(task):
+    X, y = task
+    clf = MRMoEClassifier(**FAST).fit(X, y)
+    net = clf.net_
+    net._set_training(True)
+    assert all(m.training for m in net.module_.modules())
+    net.module_.gate.eval()  # one submodule switched behind skorch's back
+    net._set_training(True)
+    assert all(m.training for m in net.module_.modules())
+    net._set_training(False)
+    assert not any(m.training for m in net.module_.modules())
+    assert not [k for k in net.__getstate__() if k.startswith("_cache_")]
+    restored = pickle.loads(pickle.dumps(clf))
+    np.testing.assert_array_equal(restored.predict_proba(X), clf.predict_proba(X))
+    restored.net_._set_training(True)
+    assert all(m.training for m in restored.net_.module_.modules())
+    assert all(a is b for a, b in zip(restored.net_._parameters(), restored.net_.module_.parameters()))
