@@ -224,6 +224,7 @@ def test_compiled_quantile_encoding_is_bit_identical_to_numpy(rng, monkeypatch):
     raw[rng.rand(300, 20) < 0.3] = np.nan
     raw[0, :3] = [np.inf, -np.inf, np.nan]
     edges = quantile_edges(raw[1:])
+    raw = np.vstack([raw, edges.T, np.nextafter(edges.T, -np.inf)])  # on the edges and just below them
     compiled = quantile_encode(raw, edges)
     for n_threads in (1, 2, 3):
         np.testing.assert_array_equal(_data.kernel.quantile_encode(raw, edges, n_threads), compiled)

@@ -551,16 +551,20 @@ void quantile_encode(int64_t n, int64_t J, int64_t n_bins, const double *raw, co
             /* Every bin with x >= hi is full (numpy's clipped quotient is 1 there: x - lo >= hi - lo
                after rounding too; an empty bin, hi <= lo, by definition), every other is empty
                except one that holds x, lo <= x < hi, whose quotient is divided out as numpy's
-               (x == lo too, for the sign of a zero). Compares and one division per value instead
-               of a division and two branches per bin: 2,000 x 144 values of 8 bins 9.5-10.3 ->
-               6.3-6.7 ms (one thread). */
-            for (int64_t b = 0; b < n_bins; b++) o[b] = x >= e[b + 1] ? 1.0f : 0.0f;
+               (x == lo too, for the sign of a zero). The edges do not decrease, so the full bins
+               are the first k and the one holding x, if any, is bin k: compares and at most one
+               division per value, no search (2,000 x 144 values of 8 bins, one thread: 9.5-10.3
+               ms for a division and two branches per bin, 6.3-6.7 ms with a search for the
+               partly filled bin, 2.1 ms without). */
+            int64_t k = 0;
             for (int64_t b = 0; b < n_bins; b++) {
-                const double lo = e[b], hi = e[b + 1];
-                if (lo <= x && x < hi) {
-                    const double f = (x - lo) / (hi - lo);
-                    o[b] = (float)(f < 0.0 ? 0.0 : (f > 1.0 ? 1.0 : f));
-                }
+                const int full = x >= e[b + 1];
+                o[b] = full ? 1.0f : 0.0f;
+                k += full;
+            }
+            if (k < n_bins && e[k] <= x) {
+                const double f = (x - e[k]) / (e[k + 1] - e[k]);
+                o[k] = (float)(f < 0.0 ? 0.0 : (f > 1.0 ? 1.0 : f));
             }
             o[n_bins] = 0.0f;
         }
