@@ -138,6 +138,8 @@ def summary_statistics(values, times, valid, statistics=DEFAULT_STATISTICS, *, c
             raise ValueError(f"times must have shape {valid.shape}, got {times.shape}.")
     compiled = kernel.summary_statistics(values, times, valid)
     if compiled is not None:
+        if statistics == kernel.SUMMARY_STATISTICS:  # all, in the library's order: no copy
+            return compiled
         return compiled[:, :, [kernel.SUMMARY_STATISTICS.index(name) for name in statistics]]
     n, T, F = values.shape
     if chunk_size is None:
