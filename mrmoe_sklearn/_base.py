@@ -344,34 +344,23 @@ class _Net(NeuralNet):
             return {"loss": torch.zeros((), device=self.device), "y_pred": y_pred}
         return super().train_step(batch, **fit_params)
 
-    def __getstate__(self):
-        # the caches below hold the module: rebuilt after unpickling, never pickled beside it
-        return {k: v for k, v in super().__getstate__().items() if not k.startswith("_cache_")}
-
     def _set_training(self, training=True):
         # skorch calls this before every batch; switching modes walks every submodule through
         # nn.Module.__setattr__ (50 us a batch for MR-MoE's 12 modules), reading them takes 14 us
-        modules = self.__dict__.get("_cache_modules")
-        if modules is None or modules[0] is not self.module_:
-            modules = self._cache_modules = (self.module_, tuple(self.module_.modules()))
-        if all(m.training is training for m in modules[1]) and not any(
-            isinstance(c, torch.nn.Module) and c.training is not training
-            for c in (getattr(self, name + "_", None) for name in self._criteria)
+        modules = (getattr(self, name + "_", None) for name in self._modules + self._criteria)
+        if all(
+            m.training is training
+            for module in modules
+            if isinstance(module, torch.nn.Module)
+            for m in module.modules()
         ):
             return
         super()._set_training(training)
 
-    def _parameters(self):
-        """The module's parameters as a tuple, listed again only when ``module_`` is replaced."""
-        cached = self.__dict__.get("_cache_parameters")
-        if cached is None or cached[0] is not self.module_:
-            cached = self._cache_parameters = (self.module_, tuple(self.module_.parameters()))
-        return cached[1]
-
     def train_step_single(self, batch, **fit_params):
         step = super().train_step_single(batch, **fit_params)
         max_norm = self.clip_grad_norm if self.clip_grad_norm is not None else math.inf
-        norm = clip_gradients([p.grad for p in self._parameters() if p.grad is not None], max_norm)
+        norm = clip_gradients([p.grad for p in self.module_.parameters() if p.grad is not None], max_norm)
         if not (math.isfinite(step["loss"].item()) and math.isfinite(norm)):
             epoch = len(self.history)
             raise TrainingDivergedError(
