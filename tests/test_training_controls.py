@@ -326,7 +326,7 @@ def test_clip_gradients_of_non_finite_and_mixed_gradients():
     assert torch.isnan(grads[0]).all()  # scaled by NaN, as torch does; the step then raises
     assert clip_gradients([], 1.0) == 0.0
     mixed = [torch.full((4,), 3.0), torch.full((4,), 4.0, dtype=torch.float64)]
-    assert clip_gradients(mixed, 1.0) == pytest.approx(10.0)  # torch's own function (two dtypes)
+    assert clip_gradients(mixed, 1.0) == pytest.approx(10.0)  # two dtypes: a tensor at a time
     assert float(torch.cat([g.double() for g in mixed]).norm()) == pytest.approx(1.0, rel=1e-5)
 
 
