@@ -43,6 +43,7 @@ from ._callbacks import (
     read_checkpoint,
 )
 from ._data import SeriesData, check_series, fit_scaling, prepare_batch
+from ._flat import ELEMENTWISE_OPTIMIZERS, FlatParameters
 from ._params import POSITIVE_INT, TIME_CHANNEL, DeviceOptions, invalid_parameter
 
 __all__ = [
@@ -357,10 +358,53 @@ class _Net(NeuralNet):
             return
         super()._set_training(training)
 
+    def initialize_optimizer(self, triggered_directly=None):
+        # an element-wise optimiser steps the parameters as one buffer (see _flat)
+        self.flat_params_, self.flat_params_unlinked_ = None, False
+        flat = None
+        if isinstance(self.optimizer, type) and issubclass(self.optimizer, ELEMENTWISE_OPTIMIZERS):
+            flat = FlatParameters.build(p for _, p in self.get_all_learnable_params())
+        if flat is None:
+            return super().initialize_optimizer()
+        args, kwargs = self.get_params_for_optimizer("optimizer", [("flat", flat.flat)])
+        self.optimizer_ = self.optimizer(*args, **kwargs)
+        self.flat_params_ = flat
+        return self
+
+    def _flat(self):
+        """The :class:`FlatParameters` the optimiser steps, or None (linked again after unpickling)."""
+        flat = self.__dict__.get("flat_params_")
+        if flat is None and self.__dict__.get("flat_params_unlinked_"):
+            buffer = self.optimizer_.param_groups[0]["params"][0]
+            flat = FlatParameters.build((p for _, p in self.get_all_learnable_params()), buffer)
+            self.flat_params_, self.flat_params_unlinked_ = flat, False
+        return flat
+
+    def _zero_grad_optimizer(self, set_to_none=None):
+        flat = self._flat()
+        if flat is None:
+            return super()._zero_grad_optimizer(set_to_none)
+        flat.zero_grad()
+
+    def __getstate__(self):
+        flat = self.__dict__.get("flat_params_")
+        if flat is None:
+            return super().__getstate__()
+        # pickled as separate tensors (a view is pickled with its whole buffer), linked again
+        # at the next training step
+        flat.unlink()
+        self.flat_params_, self.flat_params_unlinked_ = None, True
+        return super().__getstate__()
+
     def train_step_single(self, batch, **fit_params):
         step = super().train_step_single(batch, **fit_params)
         max_norm = self.clip_grad_norm if self.clip_grad_norm is not None else math.inf
-        norm = clip_gradients([p.grad for p in self.module_.parameters() if p.grad is not None], max_norm)
+        flat = self.__dict__.get("flat_params_")
+        if flat is not None:
+            grads = [flat.flat.grad]
+        else:
+            grads = [p.grad for p in self.module_.parameters() if p.grad is not None]
+        norm = clip_gradients(grads, max_norm)
         if not (math.isfinite(step["loss"].item()) and math.isfinite(norm)):
             epoch = len(self.history)
             raise TrainingDivergedError(
