@@ -386,6 +386,20 @@ class _Net(NeuralNet):
             return super()._zero_grad_optimizer(set_to_none)
         flat.zero_grad()
 
+    def _step_optimizer(self, step_fn):
+        if step_fn is None:
+            return super()._step_optimizer(step_fn)
+
+        def step_and_gather():
+            # the buffer steps what the callbacks left in .grad, also where one replaced it
+            loss = step_fn()
+            flat = self.__dict__.get("flat_params_")
+            if flat is not None:
+                flat.gather()
+            return loss
+
+        return super()._step_optimizer(step_and_gather)
+
     def __getstate__(self):
         flat = self.__dict__.get("flat_params_")
         if flat is None:

@@ -15,7 +15,9 @@ Element-wise optimisers (SGD, Adam, AdamW: each value's update reads only
 that value, its gradient and its own state) compute on the buffer what they
 compute on the separate tensors. Every parameter is stepped at every batch,
 also where a batch gave it no gradient (its gradient is then 0, not None);
-the package's networks give every parameter a gradient at every batch.
+the package's networks give every parameter a gradient at every batch. A
+gradient that a callback replaces (``param.grad = ...``) before the step is
+copied into the buffer first (:meth:`FlatParameters.gather`).
 """
 
 import torch
@@ -137,6 +139,18 @@ class FlatParameters:
             self._grad_buffer.zero_()
         else:
             self.link()
+
+    def gather(self):
+        """Copy into the gradient buffer every gradient that was replaced rather than changed in
+        place since :meth:`link` (a callback's ``param.grad = ...``; None counts as 0), and make
+        the parameter's gradient its view again."""
+        for p, g in zip(self.params, self._grads):
+            if p.grad is not g:
+                if p.grad is None:
+                    g.zero_()
+                else:
+                    g.copy_(p.grad)
+                p.grad = g
 
     def unlink(self):
         """Give every parameter a copy of its values of its own, and no gradient; empty the

@@ -183,3 +183,41 @@ def test_a_copied_estimator_trains_on_as_the_original(copier):
         flat = e.net_.optimizer_.param_groups[0]["params"][0]
         assert flat is e.net_.flat_params_.flat
         assert next(e.net_.module_.parameters()).data_ptr() == flat.data_ptr()
+
+
+def test_gather_copies_replaced_gradients_into_the_buffer():
+    module = _module()
+    flat = FlatParameters.build(module.parameters())
+    weight, bias = module[0].weight, module[0].bias
+    weight.grad = torch.full_like(weight, 2.0)  # replaced, not changed in place
+    bias.grad = None
+    module[2].weight.grad.fill_(3.0)  # in place: already in the buffer
+    flat.gather()
+    assert flat.linked()
+    n_w, n_b = weight.numel(), bias.numel()
+    assert torch.equal(flat.flat.grad[:n_w], torch.full((n_w,), 2.0))
+    assert not flat.flat.grad[n_w : n_w + n_b].any()
+    assert torch.equal(module[2].weight.grad, torch.full_like(module[2].weight, 3.0))
+
+
+def test_a_callback_that_replaces_the_gradients_is_obeyed():
+    from skorch.callbacks import Callback
+
+    class ZeroGradients(Callback):
+        """Replace every gradient by zeros after the backward pass (not in place)."""
+
+        def on_grad_computed(self, net, named_parameters, **kwargs):
+            for _, p in named_parameters:
+                p.grad = torch.zeros_like(p)
+
+    X, y = _data()
+    params = dict(early_stopping=False, max_epochs=2, batch_size=32, random_state=0, verbose=0)
+    replaced = MRMoEClassifier(**params, callbacks=[("zero", ZeroGradients())]).fit(X, y)
+    plain = MRMoEClassifier(**params).fit(X, y)
+    for est, stepped in ((replaced, False), (plain, True)):
+        net = est.net_
+        assert net.flat_params_.linked()
+        state = net.optimizer_.state[net.optimizer_.param_groups[0]["params"][0]]
+        # Adam's moments stay 0 when every gradient the optimiser saw was 0
+        assert bool(state["exp_avg"].any()) is stepped
+        assert bool(state["exp_avg_sq"].any()) is stepped
