@@ -1,6 +1,8 @@
 """The compiled front and back of the network: agreement with their PyTorch computations,
 thread-count invariance, and the cases that keep PyTorch."""
 
+import copy
+
 import pytest
 import torch
 
@@ -308,6 +310,42 @@ def test_mixture_is_compiled_only_where_it_can_run(monkeypatch):
     xg = x.clone().requires_grad_()
     MRMoENet(5, 2)(xg, m, dt, v).sum().backward()
     assert calls == [1, 1] and xg.grad.abs().sum() > 0
+
+
+class _Scaled(torch.nn.Module):
+    """A parametrization: the stored tensor times 2."""
+
+    def forward(self, w):
+        return 2 * w
+
+
+@needs_kernel
+def test_mixture_takes_parametrized_weights():
+    """A weight under ``torch.nn.utils.parametrize`` (an attribute computed from the stored
+    tensor, not an entry of the module's parameter table) goes to the one-call mixture as
+    computed, and its gradient reaches the stored tensor as through the PyTorch path."""
+    from torch.nn.utils import parametrize
+
+    x, m, dt, v = _batch()
+    net = _perturbed(MRMoENet(5, 2, dropout=0.0), scale=0.1)
+    twice = copy.deepcopy(net)
+    for layer in (twice.gate.net[0], twice.feature_attention.score, twice.temporal_attention):
+        with torch.no_grad():
+            layer.weight.mul_(0.5)
+        parametrize.register_parametrization(layer, "weight", _Scaled())
+    calls = []
+    orig = kernel.mixture_forward
+    kernel.mixture_forward = lambda *a: calls.append(1) or orig(*a)
+    try:
+        got, want = twice(x, m, dt, v), net(x, m, dt, v)
+    finally:
+        kernel.mixture_forward = orig
+    assert calls == [1, 1]
+    torch.testing.assert_close(got, want)
+    got.sum().backward()
+    want.sum().backward()
+    stored = twice.gate.net[0].parametrizations.weight.original
+    torch.testing.assert_close(stored.grad, 2 * net.gate.net[0].weight.grad)
 
 
 @needs_kernel

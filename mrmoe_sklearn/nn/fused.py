@@ -40,7 +40,7 @@ def compiled(*tensors):
     -------
     bool
     """
-    ok = all(t.dtype == torch.float32 and t.device.type == "cpu" for t in tensors if t is not None)
+    ok = all(t.dtype == torch.float32 and t.is_cpu for t in tensors if t is not None)
     return ok and kernel.available()
 
 
@@ -90,7 +90,7 @@ def _bool(mask):
 
 def _rows(t):
     """``t`` with each sample's block contiguous (a batch cut to its longest series is)."""
-    return t if not len(t) or t[0].is_contiguous() else t.contiguous()
+    return t if t.is_contiguous() or not len(t) or t[0].is_contiguous() else t.contiguous()
 
 
 def front(x, m, dt, v, attention, rates, summaries, carry=False, keep_weights=True):
@@ -259,23 +259,31 @@ class _Mixture(torch.autograd.Function):
         return (None,) * 6 + tuple(grads)
 
 
+def _parameter(module, name):
+    """``getattr(module, name)`` for a parameter, read from the module's own table where it is there.
+
+    A fifth of the cost of the attribute lookup through ``nn.Module.__getattr__``
+    (the mixture reads fifteen parameters a batch); anything else (a
+    parametrized weight, say) is looked up as an attribute.
+    """
+    table = module._parameters
+    return table[name] if name in table else getattr(module, name)
+
+
+#: The experts' parameters the compiled mixture takes, in its order.
+_EXPERT_PARAMETERS = ("input_weight", "input_bias", "recurrent_weight", "head_weight", "head_bias")
+
+
 def _mixture_parameters(attention, experts, gate, temporal_attention, proj_weight, proj_bias):
     """The parameters in the order of ``kernel.MIXTURE_PARAMETERS`` (None for a part that is off)."""
+    score = attention.score if attention is not None else None
     hidden, out = (gate.net[0], gate.net[2]) if gate is not None else (None, None)
     return (
-        attention.score.weight if attention is not None else None,
-        attention.score.bias if attention is not None else None,
-        experts.input_weight,
-        experts.input_bias,
-        experts.recurrent_weight,
-        experts.head_weight,
-        experts.head_bias,
-        hidden.weight if gate is not None else None,
-        hidden.bias if gate is not None else None,
-        out.weight if gate is not None else None,
-        out.bias if gate is not None else None,
-        temporal_attention.weight,
-        temporal_attention.bias,
+        *(_parameter(score, n) if score is not None else None for n in ("weight", "bias")),
+        *(_parameter(experts, n) for n in _EXPERT_PARAMETERS),
+        *(_parameter(layer, n) if layer is not None else None for layer in (hidden, out) for n in ("weight", "bias")),
+        _parameter(temporal_attention, "weight"),
+        _parameter(temporal_attention, "bias"),
         proj_weight,
         proj_bias,
     )

@@ -406,7 +406,7 @@ def backward(grad_hs, dt, v, th, act, hs, h0, WoT, WhT, carry, n_threads=None, o
 
 def _sample_rows(t, name):
     """``t``'s stride between samples, after checking that each sample's block is contiguous."""
-    if len(t) and not t[0].is_contiguous():
+    if not t.is_contiguous() and len(t) and not t[0].is_contiguous():
         raise ValueError(f"{name}: each sample's block must be contiguous, got strides {t.stride()}.")
     return t.stride(0)
 
@@ -914,7 +914,7 @@ def mixture_forward(plan, x, m, dt, v, params, keep_weights):
         _pointers(params),
         *map(_p, (work.tensor, out, gates, p)),
     )
-    weights = [work.tensor[o : o + n * B].view(n, B) for o, n in zip(plan.att_offsets, plan.steps)]
+    weights = [work.tensor.as_strided((n, B), (B, 1), o) for o, n in zip(plan.att_offsets, plan.steps)]
     return work, out, gates, p, weights
 
 
@@ -950,8 +950,9 @@ def mixture_backward(plan, x, m, p, params, work, gates, grad_out, grad_gates):
         *map(_p, (p, work.tensor, gates, grad_out, grad_gates, bwork.tensor, grads)),
     )
     del bwork  # back to the pool
+    # as_strided: a quarter of the time of slicing and view (15 tensors a step)
     offsets = plan.grad_offsets
-    return [None if t is None else grads[offsets[j] : offsets[j + 1]].view(t.shape) for j, t in enumerate(params)]
+    return [None if t is None else grads.as_strided(t.shape, t.stride(), offsets[j]) for j, t in enumerate(params)]
 
 
 #: Order of the statistics in :func:`summary_statistics`' output (the C source's enum).
