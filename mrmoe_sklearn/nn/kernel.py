@@ -886,7 +886,8 @@ def mixture_forward(plan, x, m, dt, v, params, keep_weights):
         In the order of ``MIXTURE_PARAMETERS``, contiguous; None for the
         attention's or the gate's when that part is off.
     keep_weights : bool
-        Return the feature attention's weights (a backward needs them too).
+        Return the feature attention's weights (a backward needs them too) and
+        the temporal attention's (else an empty list).
 
     Returns
     -------
@@ -898,7 +899,8 @@ def mixture_forward(plan, x, m, dt, v, params, keep_weights):
     p : Tensor of shape (B, T, F) or None
         The feature attention's weights.
     weights : list of K Tensors of shape (n_k, B)
-        Each expert's temporal attention weights (views of ``work``).
+        Each expert's temporal attention weights (views of ``work``; none
+        without ``keep_weights``).
     """
     lib = load()
     T, B, F, K, H, U, D = plan.shape[:7]
@@ -914,6 +916,8 @@ def mixture_forward(plan, x, m, dt, v, params, keep_weights):
         _pointers(params),
         *map(_p, (work.tensor, out, gates, p)),
     )
+    if not keep_weights:
+        return work, out, gates, p, []
     weights = [work.tensor.as_strided((n, B), (B, 1), o) for o, n in zip(plan.att_offsets, plan.steps)]
     return work, out, gates, p, weights
 
