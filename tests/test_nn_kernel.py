@@ -448,3 +448,17 @@ def test_workspace_pool_reuses_the_smallest_fitting_buffer_and_keeps_a_bounded_n
     assert sorted(t.numel() for t in pool._free) == [20, 30]  # at most two, the largest kept
     pool.give(torch.empty(990))
     assert [t.numel() for t in pool._free] == [990]  # 4,000 bytes at most
+
+
+def test_sample_blocks_contiguous():
+    """A batch cut in time keeps each sample's block contiguous; one cut across features, or
+    laid out time-major, does not (the compiled calls refuse it with the input's name)."""
+    x = torch.zeros(6, 9, 4)
+    assert kernel.sample_blocks_contiguous(x)
+    assert kernel.sample_blocks_contiguous(x[:, :5])  # strided samples, contiguous blocks
+    assert kernel.sample_blocks_contiguous(x[:0, :, :3])  # no samples
+    for bad in (x[:, :, :3], x[:, :, :1], x.transpose(0, 1)):
+        assert not kernel.sample_blocks_contiguous(bad)
+        with pytest.raises(ValueError, match="x: each sample's block must be contiguous"):
+            kernel._sample_rows(bad, "x")
+    assert kernel._sample_rows(x[:, :5], "x") == 36

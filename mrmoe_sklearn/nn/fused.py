@@ -90,7 +90,7 @@ def _bool(mask):
 
 def _rows(t):
     """``t`` with each sample's block contiguous (a batch cut to its longest series is)."""
-    return t if t.is_contiguous() or not len(t) or t[0].is_contiguous() else t.contiguous()
+    return t if kernel.sample_blocks_contiguous(t) else t.contiguous()
 
 
 def front(x, m, dt, v, attention, rates, summaries, carry=False, keep_weights=True):
@@ -260,18 +260,17 @@ class _Mixture(torch.autograd.Function):
 
 
 def _parameter(module, name):
-    """``getattr(module, name)`` for a parameter, read from the module's own table where it is there.
+    """``getattr(module, name)`` for a parameter (None where ``module`` is None: a part that is off),
+    read from the module's own table where it is there.
 
     A fifth of the cost of the attribute lookup through ``nn.Module.__getattr__``
     (the mixture reads fifteen parameters a batch); anything else (a
     parametrized weight, say) is looked up as an attribute.
     """
+    if module is None:
+        return None
     table = module._parameters
     return table[name] if name in table else getattr(module, name)
-
-
-#: The experts' parameters the compiled mixture takes, in its order.
-_EXPERT_PARAMETERS = ("input_weight", "input_bias", "recurrent_weight", "head_weight", "head_bias")
 
 
 def _mixture_parameters(attention, experts, gate, temporal_attention, proj_weight, proj_bias):
@@ -279,9 +278,17 @@ def _mixture_parameters(attention, experts, gate, temporal_attention, proj_weigh
     score = attention.score if attention is not None else None
     hidden, out = (gate.net[0], gate.net[2]) if gate is not None else (None, None)
     return (
-        *(_parameter(score, n) if score is not None else None for n in ("weight", "bias")),
-        *(_parameter(experts, n) for n in _EXPERT_PARAMETERS),
-        *(_parameter(layer, n) if layer is not None else None for layer in (hidden, out) for n in ("weight", "bias")),
+        _parameter(score, "weight"),
+        _parameter(score, "bias"),
+        _parameter(experts, "input_weight"),
+        _parameter(experts, "input_bias"),
+        _parameter(experts, "recurrent_weight"),
+        _parameter(experts, "head_weight"),
+        _parameter(experts, "head_bias"),
+        _parameter(hidden, "weight"),
+        _parameter(hidden, "bias"),
+        _parameter(out, "weight"),
+        _parameter(out, "bias"),
         _parameter(temporal_attention, "weight"),
         _parameter(temporal_attention, "bias"),
         proj_weight,

@@ -404,9 +404,15 @@ def backward(grad_hs, dt, v, th, act, hs, h0, WoT, WhT, carry, n_threads=None, o
     return (P, *out)
 
 
+def sample_blocks_contiguous(t):
+    """Whether each sample's block of ``t`` (its rows along the first axis) is contiguous, as the
+    compiled calls take it (the whole tensor is checked first: the common case costs no indexing)."""
+    return t.is_contiguous() or not len(t) or t[0].is_contiguous()
+
+
 def _sample_rows(t, name):
     """``t``'s stride between samples, after checking that each sample's block is contiguous."""
-    if not t.is_contiguous() and len(t) and not t[0].is_contiguous():
+    if not sample_blocks_contiguous(t):
         raise ValueError(f"{name}: each sample's block must be contiguous, got strides {t.stride()}.")
     return t.stride(0)
 
