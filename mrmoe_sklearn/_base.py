@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from numbers import Real
 
 import numpy as np
+import pandas as pd
 import torch
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, _fit_context
 from sklearn.metrics import get_scorer_names
@@ -34,6 +35,7 @@ from skorch.utils import to_tensor
 from ._batches import TensorBatches, _unwrap
 from ._callbacks import (
     Checkpoint,
+    EpochEndEarlyStopping,
     Progress,
     ProgressIterator,
     ValidationScore,
@@ -78,7 +80,7 @@ _TRAINING_DOC = """\
         loss (or ``early_stopping_scoring``) has not improved for
         ``max(1, patience // 2)`` epochs (only with early stopping; otherwise
         the rate stays constant), ``"cosine"`` anneals it to 0 over
-        ``max_epochs``; None keeps it constant.
+        ``max_epochs`` (every ``warm_start`` fit anew); None keeps it constant.
     max_epochs : int, default=30
         Number of passes over the training data (fewer with early stopping).
     batch_size : int, default=64
@@ -319,6 +321,14 @@ class _Net(NeuralNet):
             loss = loss + self.aux_loss_weight * aux
         return loss
 
+    def notify(self, method_name, **cb_kwargs):
+        super().notify(method_name, **cb_kwargs)
+        if method_name == "on_epoch_end":
+            # early stopping ends the fit once every callback has seen the epoch's end
+            for _, cb in self.callbacks_:
+                if isinstance(cb, EpochEndEarlyStopping):
+                    cb.stop_if_requested()
+
     def fit_loop(self, X, y=None, epochs=None, **fit_params):
         # skorch swallows KeyboardInterrupt after this loop; remember it so that
         # the estimator can re-raise once its fitted attributes are set.
@@ -398,7 +408,13 @@ class _Net(NeuralNet):
                 flat.gather()
             return loss
 
-        return super()._step_optimizer(step_and_gather)
+        # parameters frozen since the buffer was built (skorch's Freezer) are put back after the step
+        flat = self._flat()
+        frozen = None if flat is None else flat.save_frozen(self.optimizer_)
+        result = super()._step_optimizer(step_and_gather)
+        if frozen is not None:
+            flat.restore_frozen(frozen)
+        return result
 
     def __getstate__(self):
         flat = self.__dict__.get("flat_params_")
@@ -607,6 +623,33 @@ class _FitJob:
     checkpoint: dict | None
 
 
+def _seed_torch(seed, device):
+    """Seed the torch random states that a fit on ``device`` draws from: the CPU's, and that CUDA device's.
+
+    Not ``torch.manual_seed``: it also seeds every other accelerator (all CUDA
+    devices, MPS), whose states the fit's ``fork_rng`` does not restore (on a
+    CUDA machine not yet using CUDA, the seed is queued for its
+    initialisation), so that a CPU fit would change the user's GPU random
+    numbers.
+
+    Parameters
+    ----------
+    seed : int
+    device : str
+        A resolved device (``"cpu"``, ``"cuda"`` or ``"cuda:N"``).
+    """
+    torch.default_generator.manual_seed(seed)
+    if device.startswith("cuda"):
+        with torch.cuda.device(_cuda_index(device)):
+            torch.cuda.manual_seed(seed)
+
+
+def _cuda_index(device):
+    """The index of the CUDA device ``device`` (``"cuda"``: the current one, where torch puts the model)."""
+    index = torch.device(device).index
+    return torch.cuda.current_device() if index is None else index
+
+
 def _draw_seed(random_state):
     """The seed of a fit's local random states, drawn from ``random_state``."""
     return int(check_random_state(random_state).randint(np.iinfo(np.int32).max))
@@ -727,13 +770,21 @@ class BaseTimeSeriesEstimator(BaseEstimator):
 
     # ------------------------------------------------------------------ data
     def _read_X(self, X, fitted):
-        return check_series(
+        data = check_series(
             X,
             time_channel=self.time_channel,
             n_channels=self.n_features_in_ if fitted else None,
             n_timesteps=self.n_timesteps_in_ if fitted else None,
             estimator_name=type(self).__name__,
         )
+        n_fitted = len(self.scaling_.mean) if fitted else data.n_features
+        if data.n_features != n_fitted:
+            raise ValueError(
+                f"With time_channel={self.time_channel!r}, X has {data.n_features} feature channels, but "
+                f"{type(self).__name__} was fitted on {n_fitted}: time_channel was changed since fit. Set it back, "
+                "or refit with warm_start=False."
+            )
+        return data
 
     def _batch(self, data):
         arrays = prepare_batch(data, self.scaling_)
@@ -832,9 +883,9 @@ class BaseTimeSeriesEstimator(BaseEstimator):
             seed=ckpt["meta"]["seed"] if ckpt is not None else _draw_seed(self.random_state),
             checkpoint=ckpt,
         )
-        fork_devices = [torch.device(job.device).index or 0] if job.device.startswith("cuda") else []
+        fork_devices = [_cuda_index(job.device)] if job.device.startswith("cuda") else []
         with _torch_threads(self.n_threads), torch.random.fork_rng(devices=fork_devices):
-            torch.manual_seed(job.seed)
+            _seed_torch(job.seed, job.device)
             batch = self._fit_warm(job) if warm else self._fit_cold(job)
         self.net_.__dict__.pop("epochs_total_", None)
         self.history_ = self.net_.history
@@ -848,6 +899,9 @@ class BaseTimeSeriesEstimator(BaseEstimator):
         net = self.net_
         snapshot = _snapshot(net)
         self._update_warm_params(net)
+        self._restart_cosine_schedule(net)
+        # the loss weights of this fit's y (class_weight="balanced" counts its classes)
+        net.class_weights = self._class_weights(job.targets, job.y_enc)
         batch = self._batch(job.data)
         if job.val is not None:
             if not any(isinstance(cb, EarlyStopping) for _, cb in net.callbacks_):
@@ -859,6 +913,8 @@ class BaseTimeSeriesEstimator(BaseEstimator):
         except BaseException:
             _restore(net, snapshot)
             raise
+        for name, value in job.targets.items():
+            setattr(self, name, value)
         return batch
 
     def _fit_cold(self, job):
@@ -972,10 +1028,11 @@ class BaseTimeSeriesEstimator(BaseEstimator):
             estimator_name=f"{type(self).__name__} (X_val)",
         )
         n = data.values.shape[0]
-        if len(y_val) != n:
-            raise ValueError(f"X_val has {n} samples but y_val has {len(y_val)}; they must match.")
+        y_enc = self._encode_y_val(y_val, targets)
+        if len(y_enc) != n:
+            raise ValueError(f"X_val has {n} samples but y_val has {len(y_enc)}; they must match.")
         weights = _check_weights(sample_weight_val, n, "sample_weight_val")
-        return data, self._encode_y_val(y_val, targets), weights
+        return data, y_enc, weights
 
     def _validation_set(self, val):
         data, y_enc, weights = val
@@ -988,6 +1045,7 @@ class BaseTimeSeriesEstimator(BaseEstimator):
             "verbose": self.verbose,
             "batch_size": self.batch_size,
             "clip_grad_norm": self.clip_grad_norm,
+            "aux_loss_weight": self._module_aux_weight(),
         }
         lr = self._lr(validating=net.train_split is not None)
         if net.lr != lr:
@@ -995,6 +1053,21 @@ class BaseTimeSeriesEstimator(BaseEstimator):
         if net.get_params().get("optimizer__weight_decay") != self.weight_decay:
             changes["optimizer__weight_decay"] = self.weight_decay
         net.set_params(**changes)
+
+    def _restart_cosine_schedule(self, net):
+        """Make a warm fit's cosine schedule anneal from the learning rate to 0 over its own ``max_epochs``.
+
+        skorch re-creates the scheduler at the position of the epochs so far,
+        so that the first fit's cosine (of that fit's ``max_epochs``) would go
+        on past its end: an epoch at a rate of 0, then rising again.
+        """
+        schedule = dict(net.callbacks_).get("lr_schedule")
+        if not (isinstance(schedule, LRScheduler) and schedule.policy == "CosineAnnealingLR"):
+            return
+        for group in net.optimizer_.param_groups:
+            group["lr"] = group["initial_lr"] = net.lr
+        # (the scheduler's arguments are the callback's attributes; skorch's set_params knows only T_max)
+        vars(schedule).update(T_max=self.max_epochs, last_epoch=-1)
 
     def _reset_fitted(self):
         for name in (
@@ -1030,7 +1103,7 @@ class BaseTimeSeriesEstimator(BaseEstimator):
             callbacks.append(
                 (
                     "early_stopping",
-                    EarlyStopping(
+                    EpochEndEarlyStopping(
                         monitor=monitor, lower_is_better=lower_is_better, patience=self.patience, load_best=True
                     ),
                 )
@@ -1143,6 +1216,19 @@ def _with_weights(batch, weights):
     return {**batch, "w": torch.from_numpy(weights.astype(np.float32))}
 
 
+def _check_no_missing_labels(y, name):
+    """Raise a ValueError naming the first missing label (NaN, None, pandas' NA) of the 1D ``y``."""
+    if y.dtype.kind not in "fcO":
+        return
+    missing = np.asarray(pd.isna(y), dtype=bool)
+    if missing.any():
+        i = int(np.flatnonzero(missing)[0])
+        raise ValueError(
+            f"{name} contains a missing label ({y[i]!r}) at sample {i} ({int(missing.sum())} missing); every "
+            "sample needs a label."
+        )
+
+
 class BaseTimeSeriesClassifier(ClassifierMixin, BaseTimeSeriesEstimator):
     """Base of the package's classifiers; not for direct use.
 
@@ -1162,15 +1248,25 @@ class BaseTimeSeriesClassifier(ClassifierMixin, BaseTimeSeriesEstimator):
     def _target_attrs(self):
         return ("classes_",)
 
+    def _check_param_combinations(self):
+        """Also check the values of a ``class_weight`` dict (finite, non-negative numbers), as ``sample_weight``'s."""
+        super()._check_param_combinations()
+        if isinstance(self.class_weight, dict):
+            for value in self.class_weight.values():
+                if not (
+                    isinstance(value, Real) and not isinstance(value, bool) and math.isfinite(value) and value >= 0
+                ):
+                    allowed = "a dict of finite, non-negative weights, 'balanced' or None"
+                    raise invalid_parameter("class_weight", type(self).__name__, allowed, self.class_weight)
+
     def _encode_y(self, y, n_samples, weights, fitted):
         if y is None:
             raise ValueError(f"{type(self).__name__} requires y to be passed, but the target y is None.")
         y = column_or_1d(y, warn=True)
+        _check_no_missing_labels(y, "y")
         check_classification_targets(y)
         if len(y) != n_samples:
             raise ValueError(f"X has {n_samples} samples but y has {len(y)}; they must match.")
-        if y.dtype.kind == "f" and np.isnan(y).any():
-            raise ValueError("y contains NaN; every sample needs a label.")
         classes, y_enc = np.unique(y, return_inverse=True)
         if len(classes) < 2:
             raise ValueError(
@@ -1181,11 +1277,21 @@ class BaseTimeSeriesClassifier(ClassifierMixin, BaseTimeSeriesEstimator):
                 f"warm_start=True but y has classes {classes.tolist()} while the fitted model has "
                 f"{self.classes_.tolist()}; set warm_start=False to refit."
             )
-        return y_enc.astype(np.int64), {"classes_": classes}
+        targets = {"classes_": classes}
+        class_weights = self._class_weights(targets, y_enc)
+        if class_weights is not None:
+            total = class_weights.double().numpy()[y_enc]
+            if not (total if weights is None else total * weights).sum() > 0:
+                raise ValueError(
+                    "With class_weight (times sample_weight) every sample has weight 0; at least one sample "
+                    "needs a positive weight."
+                )
+        return y_enc.astype(np.int64), targets
 
     def _encode_y_val(self, y_val, targets):
         classes = targets["classes_"]
         y_val = column_or_1d(y_val, warn=True)
+        _check_no_missing_labels(y_val, "y_val")
         unknown = sorted(set(np.unique(y_val).tolist()) - set(classes.tolist()))
         if unknown:
             raise ValueError(f"y_val has labels {unknown} that are not in y (classes {classes.tolist()}).")
@@ -1302,7 +1408,8 @@ class BaseTimeSeriesRegressor(RegressorMixin, BaseTimeSeriesEstimator):
                     f"warm_start=True but y has {y2.shape[1]} targets while the fitted model has {self.n_outputs_}; "
                     "set warm_start=False to refit."
                 )
-            targets = {k: getattr(self, k) for k in self._target_attrs()}
+            # the network's targets, in the shape of this fit's y (1D or one column)
+            targets = {**{k: getattr(self, k) for k in self._target_attrs()}, "_y_1d": y.ndim == 1}
         else:
             rows = y2 if weights is None else y2[weights > 0]
             mean = rows.mean(axis=0)

@@ -25,7 +25,16 @@ from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.metrics import get_scorer
 from skorch.callbacks import Callback, EarlyStopping, LRScheduler
 
-__all__ = ["ValidationScore", "Checkpoint", "Progress", "LAST", "BEST", "read_checkpoint", "progress_bar"]
+__all__ = [
+    "ValidationScore",
+    "EpochEndEarlyStopping",
+    "Checkpoint",
+    "Progress",
+    "LAST",
+    "BEST",
+    "read_checkpoint",
+    "progress_bar",
+]
 
 #: File names of the checkpoints in ``checkpoint_dir``.
 LAST = "last.pt"
@@ -97,7 +106,8 @@ class ValidationScore(Callback):
     ----------
     scoring : str or callable
         A scorer name of :func:`sklearn.metrics.get_scorer` or a callable
-        ``scorer(estimator, X, y, sample_weight=None)``; greater is better.
+        ``scorer(estimator, X, y)``, also given ``sample_weight=`` where the
+        validation part is weighted; greater is better.
     name : str
         History key.
     view : estimator view
@@ -140,7 +150,10 @@ class ValidationScore(Callback):
         y = self.view.decode(torch.cat(self.targets_).numpy())
         weights = None if self.weights_[0] is None else torch.cat(self.weights_).numpy()
         self._reset()
-        score = float(self.scorer_(self.view._set(outputs), outputs, y, sample_weight=weights))
+        # as scikit-learn calls a scorer: sample_weight only when there are weights (a callable
+        # scorer(estimator, X, y) need not take it)
+        kwargs = {} if weights is None else {"sample_weight": weights}
+        score = float(self.scorer_(self.view._set(outputs), outputs, y, **kwargs))
         is_best = score > self.best_
         self.best_ = max(self.best_, score)
         net.history.record(self.name, score)
@@ -151,6 +164,50 @@ class ValidationScore(Callback):
         for key in ("outputs_", "targets_", "weights_"):
             state[key] = []
         return state
+
+
+# -------------------------------------------------------- early stopping
+class EpochEndEarlyStopping(EarlyStopping):
+    """skorch's :class:`~skorch.callbacks.EarlyStopping`, stopping once the epoch is over.
+
+    skorch's stops training by raising ``KeyboardInterrupt`` from its own
+    ``on_epoch_end``, so that the callbacks after it (the checkpoint, the
+    progress bars, the user's callbacks and scores, the epoch table) never
+    see the end of the last epoch. This one records the stop and its
+    message; the network calls :meth:`stop_if_requested` once every callback
+    has run. The decision, the counts and the best weights are skorch's.
+    """
+
+    def on_train_begin(self, net, **kwargs):
+        super().on_train_begin(net, **kwargs)
+        self.stop_messages_ = None
+
+    def on_epoch_end(self, net, **kwargs):
+        self.stop_messages_ = []
+        try:
+            super().on_epoch_end(net, **kwargs)
+        except KeyboardInterrupt:
+            return  # raised again by stop_if_requested, after the other callbacks
+        self.stop_messages_ = None  # (skorch writes a message only when it stops)
+
+    def stopping(self):
+        """Whether this epoch ends training (between this callback's epoch end and the network's stop)."""
+        return self.__dict__.get("stop_messages_") is not None
+
+    def _sink(self, text, verbose):
+        messages = self.__dict__.get("stop_messages_")
+        if messages is None:
+            return super()._sink(text, verbose)
+        messages.append((text, verbose))
+
+    def stop_if_requested(self):
+        """Write the stop's message and raise skorch's ``KeyboardInterrupt`` when this epoch ends training."""
+        messages, self.stop_messages_ = self.__dict__.get("stop_messages_"), None
+        if messages is None:
+            return
+        for text, verbose in messages:
+            super()._sink(text, verbose)
+        raise KeyboardInterrupt
 
 
 # ----------------------------------------------------------- checkpoints
@@ -291,6 +348,8 @@ class Checkpoint(Callback):
                 _load_callback_state(cb, saved)
 
     def on_epoch_end(self, net, **kwargs):
+        if any(isinstance(cb, EpochEndEarlyStopping) and cb.stopping() for _, cb in net.callbacks_):
+            return  # the fit ends with this epoch: on_train_end writes it, finished
         directory = self._write(net, finished=False)
         if net.history[-1].get(self.monitor + "_best"):
             _atomic_copy(directory / LAST, directory / BEST)
@@ -409,7 +468,8 @@ class Progress(Callback):
             self.batches_.close()
             self.batches_ = None
         row = net.history[-1]
-        parts = [f"{k}={row[k]:.4f}" for k in ("train_loss", "valid_loss", self.score_key) if k and k in row]
+        keys = dict.fromkeys(("train_loss", "valid_loss", self.score_key))  # the score may be the valid_loss
+        parts = [f"{k}={row[k]:.4f}" for k in keys if k and k in row]
         self.epochs_.set_postfix_str(", ".join(parts), refresh=False)
         self.epochs_.update(1)
 

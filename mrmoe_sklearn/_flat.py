@@ -152,6 +152,69 @@ class FlatParameters:
                     g.copy_(p.grad)
                 p.grad = g
 
+    def save_frozen(self, optimizer):
+        """What an optimiser step must leave as it is: the values and the ``optimizer``'s state of the
+        parameters that no longer require a gradient, or None when there are none (the usual case).
+
+        A parameter frozen after the buffer was built (skorch's ``Freezer``
+        sets ``requires_grad`` to False at the start of training) is still
+        part of the buffer the optimiser steps, where weight decay and the
+        moments would move it; separate tensors without a gradient are
+        skipped by the optimiser. Pass the result to :meth:`restore_frozen`
+        after the step.
+
+        Parameters
+        ----------
+        optimizer : torch.optim.Optimizer
+            The optimiser stepping :attr:`flat`.
+
+        Returns
+        -------
+        saved : tuple or None
+        """
+        if all(p.requires_grad for p in self.params):
+            return None
+        frozen, parts, start = [], [], 0
+        for p, size in zip(self.params, self._sizes):
+            if not p.requires_grad:
+                frozen.append(p)
+                parts.append((start, start + size))
+            start += size
+        state = optimizer.state.get(self.flat, {})
+        tensors = {key: value for key, value in state.items() if self._is_buffer_state(value)}
+        saved = {key: [value[a:b].clone() for a, b in parts] for key, value in tensors.items()}
+        # the parameters' own values (the buffer's are stale where a link is broken until the step relinks)
+        values = [p.detach().clone() for p in frozen]
+        return optimizer, frozen, parts, values, saved
+
+    def _is_buffer_state(self, value):
+        """Whether an optimiser state entry holds a value per element of :attr:`flat`."""
+        return torch.is_tensor(value) and value.shape == self.flat.shape
+
+    def restore_frozen(self, saved):
+        """Undo an optimiser step on the frozen parameters (see :meth:`save_frozen`).
+
+        Parameters
+        ----------
+        saved : tuple or None
+            What :meth:`save_frozen` returned before the step; None does nothing.
+        """
+        if saved is None:
+            return
+        optimizer, frozen, parts, values, states = saved
+        with torch.no_grad():
+            for p, value in zip(frozen, values):
+                p.copy_(value)
+            for key, state in optimizer.state.get(self.flat, {}).items():
+                if not self._is_buffer_state(state):
+                    continue
+                before = states.get(key)
+                for i, (a, b) in enumerate(parts):
+                    if before is None:  # created by this step: as if never stepped
+                        state[a:b].zero_()
+                    else:
+                        state[a:b].copy_(before[i])
+
     def unlink(self):
         """Give every parameter a copy of its values of its own, and no gradient; empty the
         buffers (before pickling: a view is pickled with its whole buffer, and the values would be

@@ -1,5 +1,6 @@
 """MRMoEClassifier and the baselines as scikit-learn classifiers."""
 
+import math
 import pickle
 
 import joblib
@@ -95,6 +96,21 @@ def test_same_random_state_gives_identical_probabilities(binary_task):
     assert not np.array_equal(a, c)
 
 
+def test_a_cpu_fit_leaves_other_devices_random_states_alone(binary_task, monkeypatch):
+    """``random_state`` seeds the fit's own random states only: not the global ones of CUDA (or any
+    other accelerator) that a CPU fit does not use (``torch.manual_seed`` would seed them all)."""
+    X, y = binary_task
+    calls = []
+    monkeypatch.setattr(torch.cuda, "manual_seed_all", lambda seed: calls.append(("cuda", seed)))
+    monkeypatch.setattr(torch.mps, "manual_seed", lambda seed: calls.append(("mps", seed)))
+    global_state = torch.get_rng_state()
+    a = _fast(MRMoEClassifier, max_epochs=1).fit(X, y).predict_proba(X)
+    assert calls == []
+    assert torch.equal(torch.get_rng_state(), global_state)
+    monkeypatch.undo()
+    np.testing.assert_array_equal(_fast(MRMoEClassifier, max_epochs=1).fit(X, y).predict_proba(X), a)
+
+
 def test_pickle_and_joblib_round_trip(binary_task, tmp_path):
     X, y = binary_task
     clf = _fast(MRMoEClassifier).fit(X, y)
@@ -183,6 +199,39 @@ def test_bad_inputs_at_fit_and_predict(binary_task):
     empty[2, 1:] = np.nan
     with pytest.raises(ValueError, match="no observed value"):
         clf.predict_proba(empty)
+
+
+@pytest.mark.parametrize("cls", [MRMoEClassifier, LSTMClassifier])
+def test_time_channel_changed_after_fit_is_a_clear_error(cls, binary_task):
+    """The fitted network takes the features of the fit's ``time_channel``: with another one,
+    predict and a warm-start fit say so (not an error of array shapes deep inside)."""
+    X, y = binary_task
+    clf = _fast(cls, max_epochs=1).fit(X, y)
+    clf.set_params(time_channel=None)
+    for method in (clf.predict, clf.predict_proba):
+        with pytest.raises(ValueError, match="time_channel was changed since fit"):
+            method(X)
+    with pytest.raises(ValueError, match="time_channel was changed since fit"):
+        clf.set_params(warm_start=True).fit(X, y)
+    clf.set_params(time_channel=0)
+    assert clf.predict_proba(X).shape == (len(y), 2)
+    assert clf.set_params(time_channel=None, warm_start=False).fit(X, y).n_features_in_ == X.shape[1]
+
+
+@pytest.mark.parametrize("missing", [None, np.nan])
+def test_missing_labels_and_a_scalar_y_val_are_clear_errors(missing, binary_task):
+    """A missing label in string labels (object arrays, as pandas gives them) is named as such,
+    in ``y`` and in ``y_val``, not a TypeError of sorting mixed types."""
+    X, y = binary_task
+    labels = np.where(y == 1, "pos", "neg").astype(object)
+    bad = labels.copy()
+    bad[3] = missing
+    with pytest.raises(ValueError, match="y contains a missing label .* at sample 3"):
+        _fast(MRMoEClassifier, max_epochs=1).fit(X, bad)
+    with pytest.raises(ValueError, match="y_val contains a missing label .* at sample 3"):
+        _fast(MRMoEClassifier, max_epochs=1).fit(X, labels, X_val=X, y_val=bad)
+    with pytest.raises(ValueError, match="y should be a 1d array"):
+        _fast(MRMoEClassifier, max_epochs=1).fit(X, labels, X_val=X, y_val="pos")
 
 
 def test_variable_length_lists_and_padding_agree(binary_task):
@@ -275,6 +324,29 @@ def test_learning_rate_schedules_change_the_rate(schedule, binary_task):
             sched.step(loss)
     assert final == pytest.approx(opt.param_groups[0]["lr"])
     assert final < 0.05
+
+
+def test_a_warm_start_fit_anneals_its_own_cosine_schedule(binary_task):
+    """Each fit's cosine schedule runs from ``lr`` to 0 over its ``max_epochs``: a warm-start fit does
+    not continue the first fit's cosine past its end (a first epoch at a rate of 0, then rising)."""
+    from skorch.callbacks import Callback
+
+    class Rates(Callback):
+        def initialize(self):
+            self.rates_ = []
+            return self
+
+        def on_epoch_begin(self, net, **kwargs):
+            self.rates_.append(net.optimizer_.param_groups[0]["lr"])
+
+    X, y = binary_task
+    rates = Rates()
+    clf = _fast(MRMoEClassifier, lr_schedule="cosine", lr=0.01, max_epochs=4, warm_start=True, callbacks=[rates])
+    clf.fit(X, y)
+    expected = [0.005 * (1 + math.cos(math.pi * e / 4)) for e in range(4)]
+    np.testing.assert_allclose(rates.rates_, expected, atol=1e-12)
+    clf.set_params(max_epochs=2).fit(X, y)
+    np.testing.assert_allclose(rates.rates_[4:], [0.01, 0.005], atol=1e-12)
 
 
 def test_summary_head_and_carry_forward_are_used(binary_task):

@@ -221,3 +221,34 @@ def test_a_callback_that_replaces_the_gradients_is_obeyed():
         # Adam's moments stay 0 when every gradient the optimiser saw was 0
         assert bool(state["exp_avg"].any()) is stepped
         assert bool(state["exp_avg_sq"].any()) is stepped
+
+
+@pytest.mark.parametrize("cls", [MRMoEClassifier, LSTMClassifier])
+def test_parameters_frozen_by_a_callback_stay_as_they_are(cls):
+    """skorch's ``Freezer`` turns ``requires_grad`` off after the optimiser was built: the buffer then
+    steps the others only (no weight decay, no moments for the frozen ones), as separate tensors would."""
+    from skorch.callbacks import Callback, Freezer
+
+    class Initial(Callback):
+        def on_train_begin(self, net, **kwargs):
+            self.values_ = {n: p.detach().clone() for n, p in net.module_.named_parameters()}
+
+    X, y = _data()
+    initial = Initial()
+    frozen = "lstm.*" if cls is LSTMClassifier else "gate.*"
+    params = dict(early_stopping=False, max_epochs=2, batch_size=32, random_state=0, verbose=0)
+    est = cls(**params, callbacks=[Freezer(frozen), initial]).fit(X, y)
+    net = est.net_
+    assert net.flat_params_ is not None
+    names = [n for n, _ in net.module_.named_parameters()]
+    offsets = np.cumsum([0] + [p.numel() for p in net.module_.parameters()])
+    state = net.optimizer_.state[net.flat_params_.flat]
+    n_frozen = 0
+    for i, (name, p) in enumerate(net.module_.named_parameters()):
+        if p.requires_grad:
+            assert not torch.equal(p.detach(), initial.values_[name]), name
+            continue
+        n_frozen += 1
+        assert torch.equal(p.detach(), initial.values_[name]), name
+        assert not state["exp_avg"][offsets[i] : offsets[i + 1]].any(), name
+    assert 0 < n_frozen < len(names)

@@ -149,6 +149,30 @@ def test_device_accepts_any_cuda_index():
         (MRMoEClassifier, {"rates": (1, 0)}, "rates", "a non-empty sequence of ints >= 1"),
         (MRMoEClassifier, {"rates": ()}, "rates", "a non-empty sequence of ints >= 1"),
         (MRMoEClassifier, {"rates": (1, 2.0)}, "rates", "a non-empty sequence of ints >= 1"),
+        (
+            MRMoEClassifier,
+            {"class_weight": {0: -1.0, 1: 1.0}},
+            "class_weight",
+            "a dict of finite, non-negative weights, 'balanced' or None",
+        ),
+        (
+            LSTMClassifier,
+            {"class_weight": {0: float("nan"), 1: 1.0}},
+            "class_weight",
+            "a dict of finite, non-negative weights, 'balanced' or None",
+        ),
+        (
+            LNNClassifier,
+            {"class_weight": {0: float("inf")}},
+            "class_weight",
+            "a dict of finite, non-negative weights, 'balanced' or None",
+        ),
+        (
+            MoEClassifier,
+            {"class_weight": {0: "a"}},
+            "class_weight",
+            "a dict of finite, non-negative weights, 'balanced' or None",
+        ),
     ],
 )
 def test_checks_beyond_constraints_use_the_same_format(Estimator, params, param, allowed, task):

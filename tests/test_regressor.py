@@ -91,3 +91,15 @@ def test_regressor_early_stopping_on_r2_with_ensemble(slope_data):
     assert len(reg.net_.module_.members) == 3 and reg.net_.module_.combine == "mean"
     assert reg.score(X[120:160], y[120:160]) == pytest.approx(max(scores), abs=1e-6)
     assert clone(reg).get_params()["early_stopping_scoring"] == "r2"
+
+
+def test_warm_start_predictions_take_the_shape_of_the_latest_y(slope_data):
+    """As after a cold fit, ``predict`` is 1D after a fit on a 1D ``y`` and 2D after one on ``(n, 1)``."""
+    X, y = slope_data
+    reg = LSTMRegressor(time_channel=0, hidden_size=4, max_epochs=1, n_threads=1, random_state=0, warm_start=True)
+    reg.fit(X[:64], y[:64])
+    assert reg.predict(X[:8]).shape == (8,)
+    reg.fit(X[:64], y[:64, None])
+    assert reg.predict(X[:8]).shape == (8, 1)
+    reg.fit(X[:64], y[:64])
+    assert reg.predict(X[:8]).shape == (8,)

@@ -80,6 +80,39 @@ def test_bad_sample_weights_are_clear_errors(weights, match, task):
         LSTMClassifier(time_channel=0, hidden_size=4, max_epochs=1).fit(X, y, sample_weight=weights(len(y)))
 
 
+@pytest.mark.parametrize(
+    "class_weight, sample_weight, match",
+    [
+        ({0: 0.0, 1: 0.0}, None, "every sample has weight 0"),
+        ({0: 0.0, 1: 1.0}, lambda y: (y == 0).astype(float), "every sample has weight 0"),
+    ],
+)
+def test_class_weights_that_zero_every_sample_are_a_clear_error(class_weight, sample_weight, match, task):
+    """As all-zero sample weights: a fit whose every loss weight is 0 would make no optimiser step."""
+    X, y = task
+    sw = None if sample_weight is None else sample_weight(y)
+    with pytest.raises(ValueError, match=match):
+        MRMoEClassifier(time_channel=0, class_weight=class_weight, **FAST).fit(X, y, sample_weight=sw)
+
+
+def test_warm_start_fit_uses_the_current_loss_weights(task):
+    """``class_weight`` (``"balanced"`` from the current ``y``) and ``aux_loss_weight`` apply to every fit,
+    warm ones too."""
+    X, y = task
+    clf = MRMoEClassifier(time_channel=0, warm_start=True, **FAST).fit(X, y)
+    assert clf.net_.class_weights is None
+    clf.set_params(class_weight={0: 1.0, 1: 4.0}).fit(X, y)
+    torch.testing.assert_close(clf.net_.class_weights, torch.tensor([1.0, 4.0]))
+    y_rare = np.where(np.arange(len(y)) < 16, 1, 0)
+    clf.set_params(class_weight="balanced").fit(X, y_rare)
+    torch.testing.assert_close(clf.net_.class_weights, torch.tensor([len(y) / 96, len(y) / 32]))
+    clf.set_params(class_weight=None).fit(X, y)
+    assert clf.net_.class_weights is None
+    assert clf.net_.aux_loss_weight == 0.01
+    clf.set_params(aux_loss_weight=0.0).fit(X, y)
+    assert clf.net_.aux_loss_weight == 0.0
+
+
 def test_validation_part_is_weighted(task):
     """A validation set with zero weights on half its samples scores like the other half alone."""
     X, y = task
@@ -257,6 +290,26 @@ def test_early_stopping_scoring_names_and_callables(task):
         LSTMClassifier(early_stopping_scoring="no_such_score").fit(X, y)
 
 
+def test_early_stopping_scoring_callable_of_three_arguments(task):
+    """The documented ``scorer(estimator, X, y)`` (scikit-learn's form) works unweighted; with sample
+    weights the scorer gets them."""
+    X, y = task
+    seen = []
+
+    def accuracy(est, X, y):
+        return float(np.mean(est.predict(X) == y))
+
+    def weighted(est, X, y, sample_weight=None):
+        seen.append(sample_weight)
+        return float(np.mean(est.predict(X) == y))
+
+    params = dict(time_channel=0, hidden_size=4, max_epochs=2, early_stopping=True)
+    clf = LSTMClassifier(**params, early_stopping_scoring=accuracy).fit(X, y)
+    assert all(0 <= s <= 1 for s in clf.history_[:, "valid_score"])
+    LSTMClassifier(**params, early_stopping_scoring=weighted).fit(X, y, sample_weight=np.full(len(y), 2.0))
+    assert len(seen) == 2 and all(w is not None and np.all(w == 2.0) for w in seen)
+
+
 def test_optuna_pruning_callback(task):
     """The user guide's example: prune a trial from a callback (needs optuna)."""
     optuna = pytest.importorskip("optuna")
@@ -344,3 +397,45 @@ def test_training_mode_is_set_on_every_module(task):
     net.module_.extra = torch.nn.Dropout(0.5).eval()  # a module added in place is switched too
     net._set_training(True)
     assert all(m.training for m in net.module_.modules())
+
+
+def test_progress_shows_the_validation_loss_once(task, capsys):
+    """``verbose=2`` with early stopping on the validation loss: the epochs' line lists each loss once."""
+    X, y = task
+    MRMoEClassifier(time_channel=0, **dict(FAST, max_epochs=2), early_stopping=True, verbose=2).fit(X, y)
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("epochs: ")]
+    assert len(lines) == 2
+    for line in lines:
+        assert line.count("valid_loss=") == 1 and line.count("train_loss=") == 1, line
+
+
+def test_every_callback_sees_the_end_of_the_epoch_early_stopping_ends(task, capsys):
+    """Early stopping ends the fit once the epoch is over: the user's callbacks and scores, and the
+    epoch table, have the last epoch too (skorch's own stops from inside its epoch-end hook)."""
+
+    class Epochs(Callback):
+        def initialize(self):
+            self.ends_ = 0
+            return self
+
+        def on_epoch_end(self, net, **kwargs):
+            self.ends_ += 1
+
+    X, y = task
+    epochs = Epochs()
+    clf = MRMoEClassifier(
+        time_channel=0,
+        **dict(FAST, max_epochs=40, lr=0.05),
+        early_stopping=True,
+        patience=1,
+        verbose=1,
+        callbacks=[EpochScoring("roc_auc", lower_is_better=False), epochs],
+    ).fit(X, y)
+    n = len(clf.history_)
+    assert n < 40  # stopped early
+    assert epochs.ends_ == n
+    assert all("roc_auc" in row for row in clf.history_)
+    out = capsys.readouterr().out
+    table = [line.split()[0] for line in out.splitlines() if line.strip()[:1].isdigit()]
+    assert table == [str(i) for i in range(1, n + 1)]
+    assert out.index("Stopping since valid_loss") > out.rindex(f"\n{n:>7}")  # after the last row
