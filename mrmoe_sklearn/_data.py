@@ -20,6 +20,7 @@ channel included) is NaN are padding. An interior step with nothing observed is
 a step without observation that still advances time.
 """
 
+import warnings
 from collections.abc import Hashable
 from dataclasses import dataclass
 from functools import cached_property
@@ -141,6 +142,12 @@ class ScalingStats:
         return self.summary_edges.shape[0] * self.summary_edges.shape[1]
 
 
+def _is_real_dtype(dtype):
+    """Whether a pandas/numpy ``dtype`` holds real numbers (booleans and nullable types included)."""
+    types = pd.api.types
+    return types.is_bool_dtype(dtype) or (types.is_numeric_dtype(dtype) and not types.is_complex_dtype(dtype))
+
+
 def _as_float_array(arr, what):
     """Convert one array-like to a float array, with clear type errors."""
     if sp.issparse(arr):
@@ -148,7 +155,10 @@ def _as_float_array(arr, what):
             "Sparse input is not supported: pass a dense array of shape (n_samples, n_channels, n_timesteps)."
         )
     if hasattr(arr, "iloc") and hasattr(arr, "columns"):
-        arr = arr.to_numpy()
+        frame, arr = arr, arr.to_numpy()
+        if arr.dtype == object and all(_is_real_dtype(d) for d in frame.dtypes):
+            # nullable columns (Float64, Int64, boolean) mark missing values with pd.NA: NaN here
+            arr = frame.to_numpy(dtype=np.float64, na_value=np.nan)
     try:
         arr = np.asarray(arr)
     except ValueError as exc:  # ragged nested lists
@@ -300,6 +310,10 @@ def _read_layout(X, estimator_name):
             arr = None
         if arr is None or arr.dtype == object or arr.ndim not in (2, 3):
             arr = _stack_list(X)
+            layout = "list"
+        elif not isinstance(X[0], (list, tuple)):
+            # a list of series arrays (aeon's np-list) is variable length even where
+            # its series share one length; nested Python lists are a 2D/3D array
             layout = "list"
     else:
         arr = _as_float_array(X, "X")
@@ -614,7 +628,7 @@ def prepare_batch(data, stats, chunk_size=None):
     return batch
 
 
-# Long only by its docstring (about 55 lines of parameters and returns).
+# Long only by its docstring (about 50 lines of parameters and returns).
 @validate_params(
     {
         "df": [pd.DataFrame],
@@ -647,19 +661,24 @@ def to_sequences(
         One row per observation time of one sequence (``id_col``), e.g. one row
         per chart time of an ICU stay. Values not measured at that time are NaN.
     id_col : str
-        Column identifying the sequence (sample).
+        Column identifying the sequence (sample); no id may be missing.
     time_col : str
-        Column of time stamps: numbers (used as they are) or datetimes
-        (converted to ``time_unit`` elapsed since the sequence's first row).
+        Column of time stamps: numbers (used as they are), datetimes
+        (converted to ``time_unit`` elapsed since the sequence's first row) or
+        timedeltas (converted to ``time_unit``, e.g. time since admission).
     value_cols : list of str or None, default=None
         Measured variables, in channel order. None takes every column except
-        ``id_col`` and ``time_col`` (and ``var_col``/``value_col``).
+        ``id_col`` and ``time_col`` (and ``var_col``/``value_col``). With
+        ``var_col``, the variables as named there; one that no row of ``df``
+        measures is a channel of NaN, with a warning (a subset of the
+        records, a test set, keeps the channels of the whole).
     var_col, value_col : str or None, default=None
         For "melted" data with one row per single measurement: the column that
         names the variable and the one that holds its value. Rows sharing an id
-        and a time stamp become one time step.
+        and a time stamp become one time step (repeated measurements of one
+        variable there are averaged).
     time_unit : str, default="h"
-        Unit for datetime time stamps (a :func:`pandas.Timedelta` unit).
+        Unit for datetime and timedelta time stamps (a :func:`pandas.Timedelta` unit).
     max_length : int or None, default=None
         Keep at most the last ``max_length`` steps of each sequence. None keeps
         all of them (no data is dropped silently).
@@ -673,31 +692,22 @@ def to_sequences(
     ids : ndarray of shape (n_sequences,)
         The sequence ids in the order of ``X``'s rows (sorted), to align ``y``.
     value_cols : list of str
-        The channel names after the time channel.
+        The channel names after the time channel (strings with ``var_col``).
 
     Raises
     ------
     TypeError
-        A value column is not numeric.
+        A value column is not numeric (or complex), the time stamps are not
+        numbers, datetimes or timedeltas, or ids cannot be sorted together.
     ValueError
         A parameter of the wrong type or value (scikit-learn's
         ``InvalidParameterError``, also a ``TypeError``), a named column is
-        missing, the frame is empty, or a time stamp is NaN.
+        missing or repeated, the frame is empty, or an id or a time stamp is
+        missing.
     """
-    needed = [id_col, time_col] + [c for c in (var_col, value_col) if c is not None]
-    missing = [c for c in needed if c not in df.columns]
-    if missing:
-        raise ValueError(f"Column(s) {missing} not found in the DataFrame.")
-    if (var_col is None) != (value_col is None):
-        raise ValueError("var_col and value_col must be given together.")
-    if len(df) == 0:
-        raise ValueError("The DataFrame has no rows.")
-    if df[time_col].isna().any():
-        raise ValueError(f"Column {time_col!r} has missing time stamps.")
+    _check_long_frame(df, id_col, time_col, var_col, value_col)
     if var_col is not None:
-        df = df.pivot_table(index=[id_col, time_col], columns=var_col, values=value_col, aggfunc="mean").reset_index()
-        df.columns = [str(c) for c in df.columns]
-        id_col, time_col = str(id_col), str(time_col)
+        df, id_col, time_col, value_cols = _pivot_melted(df, id_col, time_col, var_col, value_col, value_cols)
     if value_cols is None:
         value_cols = [c for c in df.columns if c not in (id_col, time_col)]
     else:
@@ -707,19 +717,29 @@ def to_sequences(
             raise ValueError(f"Value column(s) {absent} not found in the DataFrame.")
     if not value_cols:
         raise ValueError("No value column left besides the id and time columns.")
+    _check_unique_columns(df, value_cols)
     for c in value_cols:
-        if not pd.api.types.is_numeric_dtype(df[c]) or pd.api.types.is_bool_dtype(df[c]):
-            if not pd.api.types.is_bool_dtype(df[c]):
-                raise TypeError(f"Value column {c!r} is not numeric (dtype {df[c].dtype}).")
+        if not _is_real_dtype(df[c].dtype):
+            raise TypeError(f"Value column {c!r} is not numeric (dtype {df[c].dtype}).")
 
-    df = df.sort_values([id_col, time_col], kind="stable")
+    try:
+        df = df.sort_values([id_col, time_col], kind="stable")
+        ids, starts, counts = np.unique(df[id_col].to_numpy(), return_index=True, return_counts=True)
+    except TypeError as exc:
+        raise TypeError(f"Column {id_col!r} holds ids that cannot be sorted together ({exc}).") from exc
     t = df[time_col]
     if pd.api.types.is_datetime64_any_dtype(t):
         first = t.groupby(df[id_col]).transform("min")
         t = (t - first) / pd.Timedelta(1, unit=time_unit)
-    times = t.to_numpy(dtype=np.float64)
+    elif pd.api.types.is_timedelta64_dtype(t):
+        t = t / pd.Timedelta(1, unit=time_unit)
+    try:
+        times = t.to_numpy(dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(
+            f"Column {time_col!r} must hold numbers, datetimes or timedeltas as time stamps (dtype {t.dtype}: {exc})."
+        ) from exc
     values = df[value_cols].to_numpy(dtype=np.float64)
-    ids, starts, counts = np.unique(df[id_col].to_numpy(), return_index=True, return_counts=True)
     n_steps = int(counts.max()) if max_length is None else min(int(counts.max()), max_length)
     X = np.full((len(ids), 1 + len(value_cols), n_steps), np.nan)
     for i, (s, c) in enumerate(zip(starts, counts)):
@@ -728,6 +748,58 @@ def to_sequences(
         X[i, 0, :keep] = times[rows]
         X[i, 1:, :keep] = values[rows].T
     return X, ids, value_cols
+
+
+def _check_long_frame(df, id_col, time_col, var_col, value_col):
+    """The checks of :func:`to_sequences` on the frame as given: columns, rows, ids and time stamps."""
+    needed = [id_col, time_col] + [c for c in (var_col, value_col) if c is not None]
+    missing = [c for c in needed if c not in df.columns]
+    if missing:
+        raise ValueError(f"Column(s) {missing} not found in the DataFrame.")
+    _check_unique_columns(df, needed)
+    if (var_col is None) != (value_col is None):
+        raise ValueError("var_col and value_col must be given together.")
+    if len(df) == 0:
+        raise ValueError("The DataFrame has no rows.")
+    if df[id_col].isna().any():
+        raise ValueError(f"Column {id_col!r} has missing ids; every row needs the id of its sequence.")
+    if df[time_col].isna().any():
+        raise ValueError(f"Column {time_col!r} has missing time stamps.")
+    if value_col is not None and not _is_real_dtype(df[value_col].dtype):
+        raise TypeError(f"Value column {value_col!r} is not numeric (dtype {df[value_col].dtype}).")
+
+
+def _check_unique_columns(df, names):
+    """Raise where a column of ``names`` is not the only one of its name in ``df``."""
+    repeated = set(df.columns[df.columns.duplicated()])
+    twice = [c for c in dict.fromkeys(names) if c in repeated]
+    if twice:
+        raise ValueError(f"Column(s) {twice} appear more than once in the DataFrame; give every column its own name.")
+
+
+def _pivot_melted(df, id_col, time_col, var_col, value_col, value_cols):
+    """Melted rows (one a measurement) as one row per id and time stamp, a column per variable.
+
+    Returns the wide frame, its id and time column names and ``value_cols``:
+    all variables where None, else the named ones, those never measured in
+    ``df`` added as columns of NaN (with a warning naming them). Column names
+    become strings.
+    """
+    df = df.pivot_table(index=[id_col, time_col], columns=var_col, values=value_col, aggfunc="mean").reset_index()
+    df.columns = [str(c) for c in df.columns]
+    if value_cols is not None:
+        value_cols = [str(c) for c in value_cols]
+        absent = [c for c in value_cols if c not in df.columns]
+        if absent:  # variables not measured in these rows (a small test set), or misspelt: said
+            warnings.warn(
+                f"Variable(s) {absent} of value_cols occur in no row of column {var_col!r}: their channels "
+                "are all NaN.",
+                UserWarning,
+                stacklevel=3,
+            )
+        for c in absent:
+            df[c] = np.nan
+    return df, str(id_col), str(time_col), value_cols
 
 
 class TimeSeriesScaler(TransformerMixin, BaseEstimator):
@@ -751,6 +823,9 @@ class TimeSeriesScaler(TransformerMixin, BaseEstimator):
         Per-feature standard deviation (1 for constant or empty channels).
     n_features_in_ : int
         Number of channels seen at fit, the time channel included.
+    n_timesteps_in_ : int or None
+        Width of a 2D ``X`` seen at fit (a 2D ``X`` of another width is refused
+        as by the estimators: is it transposed?); None for other layouts.
 
     Examples
     --------
@@ -784,6 +859,7 @@ class TimeSeriesScaler(TransformerMixin, BaseEstimator):
         data = check_series(X, time_channel=self.time_channel, estimator_name="TimeSeriesScaler")
         self.mean_, self.scale_ = _nan_stats(data.values)
         self.n_features_in_ = data.n_features + (self.time_channel is not None)
+        self.n_timesteps_in_ = data.values.shape[1] if data.layout == "2d" else None
         return self
 
     def transform(self, X):
@@ -792,6 +868,8 @@ class TimeSeriesScaler(TransformerMixin, BaseEstimator):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_channels, n_timesteps) or list
+            As for :meth:`fit`, with the same number of channels (and, for a
+            2D ``X``, of time steps).
 
         Returns
         -------
@@ -803,6 +881,7 @@ class TimeSeriesScaler(TransformerMixin, BaseEstimator):
             X,
             time_channel=self.time_channel,
             n_channels=self.n_features_in_,
+            n_timesteps=getattr(self, "n_timesteps_in_", None),  # absent from scalers pickled before it
             estimator_name="TimeSeriesScaler",
         )
         scaled = ((data.values - self.mean_) / self.scale_).transpose(0, 2, 1)

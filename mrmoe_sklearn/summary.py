@@ -40,7 +40,9 @@ def _check_statistics(statistics, caller):
     if statistics is None:
         return DEFAULT_STATISTICS
     names = (statistics,) if isinstance(statistics, str) else tuple(statistics)
-    if not names or len(set(names)) != len(names) or any(s not in ALL_STATISTICS for s in names):
+    # names checked first: a nested sequence is unhashable, and set() would raise a bare TypeError
+    known = all(isinstance(s, str) and s in ALL_STATISTICS for s in names)
+    if not names or not known or len(set(names)) != len(names):
         allowed = f"None, or one or more distinct names among {{{', '.join(map(repr, ALL_STATISTICS))}}}"
         raise invalid_parameter("statistics", caller, allowed, statistics)
     return names

@@ -162,6 +162,90 @@ def test_to_sequences_errors():
         to_sequences(np.zeros((2, 2)), "id", "t")
 
 
+def test_to_sequences_timedelta_time_stamps_are_in_time_unit():
+    # times since admission as timedeltas: converted to time_unit, not nanoseconds
+    df = pd.DataFrame({"id": [1, 1, 2], "t": pd.to_timedelta([30, 90, 60], unit="min"), "x": [1.0, 2.0, 3.0]})
+    X, _, _ = to_sequences(df, "id", "t")
+    np.testing.assert_array_equal(X[0, 0], [0.5, 1.5])
+    np.testing.assert_array_equal(X[1, 0, :1], [1.0])
+    X, _, _ = to_sequences(df, "id", "t", time_unit="min")
+    np.testing.assert_array_equal(X[0, 0], [30.0, 90.0])
+
+
+def test_to_sequences_rejects_unusable_ids_and_time_stamps():
+    df = pd.DataFrame({"id": [1, 1, 2], "t": [0.0, 1.0, 0.0], "x": [1.0, 2.0, 3.0]})
+    with pytest.raises(TypeError, match="Column 't' .*dtype"):
+        to_sequences(df.assign(t=["00:00", "01:00", "00:00"]), "id", "t")
+    for frame in (df.assign(id=[1.0, np.nan, 2.0]), df.assign(id=["a", None, "b"])):
+        with pytest.raises(ValueError, match="Column 'id' has missing ids"):
+            to_sequences(frame, "id", "t")  # not a sequence of its own, nor dropped
+    melted = pd.DataFrame({"id": [1, np.nan], "t": [0.0, 0.0], "var": ["x", "x"], "val": [1.0, 2.0]})
+    with pytest.raises(ValueError, match="Column 'id' has missing ids"):
+        to_sequences(melted, "id", "t", var_col="var", value_col="val")
+    with pytest.raises(TypeError, match="Column 'id'"):
+        to_sequences(df.assign(id=[1, 1, "b"]), "id", "t")
+
+
+def test_to_sequences_duplicate_column_names_are_named():
+    # a merge of two tables can repeat a column name: which one is meant?
+    df = pd.DataFrame([[1, 0.0, 1.0, 2.0], [1, 1.0, 3.0, 4.0]], columns=["id", "t", "hr", "hr"])
+    for value_cols in (None, ["hr"]):
+        with pytest.raises(ValueError, match=r"Column\(s\) \['hr'\] appear more than once"):
+            to_sequences(df, "id", "t", value_cols)
+    with pytest.raises(ValueError, match=r"Column\(s\) \['t'\] appear more than once"):
+        to_sequences(df.set_axis(["id", "t", "t", "hr"], axis=1), "id", "t")
+    X, _, cols = to_sequences(df.set_axis(["id", "t", "x", "x"], axis=1).assign(hr=0.0), "id", "t", ["hr"])
+    assert cols == ["hr"] and X.shape == (1, 2, 2)  # a repeated column that is not used is no matter
+
+
+def test_to_sequences_rejects_complex_and_non_numeric_melted_values():
+    df = pd.DataFrame({"id": [1, 1], "t": [0.0, 1.0], "x": [1 + 2j, 3.0]})
+    with pytest.raises(TypeError, match="Value column 'x' is not numeric"):
+        to_sequences(df, "id", "t")  # the imaginary part would be dropped silently
+    melted = pd.DataFrame({"id": [1, 1], "t": [0.0, 1.0], "var": ["x", "x"], "val": ["1.0", "high"]})
+    with pytest.raises(TypeError, match="Value column 'val' is not numeric"):
+        to_sequences(melted, "id", "t", var_col="var", value_col="val")
+
+
+def test_to_sequences_melted_value_cols_name_the_variables():
+    melted = pd.DataFrame(
+        {"id": [1, 1, 2], "t": [0.0, 1.0, 0.0], "code": [101, 102, 101], "val": [1.0, 2.0, 3.0]},
+    )
+    # variables named as they appear in var_col (here ints), in the order given
+    X, _, cols = to_sequences(melted, "id", "t", [102, 101], var_col="code", value_col="val")
+    np.testing.assert_array_equal(X[0, 1:], [[np.nan, 2.0], [1.0, np.nan]])
+    assert cols == ["102", "101"]
+    # a variable never measured in these rows (a small test set) is a channel of NaN
+    with pytest.warns(UserWarning, match=r"Variable\(s\) \['103'\] of value_cols occur in no row of column 'code'"):
+        X, _, cols = to_sequences(melted, "id", "t", [101, 103, 102], var_col="code", value_col="val")
+    assert X.shape == (2, 4, 2) and cols == ["101", "103", "102"]
+    assert np.isnan(X[:, 2]).all()
+    np.testing.assert_array_equal(X[0, 3], [np.nan, 2.0])
+    with pytest.raises(ValueError, match=r"Value column\(s\) \['absent'\] not found"):
+        to_sequences(melted, "id", "t", ["val", "absent"])  # wide data: value_cols are columns
+
+
+def test_list_of_equal_length_1d_series_is_still_variable_length(rng):
+    # a list of univariate series (aeon's np-list) is variable length even when
+    # its series happen to share one length: no 2D width check at predict
+    series = [rng.normal(size=6) for _ in range(3)]
+    for X in (series, np.array(series + [None], dtype=object)[:3]):
+        assert check_series(X).layout == "list"
+        assert check_series(X, n_timesteps=9).values.shape == (3, 6, 1)
+    assert check_series([s.tolist() for s in series]).layout == "2d"  # nested lists: a 2D array
+    with pytest.raises(ValueError, match="X has 6 columns"):
+        check_series([s.tolist() for s in series], n_timesteps=9)
+
+
+def test_dataframe_with_nullable_dtypes_reads_missing_as_nan():
+    df = pd.DataFrame({"a": [1.0, None, 3.0], "b": [4, 5, None]}).astype({"a": "Float64", "b": "Int64"})
+    data = check_series(df)  # 2D: a row is a univariate series, a column a time step
+    assert data.layout == "2d"
+    np.testing.assert_array_equal(data.values[:, :, 0], [[1.0, 4.0], [np.nan, 5.0], [3.0, np.nan]])
+    with pytest.raises(TypeError, match="non-numeric"):
+        check_series(pd.DataFrame({"a": ["x", "y"], "b": [1.0, 2.0]}))
+
+
 def test_time_series_scaler_keeps_layout_nan_and_time(rng):
     X = rng.normal(loc=5, scale=3, size=(20, 3, 8))
     X[:, 0] = np.arange(8) * 2.0
@@ -172,6 +256,19 @@ def test_time_series_scaler_keeps_layout_nan_and_time(rng):
     assert np.isnan(Xt[0, 1, 3])
     np.testing.assert_allclose(np.nanmean(Xt[:, 1:], axis=(0, 2)), 0, atol=1e-12)
     np.testing.assert_allclose(np.nanstd(Xt[:, 1:], axis=(0, 2)), 1, atol=1e-12)
+
+
+def test_time_series_scaler_refuses_a_transposed_2d_x(rng):
+    # its output is 3D, so the estimator after it in a Pipeline cannot tell a 2D X of
+    # another width (transposed?) any more: the scaler has to, as the estimators do
+    X = rng.normal(size=(20, 10))
+    scaler = TimeSeriesScaler().fit(X)
+    assert scaler.n_timesteps_in_ == 10
+    with pytest.raises(ValueError, match="X has 5 columns .* fitted on 2D input with 10"):
+        scaler.transform(X[:5].T)
+    assert scaler.transform(X[:5]).shape == (5, 1, 10)
+    assert scaler.transform([X[0, :4], X[1]]).shape == (2, 1, 10)  # other lengths: as a list
+    assert TimeSeriesScaler().fit(X[:, None, :]).n_timesteps_in_ is None
 
 
 @pytest.fixture(params=["compiled", "numpy"])

@@ -335,6 +335,17 @@ def test_fast_and_exact_parsers_agree(small_home):
         assert dropped_fast == dropped_exact
 
 
+def test_quoted_fields_read_the_same_by_both_parsers():
+    # the fast parser must not apply CSV quoting that the exact one does not: what a record
+    # holds may not depend on whether another record of its archive forces the fallback
+    members = [(7, "set-a/7.txt", record(7, [("00:10", '"HR"', 70), ("00:20", "HR", 71)]).encode())]
+    fast, dropped_fast = _physionet._parse_fast(members)
+    exact, dropped_exact = _physionet._parse_exact(members, "x")
+    for a, b in zip(fast, exact):
+        np.testing.assert_array_equal(a, b)
+    assert dropped_fast == dropped_exact == {'"HR"': 1}
+
+
 def test_irregular_lines_fall_back_to_the_exact_parser(home_copy, small):
     # whitespace-only lines and spaces around fields: beyond the fast path
     sets = {s: dict(records) for s, records in SMALL.items()}

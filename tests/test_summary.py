@@ -257,7 +257,7 @@ def test_feature_names():
         SummaryFeatures(time_channel=0, channel_names=["a", "b", "c"]).fit(X)
 
 
-@pytest.mark.parametrize("statistics", [["mean", "median"], "average", [], ["mean", "mean"]])
+@pytest.mark.parametrize("statistics", [["mean", "median"], "average", [], ["mean", "mean"], [["mean"]], [None]])
 def test_bad_statistics(statistics):
     X = np.ones((2, 1, 3))
     allowed = r"must be None, or one or more distinct names among \{'mean', .*'time_since_last'\}"

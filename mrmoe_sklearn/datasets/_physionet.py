@@ -115,6 +115,7 @@ PhysioBank, PhysioToolkit, and PhysioNet. Circulation 2000;101(23):e215-e220.
 
 from __future__ import annotations
 
+import csv
 import gzip
 import io
 import math
@@ -341,6 +342,7 @@ def _parse_fast(members):
             dtype={"RecordID": np.int64, "Time": "category", "Parameter": "category", "Value": np.float64},
             keep_default_na=False,
             na_values=[""],
+            quoting=csv.QUOTE_NONE,  # no CSV quoting: the exact parser knows none either
             engine="c",
         )
     except (ValueError, OverflowError, pd.errors.ParserError) as exc:  # UnicodeDecodeError is a ValueError
