@@ -90,11 +90,17 @@ def plot_gate_weights(explanation, y, ax=None, *, classes=None):
     Raises
     ------
     ValueError
-        If the gate weights are not 2D or ``y`` has a different length.
+        If ``explanation`` is a dict without ``"gate_weights"``, the gate
+        weights are not 2D or ``y`` has a different length.
     ImportError
         If matplotlib is not installed.
     """
     if isinstance(explanation, Mapping):
+        if "gate_weights" not in explanation:
+            raise ValueError(
+                f"explanation has no 'gate_weights' (it has {sorted(map(str, explanation))}): pass the dict "
+                "returned by explain(X) or the gate weights themselves."
+            )
         gates = explanation["gate_weights"]
         rates = explanation.get("rates")
     else:
@@ -183,10 +189,15 @@ def plot_feature_importances(importances, names=None, ax=None):
     return ax
 
 
-def _loss_curve(history):
+def _loss_curve(history, name):
     """Training losses from a skorch History, a list of epoch dicts or numbers."""
     if hasattr(history, "history_"):  # a fitted estimator
         history = history.history_
+    elif hasattr(history, "fit"):
+        raise ValueError(
+            f"histories[{name!r}] is an estimator without a training history (history_): it is not "
+            "fitted, or it is not one of this package's networks."
+        )
     try:
         return np.asarray(history[:, "train_loss"], dtype=float)
     except (TypeError, KeyError, IndexError, ValueError):
@@ -217,12 +228,14 @@ def plot_training_curves(histories, ax=None):
 
     Raises
     ------
+    ValueError
+        If a value is an estimator without ``history_`` (not fitted).
     ImportError
         If matplotlib is not installed.
     """
     ax = _check_ax(ax, "plot_training_curves")
     for name, history in histories.items():
-        losses = _loss_curve(history)
+        losses = _loss_curve(history, name)
         if losses.size:
             ax.plot(np.arange(1, losses.size + 1), losses, marker="o", markersize=3, label=str(name))
     ax.set_xlabel("epoch")
@@ -279,7 +292,7 @@ def plot_roc_pr(y, probas, *, classes=None, axes=None):
     Raises
     ------
     ValueError
-        If a score array has the wrong shape.
+        If a score array has the wrong shape, or ``axes`` is not two Axes.
     ImportError
         If matplotlib is not installed.
     """
@@ -299,6 +312,8 @@ def plot_roc_pr(y, probas, *, classes=None, axes=None):
         fig, axes = _new_axes("plot_roc_pr", ncols=2, figsize=(11.0, 4.5))
     else:
         _pyplot("plot_roc_pr")
+        if len(axes) != 2 or not all(hasattr(ax, "plot") for ax in axes):
+            raise ValueError(f"axes must be two matplotlib Axes (ROC, then PR), got {axes!r}.")
         fig = axes[0].figure
     ax_roc, ax_pr = axes[0], axes[1]
     binary = len(classes) == 2

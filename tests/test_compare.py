@@ -346,3 +346,71 @@ def test_gbt_peer_skipped_without_summary(tiny_data, capsys, monkeypatch):
     assert "Skipping peer 'gbt'" in capsys.readouterr().err
     with pytest.raises(ValueError, match="models is empty"):
         select_models(["GBT (summary stats)"])
+
+
+def test_cli_file_options_need_their_file(capsys, monkeypatch):
+    """--time-channel without --npz, a CSV column without --csv, or --n-samples with a file is an error, not ignored."""
+
+    def no_fit(*args, **kwargs):
+        raise AssertionError("the comparison ran")
+
+    monkeypatch.setattr("mrmoe_sklearn.compare._cli.compare_models", no_fit)
+    for extra, named in ((["--time-channel", "3"], "--time-channel"), (["--id-col", "stay"], "--id-col")):
+        with pytest.raises(SystemExit) as exc:
+            main(TINY_ARGS + extra + ["--output-dir", "unused"])
+        assert exc.value.code == 2
+        err = capsys.readouterr().err
+        assert f"{named} go(es) with --" in err and "Traceback" not in err
+    # and the built-in generator's sizes do not apply to a file's data
+    with pytest.raises(SystemExit) as exc:
+        main(TINY_ARGS + ["--npz", "data.npz", "--output-dir", "unused"])
+    assert exc.value.code == 2
+    assert "--n-samples, --n-timesteps go(es) with the built-in dataset" in capsys.readouterr().err
+
+
+def test_cli_unwritable_output_dir_fails_before_fitting(tmp_path, capsys, monkeypatch):
+    def no_fit(*args, **kwargs):
+        raise AssertionError("the comparison ran before the output folder was checked")
+
+    monkeypatch.setattr("mrmoe_sklearn.compare._cli.compare_models", no_fit)
+    afile = tmp_path / "results.txt"
+    afile.write_text("not a folder")
+    for out in (afile, afile / "sub"):
+        with pytest.raises(SystemExit) as exc:
+            main(TINY_ARGS + ["--models", "lstm", "--output-dir", str(out)])
+        assert exc.value.code == 2
+        assert "--output-dir" in capsys.readouterr().err
+
+
+def test_cli_models_report_a_skipped_peer(tmp_path, capsys, monkeypatch):
+    """``--models lstm,minirocket`` without aeon says that MiniRocket was skipped, as ``--peers`` does."""
+    monkeypatch.setitem(sys.modules, "aeon", None)
+    out = tmp_path / "out"
+    assert main(TINY_ARGS + ["--models", "lstm,minirocket", "--no-plots", "--output-dir", str(out)]) == 0
+    assert "Skipping peer 'minirocket'" in capsys.readouterr().err
+    assert list(pd.read_csv(out / "results.csv", index_col="model").index) == ["LSTM"]
+    with pytest.raises(SystemExit):
+        main(TINY_ARGS + ["--models", "minirocket", "--output-dir", str(out)])
+    err = capsys.readouterr().err
+    assert "Skipping peer 'minirocket'" in err and "models is empty" in err
+
+
+def test_cli_unknown_peer_fails_before_the_data_are_read(capsys, monkeypatch):
+    def no_data(*args, **kwargs):
+        raise AssertionError("the data were read before the peer names were checked")
+
+    monkeypatch.setattr("mrmoe_sklearn.compare._cli._load_physionet", no_data)
+    with pytest.raises(SystemExit) as exc:
+        main(["--dataset", "physionet2012", "--peers", "gbt,hivecote", "--output-dir", "unused"])
+    assert exc.value.code == 2
+    assert "Unknown peer 'hivecote'" in capsys.readouterr().err
+
+
+def test_cli_time_channel_must_be_a_number_or_none(tmp_path, tiny_data, capsys):
+    X, y = tiny_data
+    path = tmp_path / "data.npz"
+    np.savez(path, X=X, y=y, time_channel=0)
+    with pytest.raises(SystemExit) as exc:
+        main(TINY_ARGS[4:] + ["--npz", str(path), "--time-channel", "first", "--output-dir", str(tmp_path / "out")])
+    assert exc.value.code == 2
+    assert "argument --time-channel: must be a channel number or 'none', got 'first'" in capsys.readouterr().err

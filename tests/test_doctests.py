@@ -71,3 +71,34 @@ def test_enough_examples_ran():
     assert total >= MIN_EXAMPLES_RUN, f"only {total} docstring examples ran: {ran}"
     # the estimator's composed __doc__ is searched too
     assert ran["mrmoe_sklearn.classifier"] >= 1, ran
+
+
+def _guide_block(marker):
+    """The python code block of docs/user_guide.md that contains ``marker``."""
+    import re
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[1] / "docs" / "user_guide.md").read_text(encoding="utf-8")
+    blocks = [b for b in re.findall(r"```python\n(.*?)```", text, re.S) if marker in b]
+    assert len(blocks) == 1, f"{len(blocks)} code blocks of the user guide contain {marker!r}"
+    return blocks[0]
+
+
+def test_user_guide_metadata_routing_snippet():
+    """The user guide's sample-weight routing through cross_validate runs as written."""
+    import numpy as np
+    import sklearn
+
+    from mrmoe_sklearn import MRMoEClassifier, make_multirate_classification
+
+    X, y = make_multirate_classification(n_samples=40, n_timesteps=16, random_state=0)
+    namespace = {
+        "X": X,
+        "y": y,
+        "w": np.linspace(0.5, 1.5, len(y)),
+        "MRMoEClassifier": functools.partial(MRMoEClassifier, max_epochs=1, random_state=0),
+    }
+    try:
+        exec(_guide_block("enable_metadata_routing"), namespace)
+    finally:
+        sklearn.set_config(enable_metadata_routing=False)

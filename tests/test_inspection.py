@@ -131,3 +131,16 @@ def test_missing_matplotlib_names_the_extra(call, monkeypatch):
     monkeypatch.setitem(sys.modules, "matplotlib.pyplot", None)
     with pytest.raises(ImportError, match=r"requires matplotlib.*mrmoe-sklearn\[plot\].*`plot` extra"):
         call()
+
+
+def test_plots_reject_bad_input_clearly():
+    """Bad input is a ValueError that names it, not a KeyError, TypeError or AttributeError from inside."""
+    from mrmoe_sklearn import LSTMClassifier
+
+    with pytest.raises(ValueError, match="no 'gate_weights'.*explain"):
+        plot_gate_weights({"feature_weights": np.ones((4, 3))}, [0, 1, 0, 1])
+    with pytest.raises(ValueError, match=r"histories\['LSTM'\] is an estimator without a training history"):
+        plot_training_curves({"LSTM": LSTMClassifier()})
+    fig, ax = plt.subplots()
+    with pytest.raises(ValueError, match="axes must be two matplotlib Axes"):
+        plot_roc_pr([0, 1, 0, 1], {"a": np.eye(2)[[0, 1, 0, 1]]}, axes=[ax])

@@ -14,7 +14,7 @@ import time
 
 from ..datasets import make_multirate_classification
 from ._io import _builtin_names, load_long_csv, load_npz
-from ._peers import PEERS, default_models, select_models
+from ._peers import PEERS, _peer_key, _split_names, default_models, select_models
 from ._protocol import compare_models, compare_on_splits
 from ._report import (
     PUBLISHED_P12,
@@ -66,6 +66,16 @@ def _split_list(text):
     return values
 
 
+def _time_channel(text):
+    """``--time-channel``: an int or ``none``, passed on as given (see :func:`load_npz`)."""
+    if text.strip().lower() != "none":
+        try:
+            int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be a channel number or 'none', got {text!r}") from None
+    return text
+
+
 def _add_data_arguments(parser):
     parser.add_argument(
         "--dataset",
@@ -87,6 +97,7 @@ def _add_data_arguments(parser):
     user.add_argument("--npz", metavar="PATH", help=".npz file with arrays X (n, channels, steps) and y")
     user.add_argument(
         "--time-channel",
+        type=_time_channel,
         metavar="C",
         help="time channel of the --npz data (an int, or 'none'); default: the file's time_channel",
     )
@@ -121,7 +132,7 @@ def _add_run_arguments(parser):
         "--n-threads",
         type=_positive_int,
         help="torch threads per fit (default: 1 on the built-in run, robust when other processes share "
-        "the cores, always 1 with --n-jobs; torch's default on physionet2012)",
+        "the cores, always 1 with --n-jobs other than 1; torch's default on physionet2012)",
     )
     run.add_argument(
         "--models",
@@ -165,10 +176,28 @@ def _build_parser():
     return parser
 
 
+#: Options that describe a --csv or --npz file, by the file option they go with.
+_FILE_OPTIONS = {"csv": ("id_col", "time_col", "label_col", "value_cols"), "npz": ("time_channel",)}
+
+
+def _flags(names):
+    return ", ".join(f"--{name.replace('_', '-')}" for name in names)
+
+
 def _resolve_defaults(args, parser):
     """Check the options against the dataset and fill in the dataset's defaults."""
+    for source, options in _FILE_OPTIONS.items():
+        given = [name for name in options if getattr(args, name) is not None]
+        if given and getattr(args, source) is None:
+            parser.error(f"{_flags(given)} go(es) with --{source}, which is not given")
+    unknown = [name for name in _split_names(args.peers) if _peer_key(name) is None]
+    if unknown:  # before the data are read (PhysioNet's take seconds)
+        parser.error(f"Unknown peer {unknown[0]!r}; available peers: {', '.join(PEERS)}.")
     builtin = args.dataset == "builtin"
     if builtin:
+        generated = [name for name in ("n_samples", "n_timesteps", "n_classes") if getattr(args, name) is not None]
+        if generated and (args.csv or args.npz):
+            parser.error(f"{_flags(generated)} go(es) with the built-in dataset, not with --csv or --npz data")
         for name, default in _BUILTIN_ONLY.items():
             if getattr(args, name) is None:
                 setattr(args, name, default)
@@ -182,9 +211,30 @@ def _resolve_defaults(args, parser):
     given = [name for name in _BUILTIN_ONLY if getattr(args, name) is not None]
     given += [name for name in ("csv", "npz", "time_channel") if getattr(args, name) is not None]
     if given:
-        options = ", ".join(f"--{name.replace('_', '-')}" for name in given)
-        parser.error(f"{options} do(es) not apply to --dataset physionet2012 (its published splits are fixed)")
+        parser.error(f"{_flags(given)} do(es) not apply to --dataset physionet2012 (its published splits are fixed)")
     args.output_dir = args.output_dir or os.path.join("compare_results", "physionet2012")
+
+
+def _check_output_dir(path, parser):
+    """Fail before any fitting where the results could not be written: ``path`` or the
+    nearest folder above it that exists must be a writable folder."""
+    existing = os.path.abspath(path)
+    while not os.path.exists(existing):
+        existing = os.path.dirname(existing)
+    if not os.path.isdir(existing):
+        parser.error(f"--output-dir {path}: {existing} is a file, not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        parser.error(f"--output-dir {path}: the folder {existing} is not writable")
+
+
+def _check_models(names, parser):
+    """Fail on unknown ``--models`` names before the data are read, and on a selection of skipped
+    peers only, with the reason each was skipped (the comparison reports a skipped peer itself)."""
+    skipped = []
+    try:
+        select_models(names, lambda message, always=False: skipped.append(message))
+    except (ValueError, TypeError) as exc:
+        parser.error(" ".join([*skipped, str(exc)]))
 
 
 def _load_data(args, parser):
@@ -242,8 +292,10 @@ def _load_physionet(args):
 
 def _run_builtin(args, parser):
     """The cross-validated comparison of the command line; returns the result and the fitting seconds."""
+    models = args.models or None
+    if models:
+        _check_models(models, parser)
     try:
-        models = select_models(args.models) if args.models else None
         X, y, time_channel, names, desc = _load_data(args, parser)
     except (ValueError, TypeError, OSError) as exc:
         parser.error(str(exc))
@@ -284,8 +336,8 @@ def _run_builtin(args, parser):
 def _run_physionet(args, parser):
     """The PhysioNet 2012 comparison on the published splits; returns like :func:`_run_builtin`."""
     models = args.models or ",".join(PHYSIONET_MODELS)
+    _check_models(models, parser)
     try:
-        select_models(models)  # unknown names fail here, before the data are read
         bunch, splits = _load_physionet(args)
     except (ValueError, TypeError, OSError) as exc:
         parser.error(str(exc))
@@ -355,9 +407,13 @@ def main(argv=None):
     parser = _build_parser()
     args = parser.parse_args(argv)
     _resolve_defaults(args, parser)
+    _check_output_dir(args.output_dir, parser)
     run = _run_physionet if args.dataset == "physionet2012" else _run_builtin
     result, elapsed, write, draw = run(args, parser)
-    written = write(result, args.output_dir)
+    try:
+        written = write(result, args.output_dir)
+    except OSError as exc:
+        parser.error(f"--output-dir {args.output_dir}: the results could not be written ({exc})")
     if not args.no_plots:
         try:
             written += draw(result, args.output_dir)
