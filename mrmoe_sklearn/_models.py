@@ -15,7 +15,7 @@ import torch
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from ._base import _inference_batch_size, _torch_threads
+from ._base import INFER_ROWS, _inference_batch_size, _torch_threads
 from ._data import SUMMARY_ENCODINGS
 from ._params import POSITIVE_INT, invalid_parameter
 from .nn.ensemble import Ensemble
@@ -59,7 +59,8 @@ class _LiquidMixture:
         # PhysioNet 2012's val parts (splits 1 and 2: 85.9 / 55.1 against 85.7 / 54.5 AUROC / AUPRC)
         config["summary_hidden"] = 2 * config["head_size"] if n_summary else 0
         members = [
-            MRMoENet(n_features, n_outputs, dropout=self.dropout, n_summary=n_summary, **config) for _ in range(size)
+            MRMoENet(n_features, n_outputs, dropout=self.dropout, n_summary=n_summary, row_block=INFER_ROWS, **config)
+            for _ in range(size)
         ]
         return members[0] if size == 1 else Ensemble(members, combine=self._ensemble_combine)
 

@@ -157,3 +157,22 @@ def test_cross_val_score_sequential_equals_parallel(n_threads):
         np.testing.assert_array_equal(par, seq)
     else:
         np.testing.assert_allclose(par, seq, rtol=1e-6, atol=0)
+
+
+@pytest.mark.parametrize("cls", [MRMoEClassifier, LSTMClassifier])
+def test_a_sample_is_predicted_alike_in_any_batch(cls, monkeypatch):
+    """A sample's probabilities are the same, bit for bit, predicted alone or with others, at any
+    position; MR-MoE's compiled mixture computes only the batch's own rows (copies, for the
+    matrix products' rounding, go to its head), other networks get the copies whole."""
+    from mrmoe_sklearn.nn import fused
+
+    X, y = _data(n=40)
+    clf = cls(max_epochs=2, hidden_size=4, batch_size=8, random_state=0).fit(X, y)
+    whole = clf.predict_proba(X)
+    seen = []
+    mixture = fused.mixture
+    monkeypatch.setattr(fused, "mixture", lambda x, *args: seen.append(x.shape[0]) or mixture(x, *args))
+    for rows in ([3], [0, 1, 2, 3, 4], [39, 7], list(range(33))):
+        np.testing.assert_array_equal(clf.predict_proba(X[rows]), whole[rows])
+    if cls is MRMoEClassifier and fused.compiled(torch.zeros(1)):
+        assert seen == [1, 5, 2, 33]

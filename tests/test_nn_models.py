@@ -232,3 +232,36 @@ def test_mrmoe_net_with_carry_forward_and_summaries():
     assert not torch.allclose(changed, net(x, m, dt, v, s=s))
     with pytest.raises(ValueError, match="summary input s"):
         net(x, m, dt, v)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_row_block_copies_rows_only_where_they_change_the_arithmetic(dtype, monkeypatch):
+    """In evaluation a network with ``row_block`` computes as on its batch copied up to a whole block
+    of rows, bit for bit; the compiled mixture (float32) computes each sample alone and gets the
+    batch's own rows, the PyTorch one (float64) the copies."""
+    from mrmoe_sklearn.nn import fused
+
+    torch.manual_seed(0)
+    net = MRMoENet(3, 2, rates=(1, 2, 4), n_summary=5, summary_hidden=8, row_block=8).to(dtype).eval()
+    x, m, dt, v = (t.to(dtype) for t in _batch(B=5))
+    s = torch.randn(5, 5, dtype=dtype)
+    seen = []
+    mixture = fused.mixture
+    monkeypatch.setattr(fused, "mixture", lambda x, *args: seen.append(x.shape[0]) or mixture(x, *args))
+    with torch.no_grad():
+        logits, details = net(x, m, dt, v, s, return_details=True)
+        net.row_block = 0
+        copies = torch.arange(8) % 5
+        padded, padded_details = net(x[copies], m[copies], dt[copies], v[copies], s[copies], return_details=True)
+    compiled = fused.compiled(x) and dtype == torch.float32
+    assert seen == [5 if compiled else 8, 8]
+    assert logits.shape == (5, 2) and torch.equal(logits, padded[:5])
+    for key, value in details.items():
+        assert value.shape[0] == 5 and torch.equal(value, padded_details[key][:5]), key
+    net.row_block = 8
+    with torch.no_grad():  # a sample alone: its result in the batch
+        assert torch.equal(net(x[2:3], m[2:3], dt[2:3], v[2:3], s[2:3]), logits[2:3])
+    net.train()  # training takes the batch as it is
+    seen.clear()
+    net(x, m, dt, v, s)
+    assert seen == [5]

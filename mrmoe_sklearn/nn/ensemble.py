@@ -61,6 +61,12 @@ class Ensemble(nn.Module):
     def summary(self):
         return self.members[0].summary
 
+    @property
+    def row_block(self):
+        """The members' ``row_block`` where they share one (each computes its own copies), else 0."""
+        blocks = {getattr(member, "row_block", 0) for member in self.members}
+        return blocks.pop() if len(blocks) == 1 else 0
+
     def forward(self, return_details=False, **batch):
         """Mean class probabilities of the members as log-probabilities ``(B, n_classes)``
         (with ``combine="mean"``: the members' mean output).

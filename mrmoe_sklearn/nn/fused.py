@@ -24,7 +24,7 @@ from . import kernel
 from .experts import carry_forward, window_inputs
 from .gating import sequence_summaries
 
-__all__ = ["front", "back", "mixture", "compiled", "time_major"]
+__all__ = ["front", "back", "mixture", "per_sample", "compiled", "time_major"]
 
 
 def compiled(*tensors):
@@ -324,6 +324,48 @@ def _compiled_mixture(x, m, dt, v, experts, params, gate_units, keep_weights):
     return out, gates, p if p.numel() else None, weights if keep_weights else None
 
 
+def _one_call_parameters(x, m, dt, v, attention, experts, gate, temporal_attention, proj_weight, proj_bias, carry):
+    """The parameters of the one compiled call (see :func:`mixture`) where it runs these inputs, else None."""
+    K = len(experts.rates)
+    gate_units = gate.net[0].out_features if gate is not None else 0
+    one_call = (
+        temporal_attention is not None
+        and not carry
+        and (gate is None or gate.top_k is None or gate.top_k >= K)
+        and K <= kernel.MIXTURE_MAX_EXPERTS
+        and gate_units <= kernel.MIXTURE_MAX_GATE_UNITS
+        # the compiled backward gives the parameters' gradients, not the inputs'
+        and not any(z.requires_grad for z in (x, m, dt, v))
+    )
+    if not one_call:
+        return None
+    params = _mixture_parameters(attention, experts, gate, temporal_attention, proj_weight, proj_bias)
+    return params if compiled(x, dt, *params) else None
+
+
+def per_sample(x, m, dt, v, attention, experts, gate, temporal_attention, proj_weight, proj_bias, carry=False):
+    """Whether :func:`mixture` computes each sample of this batch on its own, whatever the other rows.
+
+    True where it runs as the one compiled call: a sample's arithmetic is then
+    the same, bit for bit, in any batch and at any position in it. Elsewhere
+    matrix products over the batch's rows may round a sample differently with
+    the number of rows (CPU kernels pick their blocking by it).
+
+    Parameters
+    ----------
+    x, m, dt, v, attention, experts, gate, temporal_attention, proj_weight, proj_bias, carry
+        As for :func:`mixture`.
+
+    Returns
+    -------
+    bool
+    """
+    params = _one_call_parameters(
+        x, m, dt, v, attention, experts, gate, temporal_attention, proj_weight, proj_bias, carry
+    )
+    return params is not None
+
+
 def mixture(
     x, m, dt, v, attention, experts, gate, temporal_attention, proj_weight, proj_bias, carry=False, keep_weights=True
 ):
@@ -362,20 +404,11 @@ def mixture(
         Each expert's temporal attention weights.
     """
     K = len(experts.rates)
-    gate_units = gate.net[0].out_features if gate is not None else 0
-    one_call = (
-        temporal_attention is not None
-        and not carry
-        and (gate is None or gate.top_k is None or gate.top_k >= K)
-        and K <= kernel.MIXTURE_MAX_EXPERTS
-        and gate_units <= kernel.MIXTURE_MAX_GATE_UNITS
-        # the compiled backward gives the parameters' gradients, not the inputs'
-        and not any(z.requires_grad for z in (x, m, dt, v))
+    params = _one_call_parameters(
+        x, m, dt, v, attention, experts, gate, temporal_attention, proj_weight, proj_bias, carry
     )
-    params = (
-        _mixture_parameters(attention, experts, gate, temporal_attention, proj_weight, proj_bias) if one_call else ()
-    )
-    if one_call and compiled(x, dt, *params):
+    if params is not None:
+        gate_units = gate.net[0].out_features if gate is not None else 0
         return _compiled_mixture(x, m, dt, v, experts, params, gate_units, keep_weights)
     windows, dts, valids, summ, p = front(
         x, m, dt, v, attention, experts.distinct_rates, gate is not None, carry, keep_weights

@@ -24,6 +24,11 @@ def _trim(x, m, dt, v, cast=True):
     return (x, m.to(x.dtype), dt, v.to(x.dtype)) if cast else (x, m, dt, v)
 
 
+def _rows_of(t, index):
+    """``t[index]`` (None stays None)."""
+    return None if t is None else t[index]
+
+
 class MRMoENet(nn.Module):
     """Multi-rate mixture of CfC experts with feature and temporal attention.
 
@@ -67,6 +72,15 @@ class MRMoENet(nn.Module):
     summary_hidden : int, default=0
         With summaries, a hidden layer of this width (GELU, dropout) before
         that linear layer; 0 for the linear layer alone.
+    row_block : int, default=0
+        In evaluation, compute as if the batch were copied row by row up to a
+        whole number of blocks of this many rows, so that a sample's result
+        does not depend on how many samples it is computed with (CPU matrix
+        products round differently for some row counts). Only the parts
+        whose arithmetic spans the rows are given the copies: the head (the
+        summaries' MLP and the output layer), and the mixture too where it
+        does not run as the one compiled call (see
+        :func:`~mrmoe_sklearn.nn.fused.per_sample`). 0: the batch as it is.
 
     Attributes
     ----------
@@ -92,8 +106,10 @@ class MRMoENet(nn.Module):
         carry_forward=False,
         n_summary=0,
         summary_hidden=0,
+        row_block=0,
     ):
         super().__init__()
+        self.row_block = int(row_block)
         self.rates = tuple(sorted(int(r) for r in rates))
         K = len(self.rates)
         self.load_balance = load_balance
@@ -138,6 +154,24 @@ class MRMoENet(nn.Module):
         logits : Tensor of shape (B, n_classes)
         details : dict, only with ``return_details=True``
         """
+        n = x.shape[0]
+        block = 0 if self.training else getattr(self, "row_block", 0)  # (0 in networks pickled before it)
+        rows = -(-n // block) * block if block else n
+        if rows == n:
+            return self._forward(x, m, dt, v, s, return_details)
+        parts = (self.feature_attention, self.experts, self.gate, self.temporal_attention)
+        if fused.per_sample(x, m, dt, v, *parts, self.proj_weight, self.proj_bias, self.carry_forward):
+            return self._forward(x, m, dt, v, s, return_details, rows)
+        # every part on the copies, cut back to the batch's own rows
+        copies = torch.arange(rows, device=x.device) % n
+        out = self._forward(x[copies], m[copies], dt[copies], v[copies], _rows_of(s, copies), return_details)
+        if not return_details:
+            return out[:n]
+        return out[0][:n], {key: value[:n] for key, value in out[1].items()}
+
+    def _forward(self, x, m, dt, v, s, return_details, head_rows=None):
+        """:meth:`forward` on the batch as it is; with ``head_rows``, the head's inputs copied row by row
+        up to that many rows (the mixture computes each sample on its own)."""
         T_in = x.shape[1]
         x, m, dt, v = _trim(x, m, dt, v, cast=False)
         z, g, a, weights = fused.mixture(
@@ -155,11 +189,17 @@ class MRMoENet(nn.Module):
             return_details,
         )
         self.aux_loss = load_balance_loss(g, self.load_balance) if self.gate is not None and self.training else None
+        if self.summary is not None and s is None:
+            raise ValueError("This network was built with n_summary > 0 and needs the summary input s.")
+        n = z.shape[0]
+        if head_rows is not None:
+            copies = torch.arange(head_rows, device=z.device) % n
+            z, s = z[copies], _rows_of(s, copies)
         if self.summary is not None:
-            if s is None:
-                raise ValueError("This network was built with n_summary > 0 and needs the summary input s.")
             z = z + self.summary(s)
         logits = self.out(self.dropout(z))
+        if head_rows is not None:
+            logits = logits[:n]
         if not return_details:
             return logits
         details = {"gate_weights": g}
