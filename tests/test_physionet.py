@@ -13,6 +13,7 @@ import io
 import shutil
 import tarfile
 import threading
+import urllib.error
 import warnings
 from pathlib import Path
 
@@ -652,7 +653,7 @@ def test_download_of_a_truncated_archive(small_home, tmp_path, no_proxy):
         with pytest.raises(
             OSError,
             match=r"set-b.tar.gz downloaded from http://127.0.0.1:\d+/set-b.tar.gz is not a "
-            r"valid PhysioNet 2012 file: the archive is truncated.*Nothing was kept",
+            r"valid PhysioNet 2012 file: the archive is truncated.*No part of it was kept",
         ):
             fetch_physionet2012(data_home=home, base_url=url, verbose=False)
     folder = home / "physionet2012"
@@ -694,8 +695,7 @@ def test_download_404(small_home, tmp_path, no_proxy):
     with serve(source) as (url, _):
         with pytest.raises(OSError, match=r"Could not download http://127.0.0.1:\d+/Outcomes-a.txt: HTTP Error 404"):
             fetch_physionet2012(data_home=home, base_url=url, verbose=False)
-    folder = home / "physionet2012"
-    assert list(folder.iterdir()) == []
+    assert not home.exists()  # the first download failed: the folders made for it are gone
 
 
 def test_downloaded_outcomes_checked_before_kept(small_home, tmp_path, no_proxy):
@@ -705,10 +705,122 @@ def test_downloaded_outcomes_checked_before_kept(small_home, tmp_path, no_proxy)
     home = tmp_path / "cache"
     with serve(source) as (url, _):
         with pytest.raises(
-            ValueError, match="Outcomes-a.txt downloaded from .* expected the columns.*Nothing was kept"
+            ValueError, match="Outcomes-a.txt downloaded from .* expected the columns.*No part of it was kept"
         ):
             fetch_physionet2012(data_home=home, base_url=url, verbose=False)
-    assert not (home / "physionet2012" / "Outcomes-a.txt").exists() and not leftovers(home / "physionet2012")
+    assert not home.exists()  # the first download: nothing kept, the folders made for it removed
+
+
+# ---------------------------------------------------------------------------
+# Failed and interrupted downloads, with urlopen replaced
+# ---------------------------------------------------------------------------
+class _Response(io.BytesIO):
+    """What ``urlopen`` returns: the bytes, a Content-Length, and ``interrupt`` raised after the first chunk."""
+
+    def __init__(self, raw, interrupt=None):
+        super().__init__(raw)
+        self.headers = {"Content-Length": str(len(raw))}
+        self.interrupt = interrupt
+
+    def read(self, size=-1):
+        if self.interrupt is not None and self.tell() > 0:
+            raise self.interrupt
+        return super().read(min(size, 10) if self.interrupt is not None else size)
+
+
+def fake_urlopen(monkeypatch, source=None, fail=(), interrupt=None):
+    """Replace urlopen: the files of ``source``; URLError for the names in ``fail`` (all without ``source``).
+
+    With ``interrupt``, each download raises it after its first 10 bytes. Returns the names asked for.
+    """
+    requested = []
+
+    def urlopen(url, timeout=None):
+        name = url.rsplit("/", 1)[1]
+        requested.append(name)
+        if source is None or name in fail:
+            raise urllib.error.URLError("no network (test)")
+        return _Response((source / name).read_bytes(), interrupt)
+
+    monkeypatch.setattr(_physionet.urllib.request, "urlopen", urlopen)
+    return requested
+
+
+def tree(root):
+    """Every folder and file under ``root``, relative, with the files' bytes."""
+    return {str(p.relative_to(root)): p.read_bytes() if p.is_file() else None for p in sorted(root.rglob("*"))}
+
+
+@pytest.mark.parametrize("existing", ["", "xyz", "xyz/nonexistent", "xyz/nonexistent/physionet2012"])
+def test_failed_download_removes_only_the_folders_it_created(tmp_path, monkeypatch, existing):
+    """With no network, the folders the call made are removed; those that were there stay, files untouched."""
+    home = tmp_path / "xyz" / "nonexistent"
+    if existing:
+        (tmp_path / existing).mkdir(parents=True)
+        (tmp_path / existing / "notes.txt").write_text("not ours")
+    before = tree(tmp_path)
+    requested = fake_urlopen(monkeypatch)
+    with pytest.raises(OSError, match=r"Could not download .*/Outcomes-a.txt: .*no network \(test\)") as info:
+        fetch_physionet2012(data_home=home, verbose=False)
+    assert requested == ["Outcomes-a.txt"]
+    assert tree(tmp_path) == before
+    assert str(info.value).endswith("No part of Outcomes-a.txt was kept.")
+
+
+def test_failed_download_keeps_the_files_downloaded_before(small_home, tmp_path, monkeypatch):
+    """A failure part way keeps the checked files (and so their folders); the next call fetches the rest."""
+    source = small_home / "physionet2012"
+    home = tmp_path / "new" / "home"
+    fake_urlopen(monkeypatch, source, fail={"set-b.tar.gz"})
+    with pytest.raises(OSError, match=r"Could not download .*/set-b.tar.gz: .*No part of set-b.tar.gz was kept\."):
+        fetch_physionet2012(data_home=home, verbose=False)
+    folder = home / "physionet2012"
+    kept = ["Outcomes-a.txt", "Outcomes-b.txt", "Outcomes-c.txt", "set-a.tar.gz"]
+    assert sorted(p.name for p in folder.iterdir()) == kept  # no temporary file either
+    assert all((folder / name).read_bytes() == (source / name).read_bytes() for name in kept)
+    requested = fake_urlopen(monkeypatch, source)
+    load(home, download_if_missing=True)
+    assert requested == ["set-b.tar.gz", "set-c.tar.gz"]
+
+
+@pytest.mark.parametrize("existing", [False, True])
+def test_interrupted_download_leaves_nothing(small_home, tmp_path, monkeypatch, capsys, existing):
+    """Ctrl-C part way through a download: no partial file, no folder made for it; the progress line ended."""
+    home = tmp_path / "home"
+    if existing:
+        write_data(home / "physionet2012", splits=None)
+        (home / "physionet2012" / "set-c.tar.gz").unlink()
+    before = tree(tmp_path)
+    fake_urlopen(monkeypatch, small_home / "physionet2012", interrupt=KeyboardInterrupt())
+    with pytest.raises(KeyboardInterrupt):
+        fetch_physionet2012(data_home=home, verbose=True)
+    assert tree(tmp_path) == before
+    err = capsys.readouterr().err
+    assert "Downloading" in err and err.endswith("\n")
+
+
+def test_download_cut_short_leaves_nothing(small_home, tmp_path, monkeypatch):
+    """A connection lost part way (an OSError from read) keeps no partial file and no folder made for it."""
+    fake_urlopen(monkeypatch, small_home / "physionet2012", interrupt=ConnectionResetError("reset (test)"))
+    with pytest.raises(OSError, match=r"Could not download .*/Outcomes-a.txt: reset \(test\)\. No part of"):
+        fetch_physionet2012(data_home=tmp_path / "home", verbose=False)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_folder_creation_failing_part_way(tmp_path, monkeypatch):
+    """If a folder cannot be created, those created before it are removed again."""
+    real_mkdir = Path.mkdir
+
+    def mkdir(self, *args, **kwargs):  # refused for physionet2012/, once its parent is there
+        if self.name == "physionet2012" and self.parent.is_dir():
+            raise PermissionError(13, "Permission denied (test)", str(self))
+        return real_mkdir(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "mkdir", mkdir)
+    requested = fake_urlopen(monkeypatch)
+    with pytest.raises(PermissionError, match="Permission denied"):
+        fetch_physionet2012(data_home=tmp_path / "a" / "b", verbose=False)
+    assert list(tmp_path.iterdir()) == [] and requested == []
 
 
 # ---------------------------------------------------------------------------

@@ -25,9 +25,15 @@ The archives and Outcomes files are downloaded from :data:`BASE_URL`
 (``https://physionet.org/files/challenge-2012/1.0.0/``) with :mod:`urllib`:
 each into a temporary file of the same folder, read and checked completely,
 and only then renamed into place (:func:`os.replace`), so an interrupted or
-corrupt download leaves nothing behind. Archive bytes are not compared with
-a checksum (repacked archives with the same members are accepted); the
-contents are checked instead (see Verification).
+corrupt download leaves nothing of the file behind. The folders a call creates
+for its downloads (``physionet2012/``, and ``data_home`` and its parents where
+they are missing) are removed again when a download fails or is interrupted
+and nothing was kept in them; files downloaded and checked before the failure
+are kept, and the next call downloads only the rest. A folder that existed
+before the call, and any file the call did not write, are never removed.
+Archive bytes are not compared with a checksum (repacked archives with the
+same members are accepted); the contents are checked instead (see
+Verification).
 
 ``splits.csv`` (``RecordID,split1,...,split5``, values ``train``/``val``/
 ``test``) is the list of the five 80/10/10 splits published with Raindrop
@@ -194,7 +200,8 @@ def get_data_home(data_home=None):
     -------
     data_home : str
         The folder's path. It is not created here: the fetchers create it only
-        when they have something to download.
+        when they have something to download, and remove it again if it is
+        still empty when the download fails.
 
     Examples
     --------
@@ -502,7 +509,7 @@ def _download(url, target, reader, verbose):
         try:
             result = reader(temp, f"{target.name} downloaded from {url}")
         except (OSError, ValueError) as exc:
-            raise _with_advice(exc, f"Nothing was kept in {folder}.") from exc
+            raise _with_advice(exc, "No part of it was kept.") from exc
         os.replace(temp, target)
     except BaseException:
         try:
@@ -514,34 +521,40 @@ def _download(url, target, reader, verbose):
 
 
 def _copy_url(url, out, name, verbose):
-    """Stream ``url`` into the open file ``out``, with a percentage on stderr."""
+    """Stream ``url`` into the open file ``out``, with a percentage on stderr.
+
+    The progress line is ended also when the download fails or is interrupted.
+    """
+    shown = None  # the last progress shown; None while nothing is on stderr
     try:
         with urllib.request.urlopen(url, timeout=_TIMEOUT) as response:
             total = response.headers.get("Content-Length")
             total = int(total) if total and total.isdigit() else None
-            done, shown = 0, -1
+            done = 0
             while True:
                 chunk = response.read(_CHUNK)
                 if not chunk:
                     break
                 out.write(chunk)
                 done += len(chunk)
-                if verbose:
-                    pct = 100 * done // total if total else None
-                    if pct != shown or pct is None:
-                        shown = pct
-                        progress = f"{pct:3d}%" if total else f"{done / 1e6:.1f} MB"
-                        print(f"\rDownloading {name} from {url}: {progress}", end="", file=sys.stderr, flush=True)
-            if verbose:
-                print(file=sys.stderr, flush=True)
+                progress = f"{100 * done // total:3d}%" if total else f"{done / 1e6:.1f} MB"
+                if verbose and progress != shown:
+                    shown = progress
+                    print(f"\rDownloading {name} from {url}: {progress}", end="", file=sys.stderr, flush=True)
             if total is not None and done != total:
                 raise OSError(f"got {done} of {total} bytes")
     except (OSError, HTTPException) as exc:
-        raise OSError(f"Could not download {url}: {exc}. Nothing was kept.") from exc
+        raise OSError(f"Could not download {url}: {exc}. No part of {name} was kept.") from exc
+    finally:
+        if shown is not None:
+            print(file=sys.stderr, flush=True)
 
 
 def _obtain(folder, name, reader, base_url, verbose):
-    """Read ``folder/name`` with ``reader``, downloading the file first where it is missing."""
+    """Read ``folder/name`` with ``reader``, downloading the file first where it is missing.
+
+    ``folder`` must exist where the file is missing (see :func:`_make_folders`).
+    """
     path = folder / name
     if path.is_file():
         try:
@@ -549,8 +562,72 @@ def _obtain(folder, name, reader, base_url, verbose):
         except (OSError, ValueError) as exc:
             advice = f"Delete it and call fetch_physionet2012 again to download it afresh from {base_url}."
             raise _with_advice(exc, advice) from exc
-    folder.mkdir(parents=True, exist_ok=True)
     return _download(base_url.rstrip("/") + "/" + name, path, reader, verbose)
+
+
+def _make_folders(folder):
+    """Create ``folder`` and its missing parents; return the ones created, outermost first.
+
+    A folder that exists already, or that another process creates meanwhile,
+    is not in the list. If a creation fails, the folders created before it are
+    removed again and the error is raised.
+    """
+    missing = []
+    path = folder
+    while not path.is_dir() and path.parent != path:
+        missing.append(path)
+        path = path.parent
+    created = []
+    try:
+        for path in reversed(missing):
+            try:
+                path.mkdir()
+            except FileExistsError:
+                if not path.is_dir():
+                    raise
+                continue
+            created.append(path)
+    except BaseException:
+        _remove_folders(created)
+        raise
+    return created
+
+
+def _remove_folders(created):
+    """Remove the folders of ``created`` (outermost first) that are empty, innermost first.
+
+    :func:`os.rmdir` removes only empty folders: a folder that holds anything
+    (a file kept, another process's download) is left, and so are those around it.
+    """
+    for path in reversed(created):
+        try:
+            path.rmdir()
+        except FileNotFoundError:
+            continue
+        except OSError:
+            return
+
+
+def _obtain_all(folder, missing, base_url, verbose):
+    """Read the Outcomes files and archives of the three sets, downloading the ``missing`` ones.
+
+    Returns ``(outcomes, archives)``, dicts by set of what :func:`_read_outcomes`
+    and :func:`_read_archive` return. When a download fails or is interrupted
+    (``KeyboardInterrupt`` included), the folders this call created for the
+    downloads are removed again where nothing was kept in them.
+    """
+    created = _make_folders(folder) if missing else []
+    fetch = dict(base_url=base_url, verbose=verbose)
+    try:
+        outcomes = {s: _obtain(folder, _outcomes_name(s), _read_outcomes, **fetch) for s in SETS}
+        archives = {
+            s: _obtain(folder, _archive_name(s), lambda p, label, s=s: _read_archive(p, s, label), **fetch)
+            for s in SETS
+        }
+    except BaseException:
+        _remove_folders(created)
+        raise
+    return outcomes, archives
 
 
 # ---------------------------------------------------------------------------
@@ -678,7 +755,9 @@ def fetch_physionet2012(
     download_if_missing : bool, default=True
         Download missing archives and Outcomes files from ``base_url``. If
         False, missing files raise an ``OSError``. ``splits.csv`` is never
-        downloaded (it is not on PhysioNet).
+        downloaded (it is not on PhysioNet). A failed or interrupted download
+        keeps no part of its file, and the folders the call created for it
+        are removed again where nothing was kept in them.
     return_X_y : bool, default=False
         Return ``(data, target)`` instead of a Bunch; with ``as_frame=True``
         ``(frame, target)`` where ``target`` is a Series indexed by RecordID.
@@ -792,11 +871,7 @@ def fetch_physionet2012(
             f"PhysioNet 2012 file(s) {', '.join(missing)} not found in {folder}. Pass "
             "download_if_missing=True to download them from PhysioNet, or put them there."
         )
-    fetch = dict(base_url=base_url, verbose=verbose)
-    outcomes = {s: _obtain(folder, _outcomes_name(s), _read_outcomes, **fetch) for s in SETS}
-    archives = {
-        s: _obtain(folder, _archive_name(s), lambda p, label, s=s: _read_archive(p, s, label), **fetch) for s in SETS
-    }
+    outcomes, archives = _obtain_all(folder, missing, base_url, verbose)
     _verify(outcomes, archives, folder)
 
     dropped = sum((archives[s][2] for s in SETS), Counter())
