@@ -239,6 +239,28 @@ def test_mixture_does_not_depend_on_the_thread_count():
 
 
 @needs_kernel
+@pytest.mark.parametrize("sizes", [(8, 8), (16, 32), (12, 20)])
+def test_mixture_computes_each_sample_alone(sizes):
+    """A sample's outputs are bit-identical whatever batch it is computed in: alone, at any position,
+    in batches cut to other lengths (as the network cuts a batch to its longest series) and of odd
+    or even size (a row without a partner in the kernel's pairs of rows: one vector of outputs,
+    hidden and backbone 8, once rounded otherwise)."""
+    from mrmoe_sklearn.nn.models import _trim
+
+    H, U = sizes
+    torch.manual_seed(0)
+    net = _perturbed(MRMoENet(5, 2, hidden_size=H, backbone_units=U)).eval()
+    parts = (net.feature_attention, net.experts, net.gate, net.temporal_attention, net.proj_weight, net.proj_bias)
+    x, m, dt, v = _batch()
+    with torch.no_grad():
+        ref = fused.mixture(*_trim(x, m, dt, v, cast=False), *parts, False, False)[:2]
+        for rows in ([0], [5], [36, 3, 17], list(range(4, 13)), list(range(20))):
+            out = fused.mixture(*_trim(x[rows], m[rows], dt[rows], v[rows], cast=False), *parts, False, False)[:2]
+            for a, b in zip(out, ref):
+                assert torch.equal(a, b[rows]), rows
+
+
+@needs_kernel
 def test_mixture_build_without_threads_gives_the_same_results(monkeypatch, tmp_path):
     """The compiled mixture built without OpenMP: the same outputs and gradients, bit for bit."""
     threaded = _mixture_results(2)

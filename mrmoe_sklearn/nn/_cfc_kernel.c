@@ -148,7 +148,22 @@ static inline __attribute__((always_inline)) void two_rows_times(int64_t n_in, i
     }
 }
 
-/* out[b, :] += a[b, :] @ W for a (B, n_in) with row stride lda, W (n_in, n_out), out (B, n_out). */
+static inline __attribute__((always_inline)) void row_as_pair(int64_t n_in, int64_t n_out, const float *restrict a,
+                                                              const float *restrict W, float *restrict out,
+                                                              const int nv) {
+    /* row_times for a row without a partner, by the pairs' arithmetic (the row taken twice): the
+       compiler schedules the two differently (with one vector of outputs, GCC's row_times rounded
+       otherwise), and a sample's results must not depend on whether its row has a partner, that
+       is on the batch it is computed in */
+    float pair[2 * 4 * VW];
+    memcpy(pair, out, n_out * sizeof(float));
+    memcpy(pair + n_out, out, n_out * sizeof(float));
+    two_rows_times(n_in, n_out, a, 0, W, pair, nv);
+    memcpy(out, pair, n_out * sizeof(float));
+}
+
+/* out[b, :] += a[b, :] @ W for a (B, n_in) with row stride lda, W (n_in, n_out), out (B, n_out).
+   A row's sums are the same whatever the other rows (taken in pairs where n_out <= 4 VW). */
 static void rows_times(int64_t B, int64_t n_in, int64_t n_out, const float *restrict a, int64_t lda,
                        const float *restrict W, float *restrict out) {
 #define ROWS(NV) \
@@ -158,7 +173,7 @@ static void rows_times(int64_t B, int64_t n_in, int64_t n_out, const float *rest
 #define ROW_PAIRS(NV) \
     case NV: \
         for (b = 0; b + 1 < B; b += 2) two_rows_times(n_in, n_out, a + b * lda, lda, W, out + b * n_out, NV); \
-        if (b < B) row_times(n_in, n_out, a + b * lda, W, out + b * n_out, NV); \
+        if (b < B) row_as_pair(n_in, n_out, a + b * lda, W, out + b * n_out, NV); \
         return;
     if (n_out % VW == 0) {
         int64_t b;
@@ -175,6 +190,25 @@ static void rows_times(int64_t B, int64_t n_in, int64_t n_out, const float *rest
             for (int64_t o = 0; o < n_out; o++) ob[o] += ai * w[o];
         }
     }
+}
+
+/* out[:] += a @ W for one row that is always computed on its own (a sample's own product, never
+   a batch's row): row_times without the pairs' detour. */
+static void one_row_times(int64_t n_in, int64_t n_out, const float *restrict a, const float *restrict W,
+                          float *restrict out) {
+    if (n_out % VW == 0 && n_out <= 8 * VW) {
+        switch (n_out / VW) {
+#define ONE_ROW(NV) \
+    case NV: \
+        row_times(n_in, n_out, a, W, out, NV); \
+        return;
+            ONE_ROW(1) ONE_ROW(2) ONE_ROW(3) ONE_ROW(4) ONE_ROW(5) ONE_ROW(6) ONE_ROW(7) ONE_ROW(8)
+#undef ONE_ROW
+        default:
+            break;
+        }
+    }
+    rows_times(1, n_in, n_out, a, n_in, W, out);
 }
 
 /* Samples processed together in a step (their intermediate values: about 10 KB), and the
@@ -870,7 +904,7 @@ static void back_range(int64_t K, int64_t B, int64_t H, int64_t D, const int64_t
         for (int64_t b = b_lo; b < b_hi; b++) {
             float *zk = z + (k * B + b) * D, *o = out + b * D;
             memcpy(zk, Pb + k * D, D * sizeof(float));
-            rows_times(1, H, D, ctx + (k * B + b) * H, H, Pw + k * H * D, zk);
+            one_row_times(H, D, ctx + (k * B + b) * H, Pw + k * H * D, zk);
             const float gk = g[b * K + k];
             for (int64_t d = 0; d < D; d++) o[d] += gk * zk[d];
         }
@@ -921,7 +955,7 @@ static void back_back_range(int64_t K, int64_t B, int64_t H, int64_t D, const in
                 for (int64_t d = 0; d < D; d++) r_P[i * D + d] += c[i] * dz[d];
                 dcb[i] = 0.0f;
             }
-            rows_times(1, D, H, dz, D, PwT + k * D * H, dcb);
+            one_row_times(D, H, dz, PwT + k * D * H, dcb);
             mean[b] = 0.0f;
         }
         /* softmax over the valid windows: ds_t = a_t (da_t - sum_s a_s da_s), da_t = dc . h_t */
