@@ -158,7 +158,13 @@ _STOPPING_DOC = """\
     warm_start : bool, default=False
         When True and the estimator is already fitted on data of the same
         channels and targets, ``fit`` continues training the existing network
-        for ``max_epochs`` more epochs (scaling statistics are kept).
+        for ``max_epochs`` more epochs (scaling statistics are kept). The
+        parameters that build the network (its sizes, rates and parts, and a
+        regressor's ``loss``) must be those it was built with: a change
+        raises a ``ValueError``. ``lr``, ``max_epochs``, ``batch_size``,
+        ``weight_decay``, ``dropout``, ``clip_grad_norm``, ``class_weight``
+        and, where the model has them, ``aux_loss_weight`` and
+        ``load_balance`` take their current values.
     callbacks : list of skorch callbacks or None, default=None
         Extra :mod:`skorch.callbacks` (instances, or ``(name, callback)``
         pairs), run after the package's own (validation score, schedule,
@@ -668,6 +674,11 @@ def _subset(data, rows):
     )
 
 
+def _width_2d(data):
+    """The number of time steps of a :class:`SeriesData` read from a 2D ``X`` (its columns), else None."""
+    return data.values.shape[1] if data.layout == "2d" else None
+
+
 def _fingerprint(*arrays):
     """A short hash of the training data, to tell a resumed fit it got other data."""
     h = hashlib.blake2b(digest_size=16)
@@ -734,6 +745,49 @@ class BaseTimeSeriesEstimator(BaseEstimator):
 
     def _module_aux_weight(self):
         return 0.0
+
+    #: The constructor parameters the network is built from: the model families name theirs.
+    _network_param_names = ()
+
+    def _network_params(self, validating):
+        """The constructor parameters the network is built from, as ``{name: value}``.
+
+        Recorded at the cold fit (``_network_params_``); a ``warm_start`` fit
+        refuses to continue a network built with other values. These are the
+        model family's ``_network_param_names`` (sizes, rates, parts switched
+        on or off) and a regressor's ``loss``.
+
+        Parameters
+        ----------
+        validating : bool
+            Whether the network is trained with early stopping (it resolves
+            ``"auto"`` values).
+
+        Returns
+        -------
+        params : dict
+            Values comparable with ``==`` (sequences as tuples).
+        """
+        return {name: getattr(self, name) for name in self._network_param_names}
+
+    def _check_network_params(self):
+        """Refuse a ``warm_start`` fit whose network parameters differ from those the network was built with.
+
+        Estimators fitted before the record existed (unpickled) have nothing to
+        compare and continue as before.
+        """
+        fitted = self.__dict__.get("_network_params_")
+        if fitted is None:
+            return
+        current = self._network_params(validating=self.net_.train_split is not None)
+        changed = [name for name, value in current.items() if name in fitted and fitted[name] != value]
+        if changed:
+            now = ", ".join(f"{name}={current[name]!r}" for name in changed)
+            before = ", ".join(f"{name}={fitted[name]!r}" for name in changed)
+            raise ValueError(
+                f"warm_start=True but {now} while the fitted network was built with {before}; these parameters "
+                "define the network: set them back, or set warm_start=False to refit."
+            )
 
     def _check_param_combinations(self):
         """Check what the declared constraints cannot: parameters bounded by others, elements of lists.
@@ -817,8 +871,9 @@ class BaseTimeSeriesEstimator(BaseEstimator):
             ``HistGradientBoostingClassifier``): when given, the stopping epoch
             is chosen on them and all of ``X`` is used for training, instead
             of holding out ``validation_fraction`` of ``X``. Same layout and
-            channels as ``X``; labels among those of ``y``. Requires early
-            stopping (``early_stopping=True``, or ``"auto"``, which they switch on).
+            channels as ``X`` (a 2D ``X_val`` has the columns of a 2D ``X``);
+            labels among those of ``y``. Requires early stopping
+            (``early_stopping=True``, or ``"auto"``, which they switch on).
         sample_weight : array-like of shape (n_samples,) or None, default=None
             Non-negative, finite weights of the samples: the training loss is
             the weighted mean of the per-sample losses (times ``class_weight``
@@ -848,6 +903,9 @@ class BaseTimeSeriesEstimator(BaseEstimator):
             A constructor parameter that is not allowed: scikit-learn's
             ``InvalidParameterError``, naming the parameter, the allowed values
             and the value given, as scikit-learn's own estimators raise it.
+            Also invalid data in ``X``, ``y``, ``X_val`` or ``y_val`` (named in
+            the message), and a ``warm_start`` fit whose data (channels,
+            targets) or network parameters differ from the fitted network's.
         TrainingDivergedError
             If the loss, the gradients or the weights become non-finite. A
             cold fit then leaves the estimator unfitted; a ``warm_start`` fit
@@ -867,6 +925,8 @@ class BaseTimeSeriesEstimator(BaseEstimator):
             raise ValueError("fit(..., resume=True) needs checkpoint_dir: the folder of the fit to resume.")
         ckpt = read_checkpoint(self.checkpoint_dir) if resume else None
         warm = self.warm_start and hasattr(self, "net_") and not resume
+        if warm:
+            self._check_network_params()
         data = self._read_X(X, fitted=warm)
         n = data.values.shape[0]
         weights = _check_weights(sample_weight, n)
@@ -874,13 +934,18 @@ class BaseTimeSeriesEstimator(BaseEstimator):
         if ckpt is not None:
             targets = self._check_checkpoint(ckpt, data, y_enc, weights, targets)
         n_channels = data.n_features + (self.time_channel is not None)
+        val = None
+        if X_val is not None:
+            # a 2D X_val has the width of the network's 2D X, as X at predict time
+            n_timesteps = self.n_timesteps_in_ if warm else _width_2d(data)
+            val = self._read_validation(X_val, y_val, sample_weight_val, targets, n_channels, n_timesteps)
         job = _FitJob(
             data=data,
             weights=weights,
             y_enc=y_enc,
             targets=targets,
             n_channels=n_channels,
-            val=None if X_val is None else self._read_validation(X_val, y_val, sample_weight_val, targets, n_channels),
+            val=val,
             stopping=self._early_stopping_on(n, X_val is not None),
             device=_resolve_device(self.device),
             seed=ckpt["meta"]["seed"] if ckpt is not None else _draw_seed(self.random_state),
@@ -958,7 +1023,8 @@ class BaseTimeSeriesEstimator(BaseEstimator):
         for name, value in job.targets.items():
             setattr(self, name, value)
         self.n_features_in_ = job.n_channels
-        self.n_timesteps_in_ = data.values.shape[1] if data.layout == "2d" else None
+        self.n_timesteps_in_ = _width_2d(data)
+        self._network_params_ = self._network_params(validating=job.stopping)
         self.net_ = net
         return batch
 
@@ -1022,13 +1088,16 @@ class BaseTimeSeriesEstimator(BaseEstimator):
             raise ValueError("X_val and y_val were given, but early_stopping=False; set early_stopping=True or 'auto'.")
         return bool(self.early_stopping)
 
-    def _read_validation(self, X_val, y_val, sample_weight_val, targets, n_channels):
-        """Validate ``X_val``/``y_val`` against the training data's channels and targets."""
+    def _read_validation(self, X_val, y_val, sample_weight_val, targets, n_channels, n_timesteps=None):
+        """Validate ``X_val``/``y_val`` against the training data's channels (and, for a 2D ``X``,
+        its width ``n_timesteps``) and targets."""
         data = check_series(
             X_val,
             time_channel=self.time_channel,
             n_channels=n_channels,
-            estimator_name=f"{type(self).__name__} (X_val)",
+            n_timesteps=n_timesteps,
+            estimator_name=type(self).__name__,
+            input_name="X_val",
         )
         n = data.values.shape[0]
         y_enc = self._encode_y_val(y_val, targets)
@@ -1056,6 +1125,10 @@ class BaseTimeSeriesEstimator(BaseEstimator):
         if net.get_params().get("optimizer__weight_decay") != self.weight_decay:
             changes["optimizer__weight_decay"] = self.weight_decay
         net.set_params(**changes)
+        # every dropout layer of the networks is built with `dropout`, which it reads at every pass
+        for layer in net.module_.modules():
+            if isinstance(layer, torch.nn.Dropout):
+                layer.p = self.dropout
 
     def _restart_cosine_schedule(self, net):
         """Make a warm fit's cosine schedule anneal from the learning rate to 0 over its own ``max_epochs``.
@@ -1078,6 +1151,7 @@ class BaseTimeSeriesEstimator(BaseEstimator):
             *self._target_attrs(),
             "n_features_in_",
             "n_timesteps_in_",
+            "_network_params_",
             "scaling_",
             "history_",
             "feature_importances_",
@@ -1433,6 +1507,9 @@ class BaseTimeSeriesRegressor(RegressorMixin, BaseTimeSeriesEstimator):
 
     def _n_outputs(self, targets):
         return targets["n_outputs_"]
+
+    def _network_params(self, validating):
+        return {**super()._network_params(validating), "loss": self.loss}
 
     def _criterion(self):
         if self.loss == "huber":

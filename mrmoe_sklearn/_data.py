@@ -180,23 +180,23 @@ def _as_float_array(arr, what):
     raise TypeError(f"{what} has unsupported dtype {arr.dtype}; expected numbers.")
 
 
-def _stack_list(X):
-    """Pad a list of 1D/2D arrays (channels first) into a 3D NaN-padded array."""
+def _stack_list(X, input_name="X"):
+    """Pad a list of 1D/2D arrays (channels first) into a 3D NaN-padded array (``input_name`` names it in errors)."""
     if len(X) == 0:
-        raise ValueError("X is an empty list: found 0 sample(s), at least 1 is required.")
-    arrays = [_as_float_array(a, f"sample {i} of X") for i, a in enumerate(X)]
+        raise ValueError(f"{input_name} is an empty list: found 0 sample(s), at least 1 is required.")
+    arrays = [_as_float_array(a, f"sample {i} of {input_name}") for i, a in enumerate(X)]
     ndims = {a.ndim for a in arrays}
     if ndims == {1}:
         arrays = [a[None, :] for a in arrays]
     elif ndims != {2}:
         raise ValueError(
-            "A list X must hold 2D arrays (n_channels, n_timesteps_i) or 1D arrays "
+            f"A list {input_name} must hold 2D arrays (n_channels, n_timesteps_i) or 1D arrays "
             f"(n_timesteps_i,) alike; found arrays with ndim {sorted(ndims)}."
         )
     n_channels = {a.shape[0] for a in arrays}
     if len(n_channels) != 1:
         raise ValueError(
-            "All samples of a list X must have the same number of channels; found "
+            f"All samples of a list {input_name} must have the same number of channels; found "
             f"{sorted(n_channels)} (arrays are (n_channels, n_timesteps_i))."
         )
     n_steps = max(a.shape[1] for a in arrays)
@@ -207,7 +207,10 @@ def _stack_list(X):
     return out
 
 
-def check_series(X, *, time_channel=None, n_channels=None, n_timesteps=None, estimator_name="estimator"):
+# Long only by its docstring (about 40 lines of parameters, returns and raises).
+def check_series(
+    X, *, time_channel=None, n_channels=None, n_timesteps=None, estimator_name="estimator", input_name="X"
+):
     """Validate ``X`` and bring it into the model's layout.
 
     Parameters
@@ -227,6 +230,8 @@ def check_series(X, *, time_channel=None, n_channels=None, n_timesteps=None, est
         ``ValueError`` (is it transposed?). Other layouts may vary in length.
     estimator_name : str, default="estimator"
         Used in error messages.
+    input_name : str, default="X"
+        The name of ``X`` in error messages (``"X_val"`` for validation data).
 
     Returns
     -------
@@ -243,23 +248,23 @@ def check_series(X, *, time_channel=None, n_channels=None, n_timesteps=None, est
         elapsed time overflows float64, an invalid ``time_channel``, a 2D ``X``
         whose width differs from ``n_timesteps``.
     """
-    arr, layout = _read_layout(X, estimator_name)
+    arr, layout = _read_layout(X, estimator_name, input_name)
     n_samples, n_ch, n_steps = arr.shape
     if n_channels is not None and n_ch != n_channels:
         raise ValueError(
-            f"X has {n_ch} channels, but {estimator_name} was fitted with "
+            f"{input_name} has {n_ch} channels, but {estimator_name} was fitted with "
             f"{n_channels} channels (the time channel included)."
         )
     if n_timesteps is not None and layout == "2d" and n_steps != n_timesteps:
         raise ValueError(
-            f"X has {n_steps} columns (time steps), but {estimator_name} was fitted on 2D "
-            f"input with {n_timesteps}. A 2D X is a batch of univariate series of one "
+            f"{input_name} has {n_steps} columns (time steps), but {estimator_name} was fitted on 2D "
+            f"input with {n_timesteps}. A 2D {input_name} is a batch of univariate series of one "
             "length (is it transposed?); pass a 3D array or a list of arrays for other lengths."
         )
     if np.isinf(arr).any():
         i, c, t = np.argwhere(np.isinf(arr))[0]
         raise ValueError(
-            f"X contains infinity (first at sample {i}, channel {c}, step {t}); use NaN for missing values."
+            f"{input_name} contains infinity (first at sample {i}, channel {c}, step {t}); use NaN for missing values."
         )
 
     nan = np.isnan(arr)
@@ -269,7 +274,7 @@ def check_series(X, *, time_channel=None, n_channels=None, n_timesteps=None, est
 
     times = None
     if time_channel is not None:
-        time_channel = _check_time_channel(time_channel, n_ch)
+        time_channel = _check_time_channel(time_channel, n_ch, input_name)
         times = arr[:, time_channel, :].astype(np.float64)
         arr = np.delete(arr, time_channel, axis=1)
         nan = np.delete(nan, time_channel, axis=1)
@@ -278,7 +283,7 @@ def check_series(X, *, time_channel=None, n_channels=None, n_timesteps=None, est
     empty = np.flatnonzero(~observed.any(axis=(1, 2)))
     if empty.size:
         raise ValueError(
-            f"Sample(s) {empty[:10].tolist()} of X have no observed value; every sample "
+            f"Sample(s) {empty[:10].tolist()} of {input_name} have no observed value; every sample "
             "needs at least one non-NaN measurement."
         )
     valid = np.arange(n_steps)[None, :] < lengths[:, None]
@@ -288,35 +293,36 @@ def check_series(X, *, time_channel=None, n_channels=None, n_timesteps=None, est
     return SeriesData(values=values, times=times, lengths=lengths.astype(np.int64), layout=layout)
 
 
-def _read_layout(X, estimator_name):
+def _read_layout(X, estimator_name, input_name="X"):
     """``X`` as a 3D float array ``(n_samples, n_channels, n_timesteps)`` and the layout it came in.
 
     Raises where ``X`` is None, empty (no sample, channel or step), not 2D or
-    3D, or not numeric (see :func:`check_series`).
+    3D, or not numeric (see :func:`check_series`); the messages call it
+    ``input_name``.
     """
     if X is None:
-        raise ValueError(f"{estimator_name} expected X, got None.")
+        raise ValueError(f"{estimator_name} expected {input_name}, got None.")
     if isinstance(X, np.ndarray) and X.dtype == object and X.ndim == 1:
         if any(np.ndim(a) > 0 for a in X):
             # A 1D object array of series (as aeon and sktime nest them): a list.
             X = list(X)
     if isinstance(X, (list, tuple)) and len(X) == 0:
-        raise ValueError(f"X is an empty {type(X).__name__}: found 0 sample(s), at least 1 is required.")
+        raise ValueError(f"{input_name} is an empty {type(X).__name__}: found 0 sample(s), at least 1 is required.")
     layout = None
     if isinstance(X, (list, tuple)) and not np.isscalar(X[0]):
         try:
-            arr = _as_float_array(X, "X")
+            arr = _as_float_array(X, input_name)
         except (TypeError, ValueError):
             arr = None
         if arr is None or arr.dtype == object or arr.ndim not in (2, 3):
-            arr = _stack_list(X)
+            arr = _stack_list(X, input_name)
             layout = "list"
         elif not isinstance(X[0], (list, tuple)):
             # a list of series arrays (aeon's np-list) is variable length even where
             # its series share one length; nested Python lists are a 2D/3D array
             layout = "list"
     else:
-        arr = _as_float_array(X, "X")
+        arr = _as_float_array(X, input_name)
     orig_shape = arr.shape
     layout = layout or ("2d" if arr.ndim == 2 else "3d")
     if arr.ndim == 2:
@@ -325,7 +331,7 @@ def _read_layout(X, estimator_name):
         raise ValueError(
             f"Expected 2D (n_samples, n_timesteps) or 3D (n_samples, n_channels, "
             f"n_timesteps) input, got an array with ndim={arr.ndim} and shape "
-            f"{arr.shape}. Reshape your data: a single series is X.reshape(1, -1)."
+            f"{arr.shape}. Reshape your data: a single series is {input_name}.reshape(1, -1)."
         )
     n_samples, n_ch, n_steps = arr.shape
     if n_samples == 0:
@@ -334,19 +340,23 @@ def _read_layout(X, estimator_name):
         raise ValueError(f"Found array with 0 channel(s) (shape={arr.shape}); a minimum of 1 is required.")
     if n_steps == 0:
         raise ValueError(
-            f"X has 0 time steps: found array with 0 feature(s) (shape={orig_shape}) while a minimum of 1 is required."
+            f"{input_name} has 0 time steps: found array with 0 feature(s) (shape={orig_shape}) while a minimum "
+            "of 1 is required."
         )
     return arr, layout
 
 
-def _check_time_channel(time_channel, n_ch):
-    """``time_channel`` as an index in ``[0, n_ch)``; raises if it is not an int or out of range."""
+def _check_time_channel(time_channel, n_ch, input_name="X"):
+    """``time_channel`` as an index in ``[0, n_ch)``; raises if it is not an int or out of range
+    (for ``X`` of ``n_ch`` channels, called ``input_name`` in the messages)."""
     if not isinstance(time_channel, Integral) or isinstance(time_channel, bool):
         raise TypeError(f"time_channel must be an int or None, got {time_channel!r}.")
     if not -n_ch <= time_channel < n_ch:
-        raise ValueError(f"time_channel={time_channel} is out of range for X with {n_ch} channel(s).")
+        raise ValueError(f"time_channel={time_channel} is out of range for {input_name} with {n_ch} channel(s).")
     if n_ch < 2:
-        raise ValueError("time_channel is set but X has a single channel: there would be no measured feature left.")
+        raise ValueError(
+            f"time_channel is set but {input_name} has a single channel: there would be no measured feature left."
+        )
     return time_channel % n_ch
 
 

@@ -43,8 +43,27 @@ class _LiquidMixture:
         "backbone_units": [POSITIVE_INT],
     }
 
+    #: The constructor parameters the network is built from (see ``_network_params``).
+    _network_param_names = ("hidden_size", "backbone_units")
+
     def _mixture_config(self):  # pragma: no cover - abstract
         raise NotImplementedError
+
+    def _ensemble_size(self, validating):
+        """The number of networks trained side by side: ``ensemble_size`` with ``"auto"`` resolved (1 without it)."""
+        size = getattr(self, "ensemble_size", 1)
+        if size == "auto":
+            size = AUTO_ENSEMBLE if validating else 1
+        return size
+
+    def _update_warm_params(self, net):
+        """Also carry a changed ``load_balance`` over: the networks read it at every training pass."""
+        super()._update_warm_params(net)
+        load_balance = self._mixture_config().get("load_balance")
+        if load_balance is not None:
+            for module in net.module_.modules():
+                if isinstance(module, MRMoENet):
+                    module.load_balance = load_balance
 
     def _build_module(self, n_features, n_outputs, validating=False):
         n_summary = self.scaling_.summary_width
@@ -52,9 +71,8 @@ class _LiquidMixture:
         # the estimator's switches; the network gets n_summary
         config.pop("summary_head", None)
         config.pop("summary_encoding", None)
-        size = config.pop("ensemble_size", 1)
-        if size == "auto":
-            size = AUTO_ENSEMBLE if validating else 1
+        config.pop("ensemble_size", None)
+        size = self._ensemble_size(validating)
         # a hidden layer on the summaries: measured better than the linear layer alone on
         # PhysioNet 2012's val parts (splits 1 and 2: 85.9 / 55.1 against 85.7 / 54.5 AUROC / AUPRC)
         config["summary_hidden"] = 2 * config["head_size"] if n_summary else 0
@@ -211,6 +229,20 @@ MRMOE_PARAMS_DOC = (
 class _MRMoEModel(_LiquidMixture):
     """The multi-rate mixture: every part on by default."""
 
+    _network_param_names = (
+        *_LiquidMixture._network_param_names,
+        "rates",
+        "n_experts",
+        "feature_attention",
+        "temporal_attention",
+        "gate",
+        "top_k",
+        "head_size",
+        "carry_forward",
+        "summary_head",
+        "summary_encoding",
+        "ensemble_size",
+    )
     _model_constraints: dict = {
         **_LiquidMixture._model_constraints,
         "rates": [POSITIVE_INT, "array-like"],
@@ -237,6 +269,15 @@ class _MRMoEModel(_LiquidMixture):
         if not rates or not all(isinstance(r, Integral) and not isinstance(r, bool) and r >= 1 for r in rates):
             raise invalid_parameter("rates", type(self).__name__, "a non-empty sequence of ints >= 1", self.rates)
         super()._check_param_combinations()
+
+    def _network_params(self, validating):
+        # as the network is built: the rates a tuple of ints, "auto" resolved
+        params = super()._network_params(validating)
+        return {
+            **params,
+            "rates": tuple(int(r) for r in self._rates()),
+            "ensemble_size": self._ensemble_size(validating),
+        }
 
     def _mixture_config(self):
         rates = self._rates()
@@ -277,6 +318,7 @@ class _LNNModel(_LiquidMixture):
 class _MoEModel(_LiquidMixture):
     """K CfC experts at rate 1, softmax gate, last valid state."""
 
+    _network_param_names = (*_LiquidMixture._network_param_names, "n_experts", "top_k")
     _model_constraints: dict = {
         **_LiquidMixture._model_constraints,
         "n_experts": [POSITIVE_INT],
@@ -300,6 +342,7 @@ class _MoEModel(_LiquidMixture):
 class _LSTMModel:
     """``torch.nn.LSTM`` on ``[x, m, dt]``, last valid hidden state."""
 
+    _network_param_names = ("hidden_size", "num_layers")
     _model_constraints: dict = {
         "hidden_size": [POSITIVE_INT],
         "num_layers": [POSITIVE_INT],

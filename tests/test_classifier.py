@@ -293,6 +293,38 @@ def test_validation_data_errors_and_auto_early_stopping(binary_task):
     assert "valid_loss" in given.history_[-1]
 
 
+def test_errors_in_validation_data_name_x_val(binary_task):
+    """An error in ``X_val`` says so, not that ``X`` (which is fine) has it."""
+    X, y = binary_task
+    clf = _fast(MRMoEClassifier, early_stopping=True, max_epochs=1)
+    empty = X[:10].copy()
+    empty[2, 1:] = np.nan
+    with pytest.raises(ValueError, match=r"^Sample\(s\) \[2\] of X_val have no observed value"):
+        clf.fit(X, y, X_val=empty, y_val=y[:10])
+    infinite = X[:10].copy()
+    infinite[3, 2, 5] = np.inf
+    with pytest.raises(ValueError, match=r"^X_val contains infinity \(first at sample 3, channel 2, step 5\)"):
+        clf.fit(X, y, X_val=infinite, y_val=y[:10])
+    with pytest.raises(ValueError, match="^X_val has 4 channels, but MRMoEClassifier was fitted with 5"):
+        clf.fit(X, y, X_val=X[:10, :4], y_val=y[:10])
+
+
+def test_a_2d_x_val_must_have_the_width_of_a_2d_x(rng):
+    """A 2D ``X`` is a batch of univariate series of one length: a 2D ``X_val`` of another width (transposed)
+    is refused as at predict time, in a cold and in a warm fit; 3D and list ``X_val`` may vary in length."""
+    X, X_val = rng.normal(size=(40, 12)), rng.normal(size=(30, 12))
+    y, y_val = np.arange(40) % 2, np.arange(30) % 2
+    clf = MRMoEClassifier(**dict(FAST, max_epochs=1, early_stopping=True))
+    with pytest.raises(ValueError, match="^X_val has 30 columns .* fitted on 2D input with 12"):
+        clf.fit(X, y, X_val=X_val.T, y_val=y_val[:12])
+    clf.fit(X, y, X_val=X_val, y_val=y_val)
+    clf.fit(X, y, X_val=X_val[:, None, :9], y_val=y_val)  # 3D: variable length
+    clf.set_params(warm_start=True)
+    with pytest.raises(ValueError, match="^X_val has 30 columns .* fitted on 2D input with 12"):
+        clf.fit(X, y, X_val=X_val.T, y_val=y_val[:12])
+    assert len(clf.fit(X, y, X_val=list(X_val[:, :9]), y_val=y_val).history_) == 2
+
+
 def test_auto_early_stopping_switches_on_from_the_threshold(binary_task, monkeypatch):
     from mrmoe_sklearn import _base
 

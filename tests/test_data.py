@@ -101,6 +101,34 @@ def test_bad_inputs_raise_clear_errors(X, error, match):
         check_series(X)
 
 
+@pytest.mark.parametrize(
+    "X, kwargs, match",
+    [
+        (np.array([[1.0, np.inf]]), {}, "^X_val contains infinity"),
+        (np.array([[np.nan, np.nan], [1.0, 2.0]]), {}, r"^Sample\(s\) \[0\] of X_val have no observed value"),
+        (np.array([["a", "b"]], dtype=object), {}, "^X_val contains non-numeric data"),
+        ([np.zeros((2, 3)), np.zeros(3)], {}, "^A list X_val must hold"),
+        ([np.zeros((2, 3)), np.zeros((1, 3))], {}, "^All samples of a list X_val"),
+        ([np.zeros(3), ["a"]], {}, "^sample 1 of X_val contains non-numeric"),
+        ([], {}, "^X_val is an empty list"),
+        (np.zeros((2, 0)), {}, "^X_val has 0 time steps"),
+        (np.zeros(5), {}, r"a single series is X_val\.reshape"),
+        (np.zeros((2, 3, 4)), {"n_channels": 2}, "^X_val has 3 channels, but est was fitted with 2"),
+        (np.zeros((2, 5)), {"n_timesteps": 4}, "^X_val has 5 columns .* A 2D X_val is a batch"),
+        (np.zeros((2, 1, 4)), {"time_channel": 0}, "^time_channel is set but X_val has a single channel"),
+        (np.zeros((2, 2, 4)), {"time_channel": 3}, "^time_channel=3 is out of range for X_val"),
+    ],
+)
+def test_messages_name_the_input(X, kwargs, match):
+    """``input_name`` names the input in every message that names one (``X`` by default)."""
+    with pytest.raises((TypeError, ValueError), match=match) as caught:
+        check_series(X, estimator_name="est", input_name="X_val", **kwargs)
+    message = str(caught.value)
+    assert " X " not in f" {message} " and "of X " not in message and not message.startswith("X ")
+    with pytest.raises((TypeError, ValueError), match=match.replace("X_val", "X")):
+        check_series(X, estimator_name="est", **kwargs)
+
+
 def test_channel_count_must_match_fit(rng):
     with pytest.raises(ValueError, match="4 channels, but .* fitted with 3"):
         check_series(rng.normal(size=(2, 4, 5)), n_channels=3)

@@ -4,6 +4,7 @@ import pickle
 
 import numpy as np
 import pytest
+import torch
 from sklearn.base import clone
 from sklearn.metrics import r2_score
 
@@ -103,3 +104,23 @@ def test_warm_start_predictions_take_the_shape_of_the_latest_y(slope_data):
     assert reg.predict(X[:8]).shape == (8, 1)
     reg.fit(X[:64], y[:64])
     assert reg.predict(X[:8]).shape == (8,)
+
+
+@pytest.mark.parametrize("cls", [MRMoERegressor, LSTMRegressor])
+def test_warm_start_refuses_a_changed_loss(cls, slope_data):
+    """The criterion is built with the network: a warm fit with another ``loss`` says so rather than
+    training on the first fit's loss."""
+    X, y = slope_data
+    params = dict(FAST, max_epochs=1, time_channel=0)
+    if cls is LSTMRegressor:
+        params.pop("backbone_units")
+    reg = cls(**params).fit(X[:64], y[:64])
+    reg.set_params(warm_start=True, loss="huber")
+    with pytest.raises(
+        ValueError,
+        match="^warm_start=True but loss='huber' while the fitted network was built with loss='squared_error'",
+    ):
+        reg.fit(X[:64], y[:64])
+    assert len(reg.set_params(loss="squared_error", lr=1e-2).fit(X[:64], y[:64]).history_) == 2
+    reg.set_params(warm_start=False, loss="huber").fit(X[:64], y[:64])
+    assert isinstance(reg.net_.criterion_, torch.nn.HuberLoss)

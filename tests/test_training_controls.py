@@ -2,6 +2,7 @@
 
 import math
 import pickle
+import re
 
 import numpy as np
 import pytest
@@ -12,7 +13,7 @@ from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import GridSearchCV, KFold, cross_validate
 from skorch.callbacks import Callback, EpochScoring, LRScheduler
 
-from mrmoe_sklearn import LSTMClassifier, MRMoEClassifier, MRMoERegressor
+from mrmoe_sklearn import LNNClassifier, LSTMClassifier, MoEClassifier, MRMoEClassifier, MRMoERegressor
 from mrmoe_sklearn._base import clip_gradients
 
 FAST = dict(hidden_size=8, backbone_units=16, max_epochs=4, batch_size=32, n_threads=1, random_state=0)
@@ -111,6 +112,117 @@ def test_warm_start_fit_uses_the_current_loss_weights(task):
     assert clf.net_.aux_loss_weight == 0.01
     clf.set_params(aux_loss_weight=0.0).fit(X, y)
     assert clf.net_.aux_loss_weight == 0.0
+
+
+#: Per estimator, parameters that build the network and a value other than the cold fit's (``FAST``'s or the
+#: default); the regressors' ``loss`` is in tests/test_regressor.py.
+NETWORK_CHANGES = {
+    MRMoEClassifier: dict(
+        hidden_size=4,
+        backbone_units=8,
+        rates=(1, 2),
+        n_experts=2,
+        feature_attention=False,
+        temporal_attention=False,
+        gate=False,
+        top_k=1,
+        head_size=16,
+        carry_forward=True,
+        summary_head=False,
+        summary_encoding="robust",
+        ensemble_size=2,
+    ),
+    LNNClassifier: dict(hidden_size=4, backbone_units=8),
+    MoEClassifier: dict(n_experts=2, hidden_size=4, backbone_units=8, top_k=1),
+    LSTMClassifier: dict(hidden_size=4, num_layers=2),
+}
+
+
+@pytest.fixture(scope="module")
+def cold_fits(task):
+    """One fitted estimator (one epoch) of each class of ``NETWORK_CHANGES``."""
+    X, y = task
+    fits = {}
+    for cls in NETWORK_CHANGES:
+        params = dict(FAST, max_epochs=1, time_channel=0)
+        if cls is LSTMClassifier:
+            params.pop("backbone_units")
+        fits[cls] = cls(**params).fit(X, y)
+    return fits
+
+
+@pytest.mark.parametrize("cls, name", [(cls, name) for cls, changes in NETWORK_CHANGES.items() for name in changes])
+def test_warm_start_refuses_a_changed_network_parameter(cls, name, cold_fits, task):
+    """The warm fit would train the network the cold fit built, not the one the parameters describe: a clear
+    error naming the parameter, its value and the network's, which leaves the fitted estimator as it was."""
+    X, y = task
+    clf = pickle.loads(pickle.dumps(cold_fits[cls]))
+    before = clf.predict_proba(X)
+    old = clf.get_params()[name]
+    new = NETWORK_CHANGES[cls][name]
+    clf.set_params(warm_start=True, **{name: new})
+    built = 1 if name == "ensemble_size" else old  # "auto" is 1 network without early stopping
+    expected = f"warm_start=True but {name}={new!r} while the fitted network was built with {name}={built!r}"
+    with pytest.raises(ValueError, match="^" + re.escape(expected) + ".*set warm_start=False to refit"):
+        clf.fit(X, y)
+    assert len(clf.history_) == 1
+    np.testing.assert_array_equal(clf.predict_proba(X), before)
+    # set back, the fit continues; a refit builds the network the parameters describe
+    assert len(clf.set_params(**{name: old}).fit(X, y).history_) == 2
+    clf.set_params(warm_start=False, **{name: new}).fit(X, y)
+    assert clf._network_params_[name] == new
+
+
+def test_warm_start_names_every_changed_parameter_and_reads_them_as_built(cold_fits, task):
+    X, y = task
+    clf = pickle.loads(pickle.dumps(cold_fits[MRMoEClassifier]))
+    clf.set_params(warm_start=True, hidden_size=4, gate=False)
+    with pytest.raises(ValueError, match=r"but hidden_size=4, gate=False while .* with hidden_size=8, gate=True;"):
+        clf.fit(X, y)
+    # values equal to the network's as built: rates in a list, ensemble_size="auto" (1 without early stopping)
+    clf.set_params(hidden_size=8, gate=True, rates=[1, 2, 4, 8], ensemble_size=1)
+    assert len(clf.fit(X, y).history_) == 2
+
+
+def test_warm_start_applies_changed_training_parameters(cold_fits, task):
+    """Parameters of the training, not of the network, are used by a warm fit: among them ``dropout`` (every
+    dropout layer's rate) and ``load_balance`` (read at every training pass)."""
+    X, y = task
+    clf = pickle.loads(pickle.dumps(cold_fits[MRMoEClassifier]))
+    clf.set_params(
+        warm_start=True,
+        lr=0.01,
+        max_epochs=2,
+        batch_size=16,
+        weight_decay=0.0,
+        dropout=0.3,
+        class_weight="balanced",
+        patience=2,
+        early_stopping=False,
+        aux_loss_weight=0.1,
+        load_balance="switch",
+        clip_grad_norm=5.0,
+    )
+    clf.fit(X, y)
+    net = clf.net_
+    assert len(clf.history_) == 3
+    assert (net.lr, net.batch_size, net.aux_loss_weight, net.clip_grad_norm) == (0.01, 16, 0.1, 5.0)
+    assert net.optimizer_.param_groups[0]["weight_decay"] == 0.0
+    assert net.class_weights is not None
+    dropouts = [m for m in net.module_.modules() if isinstance(m, torch.nn.Dropout)]
+    assert dropouts and all(m.p == 0.3 for m in dropouts)
+    assert net.module_.load_balance == "switch"
+
+
+@pytest.mark.parametrize("cls", [MRMoEClassifier, LSTMClassifier])
+def test_estimators_pickled_before_the_record_still_warm_start(cls, cold_fits, task):
+    """An estimator fitted before ``_network_params_`` existed has no record to compare: it continues."""
+    X, y = task
+    clf = pickle.loads(pickle.dumps(cold_fits[cls]))
+    del clf._network_params_
+    clf = pickle.loads(pickle.dumps(clf))
+    assert len(clf.set_params(warm_start=True, max_epochs=1).fit(X, y).history_) == 2
+    assert not hasattr(clf, "_network_params_")
 
 
 def test_validation_part_is_weighted(task):
