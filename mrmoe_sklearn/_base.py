@@ -47,6 +47,7 @@ from ._callbacks import (
 from ._data import SeriesData, check_series, fit_scaling, prepare_batch
 from ._flat import ELEMENTWISE_OPTIMIZERS, FlatParameters
 from ._params import POSITIVE_INT, TIME_CHANNEL, DeviceOptions, invalid_parameter
+from .nn.models import row_copies
 
 __all__ = [
     "BaseTimeSeriesEstimator",
@@ -261,14 +262,15 @@ class _Net(NeuralNet):
         if not isinstance(x, dict):
             return super().infer(x, **fit_params)
         x = {k: to_tensor(v, device=self.device) for k, v in x.items() if k != "w"}
-        n = len(next(iter(x.values())))
-        rows = -(-n // INFER_ROWS) * INFER_ROWS
         # (a module with row_block = INFER_ROWS gives its copies to the parts that need them)
-        if self.module_.training or rows == n or getattr(self.module_, "row_block", 0) == INFER_ROWS:
+        if self.module_.training or getattr(self.module_, "row_block", 0) == INFER_ROWS:
+            return super().infer(x, **fit_params)
+        n = len(next(iter(x.values())))
+        copies = row_copies(n, INFER_ROWS, self.device)
+        if copies is None:
             return super().infer(x, **fit_params)
         # inference on a whole number of row blocks (copies of the batch's rows)
-        idx = torch.arange(rows, device=self.device) % n
-        return super().infer({k: v[idx] for k, v in x.items()}, **fit_params)[:n]
+        return super().infer({k: v[copies] for k, v in x.items()}, **fit_params)[:n]
 
     def _weights(self, X, y_true):
         """Per-sample weights of a batch (sample times class weights), or None."""

@@ -13,7 +13,7 @@ from .attention import FeatureAttention, TemporalAttention
 from .experts import MultiRateCfC, carry_forward, window_sums
 from .gating import Gate, load_balance_loss
 
-__all__ = ["MRMoENet", "LSTMNet", "carry_forward"]
+__all__ = ["MRMoENet", "LSTMNet", "carry_forward", "row_copies"]
 
 
 def _trim(x, m, dt, v, cast=True):
@@ -27,6 +27,27 @@ def _trim(x, m, dt, v, cast=True):
 def _rows_of(t, index):
     """``t[index]`` (None stays None)."""
     return None if t is None else t[index]
+
+
+def row_copies(n, block, device=None):
+    """The rows ``0, 1, ..., n - 1, 0, 1, ...`` up to a whole number of blocks of ``block`` rows.
+
+    Parameters
+    ----------
+    n : int
+        Rows of the batch.
+    block : int
+        Rows per block (0: none).
+    device : torch.device or str or None, default=None
+
+    Returns
+    -------
+    index : Tensor of shape (rows,) or None
+        ``arange(rows) % n``; None where ``n`` is already a whole number of
+        blocks, or ``block`` is 0.
+    """
+    rows = -(-n // block) * block if block else n
+    return None if rows == n else torch.arange(rows, device=device) % n
 
 
 class MRMoENet(nn.Module):
@@ -155,23 +176,22 @@ class MRMoENet(nn.Module):
         details : dict, only with ``return_details=True``
         """
         n = x.shape[0]
-        block = 0 if self.training else getattr(self, "row_block", 0)  # (0 in networks pickled before it)
-        rows = -(-n // block) * block if block else n
-        if rows == n:
+        # (row_block is 0 in networks pickled before it)
+        copies = None if self.training else row_copies(n, getattr(self, "row_block", 0), x.device)
+        if copies is None:
             return self._forward(x, m, dt, v, s, return_details)
         parts = (self.feature_attention, self.experts, self.gate, self.temporal_attention)
         if fused.per_sample(x, m, dt, v, *parts, self.proj_weight, self.proj_bias, self.carry_forward):
-            return self._forward(x, m, dt, v, s, return_details, rows)
+            return self._forward(x, m, dt, v, s, return_details, copies)
         # every part on the copies, cut back to the batch's own rows
-        copies = torch.arange(rows, device=x.device) % n
         out = self._forward(x[copies], m[copies], dt[copies], v[copies], _rows_of(s, copies), return_details)
         if not return_details:
             return out[:n]
         return out[0][:n], {key: value[:n] for key, value in out[1].items()}
 
-    def _forward(self, x, m, dt, v, s, return_details, head_rows=None):
-        """:meth:`forward` on the batch as it is; with ``head_rows``, the head's inputs copied row by row
-        up to that many rows (the mixture computes each sample on its own)."""
+    def _forward(self, x, m, dt, v, s, return_details, head_copies=None):
+        """:meth:`forward` on the batch as it is; with ``head_copies`` (from :func:`row_copies`), the
+        head's inputs taken at those rows (the mixture computes each sample on its own)."""
         T_in = x.shape[1]
         x, m, dt, v = _trim(x, m, dt, v, cast=False)
         z, g, a, weights = fused.mixture(
@@ -192,13 +212,12 @@ class MRMoENet(nn.Module):
         if self.summary is not None and s is None:
             raise ValueError("This network was built with n_summary > 0 and needs the summary input s.")
         n = z.shape[0]
-        if head_rows is not None:
-            copies = torch.arange(head_rows, device=z.device) % n
-            z, s = z[copies], _rows_of(s, copies)
+        if head_copies is not None:
+            z, s = z[head_copies], _rows_of(s, head_copies)
         if self.summary is not None:
             z = z + self.summary(s)
         logits = self.out(self.dropout(z))
-        if head_rows is not None:
+        if head_copies is not None:
             logits = logits[:n]
         if not return_details:
             return logits
