@@ -47,6 +47,7 @@ from ._callbacks import (
 from ._data import SeriesData, check_series, fit_scaling, prepare_batch
 from ._flat import ELEMENTWISE_OPTIMIZERS, FlatParameters
 from ._params import POSITIVE_INT, TIME_CHANNEL, DeviceOptions, invalid_parameter
+from .nn import kernel
 from .nn.models import row_copies
 
 __all__ = [
@@ -577,7 +578,12 @@ def _torch_threads(n_threads):
     inside a Dask worker) and flushes denormal floats to zero: gradients that
     decay through long recurrences otherwise turn denormal and slow every
     recurrent model (the LSTM baseline too) by an order of magnitude on CPUs.
-    Flushing is switched off again on exit (torch's default).
+    Flushing is a setting of each thread: it is set in torch's threads too
+    (through the compiled library, which shares their OpenMP runtime), so
+    that a sample's arithmetic does not depend on the thread that computes
+    it, and on exit every thread gets the calling thread's setting from
+    before (without the compiled library: flushing off in the calling thread,
+    torch's default, and torch's other threads keep theirs).
     """
     # Inside a Dask worker every task gets one thread: a worker with T threads
     # runs T tasks at once, and torch's setting is shared by the whole process.
@@ -585,11 +591,15 @@ def _torch_threads(n_threads):
     old = torch.get_num_threads()
     if n is not None:
         torch.set_num_threads(int(n))
+    threads = torch.get_num_threads()
+    flushed_before = kernel.flush_denormals(None, 1)
     torch.set_flush_denormal(True)
+    kernel.flush_denormals(True, threads)
     try:
         yield
     finally:
-        torch.set_flush_denormal(False)
+        torch.set_flush_denormal(bool(flushed_before))
+        kernel.flush_denormals(bool(flushed_before), threads)
         torch.set_num_threads(old)
 
 

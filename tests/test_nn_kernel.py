@@ -462,3 +462,31 @@ def test_sample_blocks_contiguous():
         with pytest.raises(ValueError, match="x: each sample's block must be contiguous"):
             kernel._sample_rows(bad, "x")
     assert kernel._sample_rows(x[:, :5], "x") == 36
+
+
+def _denormals_kept(x):
+    """How many of ``x`` (denormal floats, over a million: torch splits them over its threads)
+    survive a multiplication by one."""
+    return int(((x * 1.0) != 0).sum())
+
+
+@needs_kernel
+@pytest.mark.skipif(not kernel.threaded(), reason="built without OpenMP")
+def test_flush_denormals_reaches_torchs_threads():
+    old = torch.get_num_threads()
+    torch.set_num_threads(2)
+    x = torch.full((1 << 20,), 1e-39)  # float32's smallest normal is 1.2e-38
+    try:
+        if kernel.flush_denormals(None) is None:
+            pytest.skip("the processor has no setting for flushing denormals")
+        torch.set_flush_denormal(True)  # torch's: the calling thread alone
+        assert kernel.flush_denormals(None, 1) == 1
+        assert kernel.flush_denormals(True) == 2
+        assert kernel.flush_denormals(None) == 2
+        assert _denormals_kept(x) == 0
+        assert kernel.flush_denormals(False) == 0
+        assert kernel.flush_denormals(None, 1) == 0
+        assert _denormals_kept(x) == x.numel()
+    finally:
+        kernel.flush_denormals(False)
+        torch.set_num_threads(old)

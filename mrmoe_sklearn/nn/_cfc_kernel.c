@@ -224,6 +224,56 @@ int cfc_threaded(void) {
 #endif
 }
 
+/* Flushing of denormal floats to zero (x86: FTZ and DAZ in MXCSR, as torch.set_flush_denormal
+   sets them; AArch64: FZ in FPCR) is a setting of each thread: torch sets it in the calling thread
+   only, while the OpenMP threads (torch's, which this library shares, and this kernel's) keep the
+   setting they had, inherited from the thread that started them. */
+#if defined(__SSE__) || defined(__x86_64__)
+#include <xmmintrin.h>
+#define FLUSH_BITS 0x8040u
+static int flush_get(void) { return (_mm_getcsr() & FLUSH_BITS) == FLUSH_BITS; }
+static void flush_set(int on) { _mm_setcsr(on ? _mm_getcsr() | FLUSH_BITS : _mm_getcsr() & ~FLUSH_BITS); }
+#define HAS_FLUSH 1
+#elif defined(__aarch64__)
+#define FLUSH_BITS ((uint64_t)1 << 24)
+static int flush_get(void) {
+    uint64_t r;
+    __asm__ volatile("mrs %0, fpcr" : "=r"(r));
+    return (r & FLUSH_BITS) != 0;
+}
+static void flush_set(int on) {
+    uint64_t r;
+    __asm__ volatile("mrs %0, fpcr" : "=r"(r));
+    r = on ? r | FLUSH_BITS : r & ~FLUSH_BITS;
+    __asm__ volatile("msr fpcr, %0" : : "r"(r));
+}
+#define HAS_FLUSH 1
+#else
+#define HAS_FLUSH 0
+#endif
+
+/* Sets (on = 1) or clears (on = 0) the flushing of denormals in the calling thread and the other
+   n_threads - 1 threads of its OpenMP regions; on = -1 only reads it. Returns how many of those
+   threads flush (after the change), or -1 where the processor has no such setting. */
+int64_t flush_denormals(int64_t n_threads, int64_t on) {
+#if HAS_FLUSH
+    int64_t flushing = 0;
+    const int nt = n_threads < 1 ? 1 : (int)n_threads;
+    (void)nt;
+#ifdef _OPENMP
+#pragma omp parallel num_threads(nt) reduction(+ : flushing)
+#endif
+    {
+        if (on >= 0) flush_set((int)on);
+        flushing += flush_get();
+    }
+    return flushing;
+#else
+    (void)n_threads, (void)on;
+    return -1;
+#endif
+}
+
 /* The threads a call runs (at most one per unit, at least one). */
 static int team_size(int64_t n_threads, int64_t n_units) {
     int64_t nt = n_threads < n_units ? n_threads : n_units;

@@ -51,6 +51,7 @@ __all__ = [
     "available",
     "status",
     "threaded",
+    "flush_denormals",
     "forward",
     "backward",
     "forward_experts",
@@ -187,6 +188,8 @@ def _bind(lib):
     lib.cfc_backward_experts_scratch.restype = i64
     lib.cfc_threaded.argtypes = []
     lib.cfc_threaded.restype = ctypes.c_int
+    lib.flush_denormals.argtypes = [i64, i64]
+    lib.flush_denormals.restype = i64
     lib.summary_stats.argtypes = [i64] * 3 + [ptr, i64] + [ptr] * 4 + [i64]
     lib.summary_stats.restype = None
     lib.quantile_encode.argtypes = [i64] * 3 + [ptr] * 3 + [i64]
@@ -295,6 +298,35 @@ def threaded():
     """
     lib = load()
     return lib is not None and bool(lib.cfc_threaded())
+
+
+def flush_denormals(on, n_threads=None):
+    """Flush denormal floats to zero, or stop, in the calling thread and its OpenMP threads.
+
+    :func:`torch.set_flush_denormal` changes the calling thread's setting
+    only; torch's other threads (an OpenMP pool this library shares) keep
+    the one they inherited when they started. This sets it in every thread
+    of the calling thread's parallel regions of ``n_threads`` threads.
+
+    Parameters
+    ----------
+    on : bool or None
+        True to flush, False not to; None only reads the setting.
+    n_threads : int or None, default=None
+        Threads of the regions to reach (the calling thread included); None:
+        :func:`torch.get_num_threads`. 1 reads or sets the calling thread's.
+
+    Returns
+    -------
+    int or None
+        How many of those threads flush afterwards; None where the kernel is
+        not in use or the processor has no such setting (x86 and AArch64 have).
+    """
+    lib = load()
+    if lib is None:
+        return None
+    flushing = lib.flush_denormals(_threads(n_threads), -1 if on is None else int(bool(on)))
+    return None if flushing < 0 else int(flushing)
 
 
 #: Samples per block, the unit threads take and weight gradients are summed over (the C
