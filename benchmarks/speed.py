@@ -89,11 +89,25 @@ def base_size(sizes):
 
 
 QUICK_DEFAULTS = dict(
-    sizes=[8, 16], samples=[128], epochs=2, predict_samples=1000, isolation="none", max_seconds=math.inf
+    sizes=[8, 16],
+    samples=[128],
+    epochs=2,
+    min_seconds=0.0,
+    predict_samples=1000,
+    isolation="none",
+    max_seconds=math.inf,
 )
 FULL_DEFAULTS = dict(
-    sizes=[64, 256, 1024], samples=[2000, 20000], epochs=3, predict_samples=2000, isolation="process", max_seconds=300.0
+    sizes=[64, 256, 1024],
+    samples=[2000, 20000],
+    epochs=3,
+    min_seconds=2.0,
+    predict_samples=2000,
+    isolation="process",
+    max_seconds=300.0,
 )
+#: The most epochs a run trains to reach ``--min-seconds``.
+MAX_EPOCHS = 30
 MIN_PREDICT_SAMPLES = 1000
 
 TARGET_TIME_RATIO = 1.0  # MR-MoE s/epoch <= 1.0 x LSTM
@@ -129,6 +143,13 @@ def _positive_int(text):
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def _non_negative_float(text):
+    value = float(text)
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"must be a number >= 0, got {text!r}")
     return value
 
 
@@ -175,6 +196,15 @@ def build_parser():
         default=None,
         help="epochs trained per configuration; the median s/epoch is reported, "
         "epoch 0 excluded as warm-up when there are >= 3 (default 3)",
+    )
+    p.add_argument(
+        "--min-seconds",
+        type=_non_negative_float,
+        default=None,
+        help="where epochs are short, train more of them: enough for this many seconds of timed "
+        f"epochs per run (from the estimated epoch; at most {MAX_EPOCHS} epochs, never fewer than "
+        "--epochs), so that a short configuration's median is not that of two epochs of a tenth "
+        "of a second; 0: exactly --epochs (default 2; 0 with --quick)",
     )
     p.add_argument("--batch-size", type=_positive_int, default=64, help="mini-batch size (default 64)")
     p.add_argument(
@@ -339,6 +369,17 @@ class PeakMemory:
 
 
 # --------------------------------------------------------------------------- one run
+def epochs_to_run(spec, estimate):
+    """Epochs one run trains: ``spec["epochs"]``, or more where an epoch (``estimate`` seconds)
+    is short, enough for ``spec["min_seconds"]`` of timed epochs (epoch 0 not counted), at most
+    ``MAX_EPOCHS``."""
+    epochs = spec["epochs"]
+    min_seconds = spec.get("min_seconds", 0.0)
+    if min_seconds > 0 and estimate > 0:
+        epochs = max(epochs, min(MAX_EPOCHS, 1 + math.ceil(min_seconds / estimate)))
+    return epochs
+
+
 def _median_epoch(durations):
     """Median seconds per epoch, epoch 0 left out as warm-up when there are at least 3."""
     durations = list(durations)
@@ -444,6 +485,7 @@ def _run_estimator(key, spec, X, y):
     if estimate > spec["max_seconds"]:
         return {"status": "skipped", "estimate_s": estimate}
 
+    est.set_params(max_epochs=epochs_to_run(spec, estimate))
     meter = PeakMemory(spec["device"])
     _attach_memory_probe(est, meter)
     _release_free_memory()
@@ -535,7 +577,7 @@ def _run_ncps(key, spec, X, y):
     _release_free_memory()
     durations = []
     model.train()
-    for _ in range(spec["epochs"]):
+    for _ in range(epochs_to_run(spec, estimate)):
         meter.begin()
         t0 = time.perf_counter()
         losses = [train_step(model, opt, xb, yb) for xb, yb in loader]
@@ -551,8 +593,8 @@ def run_one(spec):
     """Train one model on one configuration; returns a JSON-serialisable dict.
 
     ``spec`` holds ``model`` (a key of ``MODELS``), ``steps``, ``samples``,
-    ``epochs``, ``batch_size``, ``threads``, ``device``, ``max_seconds`` and
-    ``predict_samples``.
+    ``epochs``, ``min_seconds`` (see :func:`epochs_to_run`), ``batch_size``,
+    ``threads``, ``device``, ``max_seconds`` and ``predict_samples``.
     """
     import torch
 
@@ -845,10 +887,17 @@ def _cpu_model():
     return None
 
 
+def _epochs_text(args):
+    """The epochs of a run, in words."""
+    if args.min_seconds > 0:
+        return f"{args.epochs} to {MAX_EPOCHS} epochs (at least {args.min_seconds:g} s timed)"
+    return f"{args.epochs} epoch(s)"
+
+
 def _section_title(n, args, threads):
     return (
         f"{n} samples x {N_CHANNELS} channels, binary labels, batch {args.batch_size}, "
-        f"{args.epochs} epoch(s), {threads} thread(s), {args.device}"
+        f"{_epochs_text(args)}, {threads} thread(s), {args.device}"
     )
 
 
@@ -946,7 +995,8 @@ def render_markdown(by_threads, args, keys, env, elapsed):
         f"- machine: {env['machine']}, processor: {env['processor']}, {env['cpus']} CPUs",
         f"- Python {env['python']}, torch {env['torch']}, {env['threads']} torch thread(s), device {env['device']}",
         f"- CfC recurrence: {env['scan']}",
-        f"- epochs per run: {args.epochs} (median s/epoch{', epoch 0 excluded' if args.epochs >= 3 else ''}), "
+        f"- epochs per run: {_epochs_text(args)} (median s/epoch"
+        f"{', epoch 0 excluded' if args.epochs >= 3 else ''}), "
         f"batch size {args.batch_size}, predict_proba on {args.predict_samples} samples, "
         f"isolation: {args.isolation}, budget per epoch: "
         f"{'none' if not math.isfinite(args.max_seconds) else f'{args.max_seconds:g} s'}",
@@ -1030,6 +1080,7 @@ def main(argv=None):
                         steps=steps,
                         samples=n,
                         epochs=args.epochs,
+                        min_seconds=args.min_seconds,
                         batch_size=args.batch_size,
                         threads=threads,
                         device=args.device,
@@ -1062,7 +1113,8 @@ def _print_run(label, r, args, t0):
     """The progress line of one run."""
     if r["status"] == "ok":
         print(
-            f"{label} {_fmt(r['sec_per_epoch'])} s/epoch, {_fmt(r['peak_mib'])} MiB ({time.perf_counter() - t0:.1f} s)",
+            f"{label} {_fmt(r['sec_per_epoch'])} s/epoch ({len(r['epoch_s'])} epochs), {_fmt(r['peak_mib'])} MiB "
+            f"({time.perf_counter() - t0:.1f} s)",
             flush=True,
         )
     elif r["status"] == "skipped":

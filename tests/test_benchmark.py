@@ -116,6 +116,9 @@ def test_isolated_worker_and_budget_skip():
         len(re.findall(r"^LSTMClassifier\s+8 steps x 64 samples, 1 thread\(s\) \(run [12]/2\): ", stdout, re.M)) == 2
     ), stdout
     _assert_positive(_row(stdout, "LSTMClassifier", 8), "isolated LSTMClassifier")
+    # an epoch of one batch is short: each run trains more epochs than --epochs (--min-seconds 2)
+    epochs = [int(n) for n in re.findall(r"s/epoch \((\d+) epochs\)", stdout)]
+    assert len(epochs) == 2 and all(1 < n <= speed.MAX_EPOCHS for n in epochs), stdout
 
     # A budget no epoch can meet: every run is skipped (and not tried again), the targets are
     # not applicable.
@@ -174,14 +177,25 @@ def test_median_epoch_skips_warm_up_from_three_epochs(durations, expected):
     assert speed._median_epoch(durations) == pytest.approx(expected)
 
 
+@pytest.mark.parametrize(
+    "epochs, min_seconds, estimate, expected",
+    [(3, 2.0, 0.1, 21), (3, 2.0, 1.5, 3), (3, 2.0, 0.5, 5), (3, 2.0, 0.001, 30), (3, 0.0, 0.1, 3), (40, 2.0, 0.1, 40)],
+)
+def test_short_epochs_are_timed_for_at_least_min_seconds(epochs, min_seconds, estimate, expected):
+    spec = {"epochs": epochs, "min_seconds": min_seconds}
+    assert speed.epochs_to_run(spec, estimate) == expected
+
+
 def test_options():
     args = speed.parse_args(["--sizes", "256,64,64", "--samples", "100", "--predict-samples", "10"])
     assert args.sizes == [64, 256] and args.samples == [100]
     assert args.predict_samples == speed.MIN_PREDICT_SAMPLES
     assert args.epochs == 3 and args.batch_size == 64 and args.threads == [1] and args.device == "cpu"
-    assert args.isolation == "process" and args.output is None and args.repeat == 1
+    assert args.isolation == "process" and args.output is None and args.repeat == 1 and args.min_seconds == 2.0
     quick = speed.parse_args(["--quick", "--epochs", "4"])
-    assert quick.epochs == 4 and quick.isolation == "none"
+    assert quick.epochs == 4 and quick.isolation == "none" and quick.min_seconds == 0.0
+    with pytest.raises(SystemExit):
+        speed.parse_args(["--min-seconds", "-1"])
     assert speed.parse_args(["--models", "mrmoe"]).models == ["mrmoe", "lstm"]
     with pytest.raises(SystemExit):
         speed.parse_args(["--sizes", "0"])
