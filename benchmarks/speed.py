@@ -148,8 +148,8 @@ def _positive_int(text):
 
 def _non_negative_float(text):
     value = float(text)
-    if not value >= 0:
-        raise argparse.ArgumentTypeError(f"must be a number >= 0, got {text!r}")
+    if not (value >= 0 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text!r}")
     return value
 
 
@@ -369,22 +369,33 @@ class PeakMemory:
 
 
 # --------------------------------------------------------------------------- one run
+def _timed(durations):
+    """The epochs whose median is reported: epoch 0 left out as warm-up when there are at least 3."""
+    return durations[1:] if len(durations) >= 3 else durations
+
+
 def epochs_to_run(spec, estimate):
-    """Epochs one run trains: ``spec["epochs"]``, or more where an epoch (``estimate`` seconds)
-    is short, enough for ``spec["min_seconds"]`` of timed epochs (epoch 0 not counted), at most
-    ``MAX_EPOCHS``."""
+    """Epochs one run trains: ``spec["epochs"]``, or more where that many epochs of ``estimate``
+    seconds time less than ``spec["min_seconds"]`` (epoch 0 not counted from 3 epochs on, see
+    :func:`_timed`): enough for it, at most ``MAX_EPOCHS``. An estimate of 0 (a coarse clock)
+    takes ``MAX_EPOCHS``."""
     epochs = spec["epochs"]
     min_seconds = spec.get("min_seconds", 0.0)
-    if min_seconds > 0 and estimate > 0:
-        epochs = max(epochs, min(MAX_EPOCHS, 1 + math.ceil(min_seconds / estimate)))
-    return epochs
+    if not min_seconds > 0 or epochs >= MAX_EPOCHS:
+        return epochs
+    if not estimate > 0:
+        return MAX_EPOCHS
+    needed = min_seconds / estimate  # timed epochs
+    if len(_timed(range(epochs))) >= needed:
+        return epochs
+    if needed >= MAX_EPOCHS:
+        return MAX_EPOCHS
+    return max(3, 1 + math.ceil(needed))
 
 
 def _median_epoch(durations):
-    """Median seconds per epoch, epoch 0 left out as warm-up when there are at least 3."""
-    durations = list(durations)
-    timed = durations[1:] if len(durations) >= 3 else durations
-    return float(statistics.median(timed))
+    """Median seconds per epoch over the timed epochs (:func:`_timed`)."""
+    return float(statistics.median(_timed(list(durations))))
 
 
 def _result(estimate, durations, meter, predict_per_s):
@@ -608,18 +619,20 @@ def run_one(spec):
     X, y = make_data(spec["samples"], spec["steps"])
     old_threads = torch.get_num_threads()
     torch.set_num_threads(spec["threads"])
-    # The package's estimators flush denormals to zero while they fit (see
-    # mrmoe_sklearn._base._torch_threads); the plain ncps loops get the same,
-    # so that no model pays the denormal slowdown of long backward passes.
-    torch.set_flush_denormal(True)
+    # The package's estimators flush denormals to zero while they fit, in every thread (see
+    # mrmoe_sklearn._base._torch_threads); the plain ncps loops get the same, so that no model
+    # pays the denormal slowdown of long backward passes.
+    from mrmoe_sklearn.nn import kernel
+
+    kernel.flush_denormals(True, spec["threads"])
     try:
         runner = _run_ncps if MODELS[key][1] == "ncps" else _run_estimator
         result = runner(key, spec, X, y)
     except Exception as exc:  # reported in the table, the other models still run
         return {**base, "status": "error", "message": f"{type(exc).__name__}: {exc}"}
     finally:
+        kernel.flush_denormals(False, spec["threads"])
         torch.set_num_threads(old_threads)
-        torch.set_flush_denormal(False)
     return {**base, **result}
 
 
@@ -889,8 +902,8 @@ def _cpu_model():
 
 def _epochs_text(args):
     """The epochs of a run, in words."""
-    if args.min_seconds > 0:
-        return f"{args.epochs} to {MAX_EPOCHS} epochs (at least {args.min_seconds:g} s timed)"
+    if args.min_seconds > 0 and args.epochs < MAX_EPOCHS:
+        return f"{args.epochs} to {MAX_EPOCHS} epochs (more where short, for {args.min_seconds:g} s timed)"
     return f"{args.epochs} epoch(s)"
 
 
@@ -995,8 +1008,7 @@ def render_markdown(by_threads, args, keys, env, elapsed):
         f"- machine: {env['machine']}, processor: {env['processor']}, {env['cpus']} CPUs",
         f"- Python {env['python']}, torch {env['torch']}, {env['threads']} torch thread(s), device {env['device']}",
         f"- CfC recurrence: {env['scan']}",
-        f"- epochs per run: {_epochs_text(args)} (median s/epoch"
-        f"{', epoch 0 excluded' if args.epochs >= 3 else ''}), "
+        f"- epochs per run: {_epochs_text(args)}; median s/epoch, epoch 0 excluded from runs of 3 or more; "
         f"batch size {args.batch_size}, predict_proba on {args.predict_samples} samples, "
         f"isolation: {args.isolation}, budget per epoch: "
         f"{'none' if not math.isfinite(args.max_seconds) else f'{args.max_seconds:g} s'}",
@@ -1113,7 +1125,8 @@ def _print_run(label, r, args, t0):
     """The progress line of one run."""
     if r["status"] == "ok":
         print(
-            f"{label} {_fmt(r['sec_per_epoch'])} s/epoch ({len(r['epoch_s'])} epochs), {_fmt(r['peak_mib'])} MiB "
+            f"{label} {_fmt(r['sec_per_epoch'])} s/epoch ({len(r['epoch_s'])} epochs trained), "
+            f"{_fmt(r['peak_mib'])} MiB "
             f"({time.perf_counter() - t0:.1f} s)",
             flush=True,
         )

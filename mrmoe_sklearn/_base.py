@@ -571,36 +571,37 @@ def _worker_threads():
 
 
 @contextlib.contextmanager
-def _torch_threads(n_threads):
+def _torch_threads(n_threads, kernel_in_use=True):
     """Torch settings for fitting and predicting, restored afterwards.
 
     Sets the intra-op thread count (``n_threads``, or one thread per task
     inside a Dask worker) and flushes denormal floats to zero: gradients that
     decay through long recurrences otherwise turn denormal and slow every
     recurrent model (the LSTM baseline too) by an order of magnitude on CPUs.
-    Flushing is a setting of each thread: it is set in torch's threads too
-    (through the compiled library, which shares their OpenMP runtime), so
-    that a sample's arithmetic does not depend on the thread that computes
-    it, and on exit every thread gets the calling thread's setting from
-    before (without the compiled library: flushing off in the calling thread,
-    torch's default, and torch's other threads keep theirs).
+    Flushing is a setting of each thread; where the compiled kernel is loaded
+    (``kernel_in_use`` loads it) it is set in torch's threads too (see
+    :func:`~mrmoe_sklearn.nn.kernel.flush_denormals`), so that a sample's
+    arithmetic does not depend on the thread that computes it, and on exit
+    every thread gets the calling thread's setting from before. Without the
+    kernel only the calling thread's is set, and switched off on exit.
     """
     # Inside a Dask worker every task gets one thread: a worker with T threads
     # runs T tasks at once, and torch's setting is shared by the whole process.
     n = n_threads if n_threads is not None else (1 if _worker_threads() else None)
-    old = torch.get_num_threads()
-    if n is not None:
-        torch.set_num_threads(int(n))
-    threads = torch.get_num_threads()
-    flushed_before = kernel.flush_denormals(None, 1)
-    torch.set_flush_denormal(True)
-    kernel.flush_denormals(True, threads)
+    old = threads = torch.get_num_threads()
+    flushed_before = None
     try:
+        if n is not None:
+            torch.set_num_threads(int(n))
+        threads = torch.get_num_threads()
+        flushed_before = kernel.flush_denormals(None, 1, load_library=kernel_in_use)
+        kernel.flush_denormals(True, threads, load_library=False)
         yield
     finally:
-        torch.set_flush_denormal(bool(flushed_before))
-        kernel.flush_denormals(bool(flushed_before), threads)
-        torch.set_num_threads(old)
+        try:
+            kernel.flush_denormals(bool(flushed_before), threads, load_library=False)
+        finally:
+            torch.set_num_threads(old)
 
 
 def _check_weights(weights, n_samples, name="sample_weight"):
@@ -728,6 +729,10 @@ class BaseTimeSeriesEstimator(BaseEstimator):
 
     #: How an ensemble of networks combines its members ("proba" or "mean").
     _ensemble_combine = "proba"
+
+    #: Whether the network runs in the compiled kernel: a fit or prediction then loads it first
+    #: (compiling it on first use), which also flushes denormals in torch's threads from the start.
+    _uses_kernel = True
 
     #: The common parameters (``COMMON_PARAMS_DOC``); subclasses add theirs.
     _parameter_constraints: dict = {
@@ -964,7 +969,7 @@ class BaseTimeSeriesEstimator(BaseEstimator):
             checkpoint=ckpt,
         )
         fork_devices = [_cuda_index(job.device)] if job.device.startswith("cuda") else []
-        with _torch_threads(self.n_threads), torch.random.fork_rng(devices=fork_devices):
+        with _torch_threads(self.n_threads, self._uses_kernel), torch.random.fork_rng(devices=fork_devices):
             _seed_torch(job.seed, job.device)
             batch = self._fit_warm(job) if warm else self._fit_cold(job)
         self.net_.__dict__.pop("epochs_total_", None)
@@ -1279,7 +1284,7 @@ class BaseTimeSeriesEstimator(BaseEstimator):
         net = self.net_
         net.predict_progress_ = self.verbose >= 2
         try:
-            with _torch_threads(self.n_threads):
+            with _torch_threads(self.n_threads, self._uses_kernel):
                 out = net.forward(batch, training=False).double().numpy()
         finally:
             net.__dict__.pop("predict_progress_", None)

@@ -125,7 +125,7 @@ class _LiquidMixture:
         module.eval()
         try:
             size = _inference_batch_size(self.batch_size, batch)
-            with torch.no_grad(), _torch_threads(self.n_threads):
+            with torch.no_grad(), _torch_threads(self.n_threads, self._uses_kernel):
                 for start in range(0, n, size):
                     chunk = {k: t[start : start + size].to(device) for k, t in batch.items()}
                     _, details = module(**chunk, return_details=True)
@@ -341,6 +341,9 @@ class _MoEModel(_LiquidMixture):
 
 class _LSTMModel:
     """``torch.nn.LSTM`` on ``[x, m, dt]``, last valid hidden state."""
+
+    #: No compiled kernel: a fit does not load it (it uses it where loaded already).
+    _uses_kernel = False
 
     _network_param_names = ("hidden_size", "num_layers")
     _model_constraints: dict = {

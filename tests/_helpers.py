@@ -6,6 +6,7 @@ is an ordinary module (``conftest.py`` is pytest's, not one to import).
 
 import io
 import tarfile
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -13,6 +14,43 @@ import torch
 
 #: Small but real settings for estimator tests.
 FAST = dict(hidden_size=8, backbone_units=16, max_epochs=4, batch_size=32, n_threads=1, random_state=0)
+
+
+# --------------------------------------------------- flushing denormals in torch's threads
+def kernel_runs_torchs_threads():
+    """Whether the compiled kernel is threaded and runs torch's own OpenMP threads: the process
+    has one ``libgomp.so.1`` loaded, the one bundled with torch (Linux; else False)."""
+    from mrmoe_sklearn.nn import kernel
+
+    maps = Path("/proc/self/maps")
+    torch_lib = Path(torch.__file__).parent / "lib" / "libgomp.so.1"
+    if not (kernel.threaded() and maps.exists() and torch_lib.exists()):
+        return False
+    loaded = {Path(ln.split()[-1]).resolve() for ln in maps.read_text().splitlines() if ln.endswith("libgomp.so.1")}
+    return loaded == {torch_lib.resolve()}
+
+
+def denormals_kept(x):
+    """How many of ``x`` survive a multiplication by one (0 where every thread flushes)."""
+    return int(((x * 1.0) != 0).sum())
+
+
+def split_denormals():
+    """Denormal float32s that torch's multiplication splits over its two threads, with neither
+    thread flushing: the caller has set two threads. Skips the test where torch does not split
+    them (then no result tells which threads flush)."""
+    import pytest
+
+    from mrmoe_sklearn.nn import kernel
+
+    x = torch.full((1 << 20,), 1e-39)  # float32's smallest normal number is 1.2e-38
+    kernel.flush_denormals(False, 2)
+    torch.set_flush_denormal(True)  # torch's own function: the calling thread alone
+    kept = denormals_kept(x)
+    kernel.flush_denormals(False, 2)
+    if not 0 < kept < x.numel():
+        pytest.skip(f"torch did not split the multiplication over two threads ({kept} of {x.numel()} kept)")
+    return x
 
 
 # --------------------------------------------------- the CfC scan's and kernel's tests

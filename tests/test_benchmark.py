@@ -117,8 +117,8 @@ def test_isolated_worker_and_budget_skip():
     ), stdout
     _assert_positive(_row(stdout, "LSTMClassifier", 8), "isolated LSTMClassifier")
     # an epoch of one batch is short: each run trains more epochs than --epochs (--min-seconds 2)
-    epochs = [int(n) for n in re.findall(r"s/epoch \((\d+) epochs\)", stdout)]
-    assert len(epochs) == 2 and all(1 < n <= speed.MAX_EPOCHS for n in epochs), stdout
+    epochs = [int(n) for n in re.findall(r"s/epoch \((\d+) epochs trained\)", stdout)]
+    assert len(epochs) == 2 and all(3 <= n <= speed.MAX_EPOCHS for n in epochs), stdout
 
     # A budget no epoch can meet: every run is skipped (and not tried again), the targets are
     # not applicable.
@@ -179,7 +179,19 @@ def test_median_epoch_skips_warm_up_from_three_epochs(durations, expected):
 
 @pytest.mark.parametrize(
     "epochs, min_seconds, estimate, expected",
-    [(3, 2.0, 0.1, 21), (3, 2.0, 1.5, 3), (3, 2.0, 0.5, 5), (3, 2.0, 0.001, 30), (3, 0.0, 0.1, 3), (40, 2.0, 0.1, 40)],
+    [
+        (3, 2.0, 0.1, 21),  # 20 timed epochs after the warm-up
+        (3, 2.0, 1.5, 3),  # two timed epochs already take 3 s
+        (3, 2.0, 0.5, 5),
+        (3, 2.0, 0.001, 30),  # at most MAX_EPOCHS
+        (3, 2.0, 5e-324, 30),
+        (3, 2.0, 0.0, 30),  # a coarse clock: the epochs are short
+        (3, 0.0, 0.1, 3),  # off
+        (40, 2.0, 0.1, 40),  # never fewer than asked
+        (1, 2.0, 200.0, 1),  # long epochs: no more
+        (2, 2.0, 1.5, 2),  # two epochs, both timed, take 3 s
+        (2, 2.0, 0.5, 5),  # from 3 epochs on the first is not timed
+    ],
 )
 def test_short_epochs_are_timed_for_at_least_min_seconds(epochs, min_seconds, estimate, expected):
     spec = {"epochs": epochs, "min_seconds": min_seconds}
@@ -194,8 +206,9 @@ def test_options():
     assert args.isolation == "process" and args.output is None and args.repeat == 1 and args.min_seconds == 2.0
     quick = speed.parse_args(["--quick", "--epochs", "4"])
     assert quick.epochs == 4 and quick.isolation == "none" and quick.min_seconds == 0.0
-    with pytest.raises(SystemExit):
-        speed.parse_args(["--min-seconds", "-1"])
+    for bad in ("-1", "inf", "nan"):
+        with pytest.raises(SystemExit):
+            speed.parse_args(["--min-seconds", bad])
     assert speed.parse_args(["--models", "mrmoe"]).models == ["mrmoe", "lstm"]
     with pytest.raises(SystemExit):
         speed.parse_args(["--sizes", "0"])

@@ -253,3 +253,25 @@ def test_fit_leaves_torch_threads_and_grad_mode_alone(monkeypatch):
         MRMoEClassifier(**TINY, max_epochs=1, n_threads=1).fit(X, y)
     assert torch.get_num_threads() == threads
     assert torch.is_grad_enabled()
+
+
+def test_settings_are_restored_when_loading_the_kernel_fails(monkeypatch):
+    from mrmoe_sklearn.nn import kernel
+
+    def fail():
+        raise KeyboardInterrupt  # e.g. while the kernel compiles on first use
+
+    monkeypatch.setattr(kernel, "load", fail)
+    threads = torch.get_num_threads()
+    with pytest.raises(KeyboardInterrupt):
+        MRMoEClassifier(**TINY, max_epochs=1, n_threads=threads + 1).fit(*_data())
+    assert torch.get_num_threads() == threads
+
+
+def test_an_lstm_fit_does_not_load_the_kernel(monkeypatch):
+    from mrmoe_sklearn.nn import kernel
+
+    monkeypatch.setattr(kernel, "_state", {"lib": None, "tried": False, "error": None})
+    monkeypatch.setattr(kernel, "load", lambda: pytest.fail("an LSTM fit loaded the compiled kernel"))
+    clf = LSTMClassifier(hidden_size=4, batch_size=16, random_state=0, max_epochs=1).fit(*_data())
+    clf.predict_proba(_data()[0])

@@ -11,7 +11,7 @@ import torch
 import mrmoe_sklearn.nn.cells as cells
 from mrmoe_sklearn.nn import kernel
 from mrmoe_sklearn.nn.cells import cfc_scan
-from tests._helpers import scan_problem
+from tests._helpers import denormals_kept, kernel_runs_torchs_threads, scan_problem, split_denormals
 
 needs_kernel = pytest.mark.skipif(not kernel.available(), reason=f"kernel: {kernel.status()}")
 
@@ -464,29 +464,22 @@ def test_sample_blocks_contiguous():
     assert kernel._sample_rows(x[:, :5], "x") == 36
 
 
-def _denormals_kept(x):
-    """How many of ``x`` (denormal floats, over a million: torch splits them over its threads)
-    survive a multiplication by one."""
-    return int(((x * 1.0) != 0).sum())
-
-
 @needs_kernel
-@pytest.mark.skipif(not kernel.threaded(), reason="built without OpenMP")
 def test_flush_denormals_reaches_torchs_threads():
+    if not kernel_runs_torchs_threads() or kernel.flush_denormals(None) is None:
+        pytest.skip("needs the threaded kernel on torch's OpenMP runtime and a processor that flushes denormals")
     old = torch.get_num_threads()
     torch.set_num_threads(2)
-    x = torch.full((1 << 20,), 1e-39)  # float32's smallest normal is 1.2e-38
     try:
-        if kernel.flush_denormals(None) is None:
-            pytest.skip("the processor has no setting for flushing denormals")
-        torch.set_flush_denormal(True)  # torch's: the calling thread alone
-        assert kernel.flush_denormals(None, 1) == 1
-        assert kernel.flush_denormals(True) == 2
-        assert kernel.flush_denormals(None) == 2
-        assert _denormals_kept(x) == 0
-        assert kernel.flush_denormals(False) == 0
+        x = split_denormals()
+        torch.set_flush_denormal(True)  # the calling thread alone
+        assert kernel.flush_denormals(None, 1) == 1 and kernel.flush_denormals(None, 2) == 1
+        assert 0 < denormals_kept(x) < x.numel()
+        assert kernel.flush_denormals(True, 2) == 2
+        assert denormals_kept(x) == 0
+        assert kernel.flush_denormals(False, 2) == 0
         assert kernel.flush_denormals(None, 1) == 0
-        assert _denormals_kept(x) == x.numel()
+        assert denormals_kept(x) == x.numel()
     finally:
-        kernel.flush_denormals(False)
+        kernel.flush_denormals(False, 2)
         torch.set_num_threads(old)

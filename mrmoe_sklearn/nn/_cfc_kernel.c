@@ -224,27 +224,29 @@ int cfc_threaded(void) {
 #endif
 }
 
-/* Flushing of denormal floats to zero (x86: FTZ and DAZ in MXCSR, as torch.set_flush_denormal
-   sets them; AArch64: FZ in FPCR) is a setting of each thread: torch sets it in the calling thread
-   only, while the OpenMP threads (torch's, which this library shares, and this kernel's) keep the
-   setting they had, inherited from the thread that started them. */
+/* Flushing of denormal floats to zero is a setting of each thread (x86: FTZ, with DAZ where the
+   processor has it, in MXCSR, as torch.set_flush_denormal sets them; AArch64: FZ in FPCR). torch
+   sets it in the calling thread only, while the OpenMP threads (torch's, where this library
+   shares its runtime, and this kernel's) keep what they inherited from the thread that started
+   them. */
 #if defined(__SSE__) || defined(__x86_64__)
 #include <xmmintrin.h>
-#define FLUSH_BITS 0x8040u
-static int flush_get(void) { return (_mm_getcsr() & FLUSH_BITS) == FLUSH_BITS; }
-static void flush_set(int on) { _mm_setcsr(on ? _mm_getcsr() | FLUSH_BITS : _mm_getcsr() & ~FLUSH_BITS); }
+#define FLUSH_BITS 0x8040u /* FTZ | DAZ */
+#define FLUSH_ON 0x8000u   /* FTZ: what counts as flushing */
+static uint64_t flush_bits(void) { return _mm_getcsr() & FLUSH_BITS; }
+static void set_flush_bits(uint64_t bits) { _mm_setcsr((_mm_getcsr() & ~FLUSH_BITS) | (unsigned)bits); }
 #define HAS_FLUSH 1
 #elif defined(__aarch64__)
-#define FLUSH_BITS ((uint64_t)1 << 24)
-static int flush_get(void) {
+#define FLUSH_BITS ((uint64_t)1 << 24) /* FZ */
+#define FLUSH_ON FLUSH_BITS
+static uint64_t fpcr(void) {
     uint64_t r;
     __asm__ volatile("mrs %0, fpcr" : "=r"(r));
-    return (r & FLUSH_BITS) != 0;
+    return r;
 }
-static void flush_set(int on) {
-    uint64_t r;
-    __asm__ volatile("mrs %0, fpcr" : "=r"(r));
-    r = on ? r | FLUSH_BITS : r & ~FLUSH_BITS;
+static uint64_t flush_bits(void) { return fpcr() & FLUSH_BITS; }
+static void set_flush_bits(uint64_t bits) {
+    const uint64_t r = (fpcr() & ~FLUSH_BITS) | bits;
     __asm__ volatile("msr fpcr, %0" : : "r"(r));
 }
 #define HAS_FLUSH 1
@@ -252,11 +254,12 @@ static void flush_set(int on) {
 #define HAS_FLUSH 0
 #endif
 
-/* Sets (on = 1) or clears (on = 0) the flushing of denormals in the calling thread and the other
-   n_threads - 1 threads of its OpenMP regions; on = -1 only reads it. Returns how many of those
-   threads flush (after the change), or -1 where the processor has no such setting. */
-int64_t flush_denormals(int64_t n_threads, int64_t on) {
+/* With follow = 1, every thread of the calling thread's OpenMP regions of n_threads threads takes
+   the calling thread's setting; with follow = 0 nothing changes. Returns how many of those threads
+   flush (afterwards), or -1 where the processor has no such setting. */
+int64_t flush_denormals(int64_t n_threads, int64_t follow) {
 #if HAS_FLUSH
+    const uint64_t bits = flush_bits();
     int64_t flushing = 0;
     const int nt = n_threads < 1 ? 1 : (int)n_threads;
     (void)nt;
@@ -264,12 +267,12 @@ int64_t flush_denormals(int64_t n_threads, int64_t on) {
 #pragma omp parallel num_threads(nt) reduction(+ : flushing)
 #endif
     {
-        if (on >= 0) flush_set((int)on);
-        flushing += flush_get();
+        if (follow) set_flush_bits(bits);
+        flushing += (flush_bits() & FLUSH_ON) != 0;
     }
     return flushing;
 #else
-    (void)n_threads, (void)on;
+    (void)n_threads, (void)follow;
     return -1;
 #endif
 }

@@ -300,13 +300,16 @@ def threaded():
     return lib is not None and bool(lib.cfc_threaded())
 
 
-def flush_denormals(on, n_threads=None):
+def flush_denormals(on, n_threads=None, load_library=True):
     """Flush denormal floats to zero, or stop, in the calling thread and its OpenMP threads.
 
     :func:`torch.set_flush_denormal` changes the calling thread's setting
-    only; torch's other threads (an OpenMP pool this library shares) keep
-    the one they inherited when they started. This sets it in every thread
-    of the calling thread's parallel regions of ``n_threads`` threads.
+    only; OpenMP threads keep the one they inherited when they started. This
+    sets the calling thread's with torch's function and gives it to every
+    thread of the calling thread's parallel regions of ``n_threads``
+    threads: torch's own threads where the kernel shares torch's OpenMP
+    runtime (GNU's ``libgomp.so.1``, as in torch's Linux wheels), else the
+    kernel's.
 
     Parameters
     ----------
@@ -315,17 +318,24 @@ def flush_denormals(on, n_threads=None):
     n_threads : int or None, default=None
         Threads of the regions to reach (the calling thread included); None:
         :func:`torch.get_num_threads`. 1 reads or sets the calling thread's.
+    load_library : bool, default=True
+        Load (and on first use compile) the kernel; False uses it only where
+        it is loaded already.
 
     Returns
     -------
     int or None
-        How many of those threads flush afterwards; None where the kernel is
-        not in use or the processor has no such setting (x86 and AArch64 have).
+        How many of those threads flush afterwards (without OpenMP: whether
+        the calling thread does, 0 or 1); None where the kernel is not in use
+        (then only the calling thread's setting is changed) or the processor
+        has no such setting (x86 and AArch64 have).
     """
-    lib = load()
+    if on is not None:
+        torch.set_flush_denormal(bool(on))
+    lib = load() if load_library else (None if _switched_off() else _state["lib"])
     if lib is None:
         return None
-    flushing = lib.flush_denormals(_threads(n_threads), -1 if on is None else int(bool(on)))
+    flushing = lib.flush_denormals(_threads(n_threads), int(on is not None))
     return None if flushing < 0 else int(flushing)
 
 
