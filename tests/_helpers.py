@@ -11,23 +11,44 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
+from skorch.callbacks import Callback
 
 #: Small but real settings for estimator tests.
 FAST = dict(hidden_size=8, backbone_units=16, max_epochs=4, batch_size=32, n_threads=1, random_state=0)
 
 
+# --------------------------------------------------- callbacks
+class EpochCount(Callback):
+    """Counts the epochs whose end the callbacks saw (``ends_``)."""
+
+    def initialize(self):
+        self.ends_ = 0
+        return self
+
+    def on_epoch_end(self, net, **kwargs):
+        self.ends_ += 1
+
+
 # --------------------------------------------------- flushing denormals in torch's threads
+def loaded_libgomp():
+    """The files of GNU's OpenMP runtime (``libgomp.so.1``, by its real name) this process has
+    loaded, resolved; None where ``/proc`` is not there to tell."""
+    maps = Path("/proc/self/maps")
+    if not maps.exists():
+        return None
+    lines = maps.read_text().splitlines()
+    return {Path(ln.split()[-1]).resolve() for ln in lines if "libgomp.so.1" in ln.split("/")[-1]}
+
+
 def kernel_runs_torchs_threads():
     """Whether the compiled kernel is threaded and runs torch's own OpenMP threads: the process
     has one ``libgomp.so.1`` loaded, the one bundled with torch (Linux; else False)."""
     from mrmoe_sklearn.nn import kernel
 
-    maps = Path("/proc/self/maps")
     torch_lib = Path(torch.__file__).parent / "lib" / "libgomp.so.1"
-    if not (kernel.threaded() and maps.exists() and torch_lib.exists()):
+    if not (kernel.threaded() and torch_lib.exists()):
         return False
-    loaded = {Path(ln.split()[-1]).resolve() for ln in maps.read_text().splitlines() if ln.endswith("libgomp.so.1")}
-    return loaded == {torch_lib.resolve()}
+    return loaded_libgomp() == {torch_lib.resolve()}
 
 
 def denormals_kept(x):

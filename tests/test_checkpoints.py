@@ -14,6 +14,7 @@ import torch
 from skorch.callbacks import Callback
 
 from mrmoe_sklearn import LSTMRegressor, MRMoEClassifier
+from tests._helpers import EpochCount
 
 ROOT = Path(__file__).resolve().parents[1]
 #: Dropout, a validation split, early stopping and the plateau schedule: every
@@ -50,17 +51,6 @@ class _Crash(Callback):
             raise RuntimeError("crash")
 
 
-class _Count(Callback):
-    """Counts the epochs this fit trains."""
-
-    def initialize(self):
-        self.epochs_ = 0
-        return self
-
-    def on_epoch_end(self, net, **kwargs):
-        self.epochs_ += 1
-
-
 def _files(folder):
     return sorted(p.name for p in Path(folder).iterdir())
 
@@ -93,9 +83,9 @@ def test_resume_finishes_an_interrupted_fit_as_if_uninterrupted(data, tmp_path):
         crashed.fit(X, y)
     assert not hasattr(crashed, "net_")
     assert not torch.load(folder / "last.pt", weights_only=False)["finished"]
-    count = _Count()
+    count = EpochCount()
     resumed = MRMoEClassifier(checkpoint_dir=folder, callbacks=[count], **PARAMS).fit(X, y, resume=True)
-    assert len(resumed.history_) == 6 and count.epochs_ == 4  # epochs 3 to 6 trained now
+    assert len(resumed.history_) == 6 and count.ends_ == 4  # epochs 3 to 6 trained now
     np.testing.assert_allclose(resumed.history_[:, "train_loss"], reference.history_[:, "train_loss"], rtol=1e-6)
     np.testing.assert_allclose(resumed.predict_proba(X), reference.predict_proba(X), rtol=1e-6, atol=1e-7)
     # a finished checkpoint is loaded as it is
@@ -173,10 +163,10 @@ def test_a_fit_killed_with_sigkill_resumes_and_completes(tmp_path):
     assert _files(tmp_path) == ["ckpt", "fit.py"]  # nothing written beside the folder
 
     X, y = make_multirate_classification(n_samples=64, n_channels=3, n_timesteps=16, random_state=0)
-    count = _Count()
+    count = EpochCount()
     resumed = MRMoEClassifier(checkpoint_dir=folder, callbacks=[count], **params).fit(X, y, resume=True)
     history = resumed.history_
-    assert count.epochs_ == 12 - len(saved["history"])
+    assert count.ends_ == 12 - len(saved["history"])
     assert len(history) == 12 and history[:, "epoch"] == list(range(1, 13))
     k = len(saved["history"])
     assert history[:k, "train_loss"] == [h["train_loss"] for h in saved["history"]]

@@ -11,7 +11,13 @@ import torch
 import mrmoe_sklearn.nn.cells as cells
 from mrmoe_sklearn.nn import kernel
 from mrmoe_sklearn.nn.cells import cfc_scan
-from tests._helpers import denormals_kept, kernel_runs_torchs_threads, scan_problem, split_denormals
+from tests._helpers import (
+    denormals_kept,
+    kernel_runs_torchs_threads,
+    loaded_libgomp,
+    scan_problem,
+    split_denormals,
+)
 
 needs_kernel = pytest.mark.skipif(not kernel.available(), reason=f"kernel: {kernel.status()}")
 
@@ -376,14 +382,13 @@ def test_unloadable_threaded_build_falls_back_to_one_thread(monkeypatch, tmp_pat
 @needs_kernel
 def test_threaded_build_shares_torchs_openmp_runtime():
     """Where torch ships GNU's libgomp.so.1 the kernel links to that one: one pool of threads."""
-    maps = Path("/proc/self/maps")
-    if not kernel.threaded() or not maps.exists():
+    gomp = loaded_libgomp()
+    if not kernel.threaded() or gomp is None:
         pytest.skip("no threaded kernel or no /proc")
-    gomp = {ln.split()[-1] for ln in maps.read_text().splitlines() if "libgomp.so.1" in ln.split("/")[-1]}
     torch_lib = Path(torch.__file__).parent / "lib" / "libgomp.so.1"
     if not torch_lib.exists():
         pytest.skip("this torch has no bundled libgomp.so.1")
-    assert {Path(p).resolve() for p in gomp} == {torch_lib.resolve()}, gomp
+    assert gomp == {torch_lib.resolve()}, gomp
 
 
 def test_pytorch_loop_is_thread_count_independent_in_its_states(monkeypatch):

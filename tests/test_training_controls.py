@@ -15,6 +15,7 @@ from skorch.callbacks import Callback, EpochScoring, LRScheduler
 
 from mrmoe_sklearn import LNNClassifier, LSTMClassifier, MoEClassifier, MRMoEClassifier, MRMoERegressor
 from mrmoe_sklearn._base import clip_gradients
+from tests._helpers import EpochCount
 
 FAST = dict(hidden_size=8, backbone_units=16, max_epochs=4, batch_size=32, n_threads=1, random_state=0)
 #: Deterministic given the batches: no dropout, no load-balancing term (it is a
@@ -525,16 +526,8 @@ def test_every_callback_sees_the_end_of_the_epoch_early_stopping_ends(task, caps
     """Early stopping ends the fit once the epoch is over: the user's callbacks and scores, and the
     epoch table, have the last epoch too (skorch's own stops from inside its epoch-end hook)."""
 
-    class Epochs(Callback):
-        def initialize(self):
-            self.ends_ = 0
-            return self
-
-        def on_epoch_end(self, net, **kwargs):
-            self.ends_ += 1
-
     X, y = task
-    epochs = Epochs()
+    epochs = EpochCount()
     clf = MRMoEClassifier(
         time_channel=0,
         **dict(FAST, max_epochs=40, lr=0.05),
