@@ -317,6 +317,40 @@ def test_mixture_matches_its_pytorch_computation(options, shape, monkeypatch):
 
 
 @needs_kernel
+@pytest.mark.parametrize("kind", ["cv", "switch"])
+def test_mixture_balance_loss_matches_its_pytorch_computation(kind, monkeypatch):
+    """The load-balancing loss the compiled mixture returns, and the gradient it gives the
+    gate's parameters through the gates, against :func:`load_balance_loss` on the gates of
+    the PyTorch computation (the loss alone: the gate's gradient is the aux loss's)."""
+    calls = []
+    monkeypatch.setattr(kernel, "mixture_forward", lambda *a, _f=kernel.mixture_forward: calls.append(1) or _f(*a))
+    x, m, dt, v = _batch()
+    net = _perturbed(MRMoENet(5, 3, dropout=0.0, load_balance=kind), scale=0.1).train()
+
+    def run():
+        net.zero_grad()
+        net(x, m.bool(), dt, v.bool())
+        aux = net.aux_loss
+        (5 * aux).backward()
+        return aux.detach(), {n: p.grad.clone() for n, p in net.named_parameters() if n.startswith("gate.")}
+
+    got = run()
+    assert calls == [1]
+    _torch_path(monkeypatch)
+    want = run()
+    torch.testing.assert_close(got[0], want[0], rtol=1e-5, atol=1e-7)
+    for n in want[1]:
+        torch.testing.assert_close(got[1][n], want[1][n], rtol=1e-4, atol=1e-7, msg=n)
+        assert got[1][n].abs().sum() > 0, n
+    # not asked for (evaluation) or no gate: none
+    net.eval()
+    net(x, m.bool(), dt, v.bool())
+    assert net.aux_loss is None
+    parts = (net.feature_attention, net.experts, None, net.temporal_attention, net.proj_weight, net.proj_bias)
+    assert fused.mixture(x, m.bool(), dt, v.bool(), *parts, False, False, kind)[-1] is None
+
+
+@needs_kernel
 def test_mixture_is_compiled_only_where_it_can_run(monkeypatch):
     """Defaults in float32 take the one-call mixture; top_k, carry_forward, no temporal
     attention, float64 and inputs that need their own gradient take the parts (and run)."""

@@ -143,6 +143,45 @@ def test_gate_top_k_and_load_balance():
     assert load_balance_loss(skewed, "switch") == pytest.approx(4.0)
 
 
+def _autograd_load_balance(gates, kind):
+    """The load-balancing loss as tensor operations, for autograd to differentiate."""
+    K = gates.shape[1]
+    if kind == "switch":
+        frac = torch.nn.functional.one_hot(gates.argmax(1), K).to(gates.dtype).mean(0)
+        return K * (frac * gates.mean(0)).sum()
+    importance = gates.sum(0)
+    return importance.var(unbiased=False) / (importance.mean() ** 2 + 1e-10)
+
+
+@pytest.mark.parametrize("kind", ["cv", "switch"])
+@pytest.mark.parametrize("top_k", [None, 2])
+def test_load_balance_loss_and_its_gradient_match_autograd(kind, top_k):
+    """The closed-form loss and gradient against autograd's, in float32 and float64 (and
+    gradcheck), also with the zeros of a top-k gate."""
+    g = torch.softmax(torch.randn(37, 5, generator=torch.Generator().manual_seed(3), dtype=torch.float64), -1)
+    if top_k:
+        g = g * (g >= torch.topk(g, top_k, dim=-1).values[:, -1:])
+        g = g / g.sum(-1, keepdim=True)
+    for dtype in (torch.float64, torch.float32):
+        a = g.to(dtype).clone().requires_grad_()
+        b = g.to(dtype).clone().requires_grad_()
+        want, got = _autograd_load_balance(a, kind), load_balance_loss(b, kind)
+        assert got.dtype == dtype and got.shape == ()
+        (3 * want).backward()
+        (3 * got).backward()
+        tol = dict(rtol=1e-12, atol=1e-14) if dtype == torch.float64 else dict(rtol=1e-5, atol=1e-7)
+        torch.testing.assert_close(got, want, **tol)
+        torch.testing.assert_close(b.grad, a.grad, **tol)
+        assert b.grad.abs().sum() > 0
+    assert torch.autograd.gradcheck(lambda x: load_balance_loss(x, kind), (g.clone().requires_grad_(),))
+
+
+def test_load_balance_loss_of_one_expert_and_unknown_kinds():
+    assert load_balance_loss(torch.ones(6, 1)) == 0
+    with pytest.raises(ValueError, match="kind must be 'cv' or 'switch'"):
+        load_balance_loss(torch.full((6, 2), 0.5), "entropy")
+
+
 def test_slow_experts_take_fewer_steps():
     experts = MultiRateCfC(6, (1, 2, 4, 8), hidden_size=5, backbone_units=7)
     x, m, dt, v = _batch(T=13)

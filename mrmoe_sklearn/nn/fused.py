@@ -22,7 +22,7 @@ from torch.autograd.function import once_differentiable
 
 from . import kernel
 from .experts import carry_forward, window_inputs
-from .gating import sequence_summaries
+from .gating import balance_gradient, balance_terms, load_balance_loss, sequence_summaries
 
 __all__ = ["front", "back", "mixture", "per_sample", "compiled", "time_major"]
 
@@ -227,7 +227,7 @@ class _Mixture(torch.autograd.Function):
     """The compiled mixture: front, projections, scans, gate and back in one call each way."""
 
     @staticmethod
-    def forward(ctx, plan, x, m, dt, v, keep_weights, *params):
+    def forward(ctx, plan, x, m, dt, v, keep_weights, balance, *params):
         work, out, gates, p, weights = kernel.mixture_forward(plan, x, m, dt, v, params, keep_weights)
         if plan.save:
             ctx.plan, ctx.work = plan, work
@@ -235,16 +235,27 @@ class _Mixture(torch.autograd.Function):
         if params[_GATE] is None:  # uniform weights
             ctx.mark_non_differentiable(gates)
         p = p if p is not None else x.new_empty(0)
+        # the load-balancing loss from the gates' column sums, its gradient in closed form
+        ctx.balance = None
+        if balance is not None and params[_GATE] is not None and gates.shape[1] > 1:
+            loss, ctx.balance = balance_terms(gates, balance)
+            aux = x.new_tensor(loss)
+        else:
+            aux = x.new_empty(0)
+            ctx.mark_non_differentiable(aux)
         # the weights are views of the workspace, which goes back to its pool when the graph
         # is freed: copies for the caller (an explanation)
         weights = [w.clone() for w in weights] if keep_weights else []
         ctx.mark_non_differentiable(p, *weights)
-        return (out, gates, p, *weights)
+        return (out, gates, p, aux, *weights)
 
     @staticmethod
     @once_differentiable
-    def backward(ctx, grad_out, grad_gates, *unused):
+    def backward(ctx, grad_out, grad_gates, grad_p, grad_aux, *unused):
         x, m, p, gates, *params = ctx.saved_tensors
+        if grad_aux is not None and ctx.balance is not None:
+            from_aux = balance_gradient(ctx.balance, grad_aux, gates.shape[0])
+            grad_gates = from_aux if grad_gates is None else from_aux.add_(grad_gates)
         grads = kernel.mixture_backward(
             ctx.plan,
             x,
@@ -256,7 +267,7 @@ class _Mixture(torch.autograd.Function):
             grad_out.contiguous(),
             grad_gates.contiguous() if grad_gates is not None else None,
         )
-        return (None,) * 6 + tuple(grads)
+        return (None,) * 7 + tuple(grads)
 
 
 def _parameter(module, name):
@@ -296,7 +307,7 @@ def _mixture_parameters(attention, experts, gate, temporal_attention, proj_weigh
     )
 
 
-def _compiled_mixture(x, m, dt, v, experts, params, gate_units, keep_weights):
+def _compiled_mixture(x, m, dt, v, experts, params, gate_units, keep_weights, balance):
     """:func:`mixture` through the compiled library (the caller checked that it can run)."""
     x, dt, m, v = _rows(x), _rows(dt), _rows(_bool(m)), _rows(_bool(v))
     rates = experts.distinct_rates
@@ -320,8 +331,10 @@ def _compiled_mixture(x, m, dt, v, experts, params, gate_units, keep_weights):
         torch.get_num_threads(),
     )
     params = [t if t is None or t.is_contiguous() else t.contiguous() for t in params]
-    out, gates, p, *weights = _Mixture.apply(plan, x, m, dt, v, keep_weights, *params)
-    return out, gates, p if p.numel() else None, weights if keep_weights else None
+    out, gates, p, aux, *weights = _Mixture.apply(plan, x, m, dt, v, keep_weights, balance, *params)
+    if balance is not None and params[_GATE] is not None and not aux.numel():  # one expert
+        aux = load_balance_loss(gates, balance)
+    return out, gates, p if p.numel() else None, weights if keep_weights else None, aux if aux.numel() else None
 
 
 def _one_call_parameters(x, m, dt, v, attention, experts, gate, temporal_attention, proj_weight, proj_bias, carry):
@@ -367,7 +380,19 @@ def per_sample(x, m, dt, v, attention, experts, gate, temporal_attention, proj_w
 
 
 def mixture(
-    x, m, dt, v, attention, experts, gate, temporal_attention, proj_weight, proj_bias, carry=False, keep_weights=True
+    x,
+    m,
+    dt,
+    v,
+    attention,
+    experts,
+    gate,
+    temporal_attention,
+    proj_weight,
+    proj_bias,
+    carry=False,
+    keep_weights=True,
+    balance=None,
 ):
     """The gate's mixture of the experts' projected contexts: everything between the batch and the head.
 
@@ -393,6 +418,10 @@ def mixture(
         Also give the experts :func:`~mrmoe_sklearn.nn.experts.carry_forward` inputs.
     keep_weights : bool, default=True
         Return the attention weights (an explanation needs them).
+    balance : {"cv", "switch"} or None, default=None
+        Also return the gates' :func:`~mrmoe_sklearn.nn.gating.load_balance_loss`
+        of this kind (in the one compiled call: from the gates it computes,
+        its gradient added to theirs in the backward).
 
     Returns
     -------
@@ -402,6 +431,8 @@ def mixture(
         The feature attention's weights (None without attention or ``keep_weights``).
     weights : list of K Tensors of shape (n_k, B) or None
         Each expert's temporal attention weights.
+    aux : Tensor, scalar, or None
+        The load-balancing loss (None without ``balance`` or without a gate).
     """
     K = len(experts.rates)
     params = _one_call_parameters(
@@ -409,11 +440,12 @@ def mixture(
     )
     if params is not None:
         gate_units = gate.net[0].out_features if gate is not None else 0
-        return _compiled_mixture(x, m, dt, v, experts, params, gate_units, keep_weights)
+        return _compiled_mixture(x, m, dt, v, experts, params, gate_units, keep_weights, balance)
     windows, dts, valids, summ, p = front(
         x, m, dt, v, attention, experts.distinct_rates, gate is not None, carry, keep_weights
     )
     hs = experts.run(windows, dts, valids)
     g = gate(summ) if gate is not None else x.new_full((x.shape[0], K), 1.0 / K)
     out, weights = back(hs, experts.per_expert(valids), temporal_attention, proj_weight, proj_bias, g)
-    return out, g, p, weights
+    aux = load_balance_loss(g, balance) if balance is not None and gate is not None else None
+    return out, g, p, weights, aux

@@ -2,6 +2,7 @@
 
 import torch
 from torch import nn
+from torch.autograd.function import once_differentiable
 
 __all__ = ["Gate", "sequence_summaries", "load_balance_loss"]
 
@@ -51,15 +52,77 @@ def load_balance_loss(gates, kind="cv"):
     Returns
     -------
     loss : Tensor, scalar
+        Differentiable with respect to ``gates``.
+
+    Notes
+    -----
+    Both forms depend on ``gates`` only through the K column sums (and, for
+    ``"switch"``, each sample's first choice, which has no gradient), so the
+    loss is computed from those K numbers in double precision and its
+    gradient in closed form (:func:`balance_terms`): three tensor operations
+    each way where autograd recorded and ran about twenty on a few values
+    each. The compiled mixture computes it inside its own call
+    (:func:`~mrmoe_sklearn.nn.fused.mixture` with ``balance``).
     """
+    if kind not in ("cv", "switch"):
+        raise ValueError(f"kind must be 'cv' or 'switch', got {kind!r}.")
     K = gates.shape[1]
     if K < 2:
         return gates.new_zeros(())
+    return _LoadBalance.apply(gates, kind)
+
+
+def balance_terms(gates, kind):
+    """:func:`load_balance_loss` of ``gates`` as a number, and its gradient.
+
+    Parameters
+    ----------
+    gates : Tensor of shape (B, K)
+        K >= 2.
+    kind : {"cv", "switch"}
+
+    Returns
+    -------
+    loss : float
+    grad : list of K floats
+        ``d loss / d gates[b, k]``, the same for every sample b (the loss
+        depends on the gates through their column sums; for ``"switch"``
+        also through each sample's first choice, which has no gradient).
+    """
+    n, K = gates.shape
+    sums = gates.detach().sum(0, dtype=torch.float64).tolist()
     if kind == "switch":
-        frac = torch.nn.functional.one_hot(gates.argmax(1), K).to(gates.dtype).mean(0)
-        return K * (frac * gates.mean(0)).sum()
-    importance = gates.sum(0)
-    return importance.var(unbiased=False) / (importance.mean() ** 2 + 1e-10)
+        first = torch.bincount(gates.detach().argmax(1), minlength=K).tolist()
+        # K * sum_k (first_k / n) (sums_k / n)
+        grad = [K * f / (n * n) for f in first]
+        return sum(g * s for g, s in zip(grad, sums)), grad
+    mean = sum(sums) / K
+    var = sum((s - mean) ** 2 for s in sums) / K
+    denom = mean * mean + 1e-10
+    # d var / d s_k = 2 (s_k - mean) / K (the deviations sum to 0); d mean / d s_k = 1 / K
+    grad = [2.0 / K * ((s - mean) / denom - var * mean / (denom * denom)) for s in sums]
+    return var / denom, grad
+
+
+def balance_gradient(grad, grad_loss, n_rows):
+    """``d loss / d gates`` of shape (n_rows, K), contiguous, from :func:`balance_terms`' ``grad``
+    and the gradient ``grad_loss`` (a scalar Tensor) by the loss."""
+    return (grad_loss.new_tensor(grad) * grad_loss).expand(n_rows, len(grad)).contiguous()
+
+
+class _LoadBalance(torch.autograd.Function):
+    """:func:`load_balance_loss` with its closed-form gradient."""
+
+    @staticmethod
+    def forward(ctx, gates, kind):
+        loss, ctx.grad = balance_terms(gates, kind)
+        ctx.rows = gates.shape[0]
+        return gates.new_tensor(loss)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_loss):
+        return balance_gradient(ctx.grad, grad_loss, ctx.rows), None
 
 
 class Gate(nn.Module):

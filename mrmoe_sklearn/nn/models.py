@@ -11,7 +11,7 @@ from torch import nn
 from . import fused
 from .attention import FeatureAttention, TemporalAttention
 from .experts import MultiRateCfC, carry_forward, window_sums
-from .gating import Gate, load_balance_loss
+from .gating import Gate
 
 __all__ = ["MRMoENet", "LSTMNet", "carry_forward", "row_copies"]
 
@@ -194,7 +194,7 @@ class MRMoENet(nn.Module):
         head's inputs taken at those rows (the mixture computes each sample on its own)."""
         T_in = x.shape[1]
         x, m, dt, v = _trim(x, m, dt, v, cast=False)
-        z, g, a, weights = fused.mixture(
+        z, g, a, weights, self.aux_loss = fused.mixture(
             x,
             m,
             dt,
@@ -207,8 +207,8 @@ class MRMoENet(nn.Module):
             self.proj_bias,
             self.carry_forward,
             return_details,
+            self.load_balance if self.training else None,
         )
-        self.aux_loss = load_balance_loss(g, self.load_balance) if self.gate is not None and self.training else None
         if self.summary is not None and s is None:
             raise ValueError("This network was built with n_summary > 0 and needs the summary input s.")
         n = z.shape[0]
