@@ -476,6 +476,13 @@ def test_weighted_zero_batches_make_no_step(task):
 def test_clip_gradients_is_torchs_clip_bit_for_bit(max_norm):
     gen = torch.Generator().manual_seed(0)
     grads = [torch.randn(shape, generator=gen) for shape in [(3, 4), (7,), (2, 3, 5), ()]]
+    _check_clip_against_torch(grads, max_norm)
+    # one buffer, as the estimators clip it (long: torch sums it in parallel blocks)
+    for n in (1, 1000, 103_754):
+        _check_clip_against_torch([torch.randn(n, generator=gen) * 0.01], max_norm)
+
+
+def _check_clip_against_torch(grads, max_norm):
     ours, theirs = [g.clone() for g in grads], [torch.nn.Parameter(torch.zeros_like(g)) for g in grads]
     for p, g in zip(theirs, grads):
         p.grad = g.clone()
