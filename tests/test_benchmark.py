@@ -277,7 +277,8 @@ def test_thread_scaling_table_and_two_thread_target():
 
 
 def test_targets_from_64_steps_when_shorter_sizes_run():
-    """With 8 and 16 steps in the run, growth and the LTC target still start from 64 steps."""
+    """With 8 and 16 steps in the run, growth and the LTC and CfC targets still start from 64 steps
+    (the CfC ratios of the shorter sizes shown without a verdict)."""
     assert speed.base_size([8, 16, 64, 256]) == 64 and speed.base_size([8, 16]) == 8
     results = {
         (k, s, 10): _record(s=t)
@@ -289,9 +290,19 @@ def test_targets_from_64_steps_when_shorter_sizes_run():
             ("lstm", 64, 2.0),
             ("lstm", 256, 9.0),
             ("ltc", 64, 60.0),
+            ("cfc", 8, 1.0),
+            ("cfc", 64, 3.5),
+            ("cfc", 256, 9.0),
         ]
     }
     lines = speed.checks(results, 10, [8, 64, 256])
+    cfc = [ln for ln in lines if "CfC" in ln]
+    assert cfc == ["PASS  MR-MoE >= 3x faster than ncps CfC (64: 3.5x, 256: 3.0x); shorter series, no target: 8: 2.0x"]
+    results[("cfc", 256, 10)] = _record(s=8.0)
+    assert [ln for ln in speed.checks(results, 10, [8, 64, 256]) if "CfC" in ln][0].startswith("FAIL")
+    # only shorter sizes run (a quick run): the target is checked on them
+    short = [ln for ln in speed.checks(results, 10, [8]) if "CfC" in ln]
+    assert short == ["FAIL  MR-MoE >= 3x faster than ncps CfC (8: 2.0x)"]
     assert any(ln.startswith("PASS") and "LTC (64: 60.0x)" in ln for ln in lines), lines
     assert any(ln.startswith("PASS") and "growth 64 -> 256" in ln for ln in lines), lines
     assert speed.growth_rows(results, 10, [8, 64, 256], ["mrmoe"])[0][1] == "3.00x"
