@@ -464,9 +464,10 @@ def clip_gradients(grads, max_norm):
     The operations of :func:`torch.nn.utils.clip_grad_norm_` (each tensor's
     norm, the norm of those, the gradients multiplied by ``max_norm / (norm +
     1e-6)`` where that factor is below 1; torch multiplies by it clamped at 1,
-    which changes nothing; one tensor's norm is the total), so the result is the same bit for bit, without its
-    grouping of the tensors by device and dtype (the estimators' parameters
-    share one; 177 -> 84 us a step for MR-MoE's 21 parameters, one CPU thread).
+    which changes nothing; one tensor's norm on the CPU is the total), so the
+    result is the same bit for bit, without its grouping of the tensors by
+    device and dtype (the estimators' parameters share one; 177 -> 84 us a
+    step for MR-MoE's 21 parameters, one CPU thread).
 
     Parameters
     ----------
@@ -485,9 +486,10 @@ def clip_gradients(grads, max_norm):
         return 0.0
     first = grads[0]
     uniform = all(g.device == first.device and g.dtype == first.dtype for g in grads)
-    if len(grads) == 1:
+    if len(grads) == 1 and first.is_cpu:
         # one buffer (the estimators' flat gradient): its norm is the total (the norm of one
-        # norm is that norm, bit for bit), without the stack and the second norm
+        # norm is that norm, bit for bit), without the stack and the second norm; on the CPU
+        # torch's foreach norm is this norm (elsewhere it may sum in another order)
         total = torch.linalg.vector_norm(first)
     elif uniform:
         total = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))

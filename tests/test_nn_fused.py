@@ -319,9 +319,10 @@ def test_mixture_matches_its_pytorch_computation(options, shape, monkeypatch):
 @needs_kernel
 @pytest.mark.parametrize("kind", ["cv", "switch"])
 def test_mixture_balance_loss_matches_its_pytorch_computation(kind, monkeypatch):
-    """The load-balancing loss the compiled mixture returns, and the gradient it gives the
-    gate's parameters through the gates, against :func:`load_balance_loss` on the gates of
-    the PyTorch computation (the loss alone: the gate's gradient is the aux loss's)."""
+    """The load-balancing loss the compiled mixture returns from its own call, and the gradient
+    it gives every parameter through the gates (the gate's, and the feature attention's through
+    the gate's summaries), against :func:`load_balance_loss` on the gates of the PyTorch
+    computation (the loss alone)."""
     calls = []
     monkeypatch.setattr(kernel, "mixture_forward", lambda *a, _f=kernel.mixture_forward: calls.append(1) or _f(*a))
     x, m, dt, v = _batch()
@@ -332,22 +333,30 @@ def test_mixture_balance_loss_matches_its_pytorch_computation(kind, monkeypatch)
         net(x, m.bool(), dt, v.bool())
         aux = net.aux_loss
         (5 * aux).backward()
-        return aux.detach(), {n: p.grad.clone() for n, p in net.named_parameters() if n.startswith("gate.")}
+        grads = {n: p.grad.clone() for n, p in net.named_parameters() if p.grad is not None}
+        return aux, grads
 
     got = run()
     assert calls == [1]
-    _torch_path(monkeypatch)
-    want = run()
-    torch.testing.assert_close(got[0], want[0], rtol=1e-5, atol=1e-7)
-    for n in want[1]:
-        torch.testing.assert_close(got[1][n], want[1][n], rtol=1e-4, atol=1e-7, msg=n)
-        assert got[1][n].abs().sum() > 0, n
-    # not asked for (evaluation) or no gate: none
+    assert "_Mixture" in got[0].grad_fn.name()  # from the mixture's call, not a node of its own
+    # not asked for (evaluation) or no gate: none, also from the compiled call
     net.eval()
     net(x, m.bool(), dt, v.bool())
     assert net.aux_loss is None
     parts = (net.feature_attention, net.experts, None, net.temporal_attention, net.proj_weight, net.proj_bias)
-    assert fused.mixture(x, m.bool(), dt, v.bool(), *parts, False, False, kind)[-1] is None
+    with torch.no_grad():
+        assert fused.mixture(x, m.bool(), dt, v.bool(), *parts, False, False, kind)[-1] is None
+    assert calls == [1, 1, 1]
+    net.train()
+    _torch_path(monkeypatch)
+    want = run()
+    assert "_Mixture" not in want[0].grad_fn.name()
+    torch.testing.assert_close(got[0].detach(), want[0].detach(), rtol=1e-5, atol=1e-7)
+    # the compiled backward gives every mixture parameter a gradient (0 where the loss does not reach)
+    assert want[1].keys() <= got[1].keys()
+    assert {n.split(".")[0] for n, g in want[1].items() if g.abs().sum() > 0} == {"gate", "feature_attention"}
+    for n, g in got[1].items():
+        torch.testing.assert_close(g, want[1].get(n, torch.zeros_like(g)), rtol=1e-4, atol=1e-7, msg=n)
 
 
 @needs_kernel

@@ -176,10 +176,18 @@ def test_load_balance_loss_and_its_gradient_match_autograd(kind, top_k):
     assert torch.autograd.gradcheck(lambda x: load_balance_loss(x, kind), (g.clone().requires_grad_(),))
 
 
-def test_load_balance_loss_of_one_expert_and_unknown_kinds():
+def test_load_balance_loss_of_one_expert_no_rows_and_unknown_kinds():
     assert load_balance_loss(torch.ones(6, 1)) == 0
-    with pytest.raises(ValueError, match="kind must be 'cv' or 'switch'"):
-        load_balance_loss(torch.full((6, 2), 0.5), "entropy")
+    for kind in ("cv", "switch"):
+        empty = torch.zeros(0, 3, requires_grad=True)
+        loss = load_balance_loss(empty, kind)
+        loss.backward()
+        assert loss == 0 and empty.grad.shape == (0, 3)
+    for kind in ("entropy", None):
+        with pytest.raises(ValueError, match="load-balancing loss must be 'cv' or 'switch'"):
+            load_balance_loss(torch.full((6, 2), 0.5), kind)
+        with pytest.raises(ValueError, match="load-balancing loss must be 'cv' or 'switch'"):
+            MRMoENet(3, 2, load_balance=kind)
 
 
 def test_slow_experts_take_fewer_steps():

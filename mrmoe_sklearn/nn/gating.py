@@ -52,24 +52,31 @@ def load_balance_loss(gates, kind="cv"):
     Returns
     -------
     loss : Tensor, scalar
-        Differentiable with respect to ``gates``.
+        Differentiable once with respect to ``gates`` (its gradient has no
+        graph of its own: no second derivatives).
 
     Notes
     -----
     Both forms depend on ``gates`` only through the K column sums (and, for
     ``"switch"``, each sample's first choice, which has no gradient), so the
     loss is computed from those K numbers in double precision and its
-    gradient in closed form (:func:`balance_terms`): three tensor operations
-    each way where autograd recorded and ran about twenty on a few values
-    each. The compiled mixture computes it inside its own call
+    gradient in closed form (:func:`balance_terms`): a few untracked small
+    operations each way (the column sums read to the host, which on a GPU
+    waits for the device) where autograd recorded and ran about twenty. The
+    compiled mixture computes it inside its own call
     (:func:`~mrmoe_sklearn.nn.fused.mixture` with ``balance``).
     """
-    if kind not in ("cv", "switch"):
-        raise ValueError(f"kind must be 'cv' or 'switch', got {kind!r}.")
+    check_balance(kind)
     K = gates.shape[1]
     if K < 2:
         return gates.new_zeros(())
     return _LoadBalance.apply(gates, kind)
+
+
+def check_balance(kind):
+    """Raise a ValueError unless ``kind`` names a load-balancing loss ("cv" or "switch")."""
+    if kind not in ("cv", "switch"):
+        raise ValueError(f"The load-balancing loss must be 'cv' or 'switch', got {kind!r}.")
 
 
 def balance_terms(gates, kind):
@@ -84,12 +91,21 @@ def balance_terms(gates, kind):
     Returns
     -------
     loss : float
+        0 for a batch without rows.
     grad : list of K floats
         ``d loss / d gates[b, k]``, the same for every sample b (the loss
         depends on the gates through their column sums; for ``"switch"``
         also through each sample's first choice, which has no gradient).
+
+    Raises
+    ------
+    ValueError
+        For another ``kind``.
     """
+    check_balance(kind)
     n, K = gates.shape
+    if n == 0:
+        return 0.0, [0.0] * K
     sums = gates.detach().sum(0, dtype=torch.float64).tolist()
     if kind == "switch":
         first = torch.bincount(gates.detach().argmax(1), minlength=K).tolist()
@@ -105,8 +121,21 @@ def balance_terms(gates, kind):
 
 
 def balance_gradient(grad, grad_loss, n_rows):
-    """``d loss / d gates`` of shape (n_rows, K), contiguous, from :func:`balance_terms`' ``grad``
-    and the gradient ``grad_loss`` (a scalar Tensor) by the loss."""
+    """The gradient by the gates from the gradient by the load-balancing loss.
+
+    Parameters
+    ----------
+    grad : list of K floats
+        :func:`balance_terms`' gradient.
+    grad_loss : Tensor, scalar
+        The gradient by the loss.
+    n_rows : int
+        The gates' rows.
+
+    Returns
+    -------
+    Tensor of shape (n_rows, K), contiguous
+    """
     return (grad_loss.new_tensor(grad) * grad_loss).expand(n_rows, len(grad)).contiguous()
 
 

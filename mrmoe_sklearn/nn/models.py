@@ -11,7 +11,7 @@ from torch import nn
 from . import fused
 from .attention import FeatureAttention, TemporalAttention
 from .experts import MultiRateCfC, carry_forward, window_sums
-from .gating import Gate
+from .gating import Gate, check_balance
 
 __all__ = ["MRMoENet", "LSTMNet", "carry_forward", "row_copies"]
 
@@ -133,6 +133,7 @@ class MRMoENet(nn.Module):
         self.row_block = int(row_block)
         self.rates = tuple(sorted(int(r) for r in rates))
         K = len(self.rates)
+        check_balance(load_balance)
         self.load_balance = load_balance
         self.carry_forward = bool(carry_forward)
         self.feature_attention = FeatureAttention(n_features) if feature_attention else None
