@@ -51,6 +51,18 @@ def kernel_runs_torchs_threads():
     return loaded_libgomp() == {torch_lib.resolve()}
 
 
+def flushing_testable():
+    """Whether a test can tell which threads flush denormals: the kernel runs torch's threads
+    (:func:`kernel_runs_torchs_threads`) on a processor with the setting."""
+    from mrmoe_sklearn.nn import kernel
+
+    return kernel_runs_torchs_threads() and kernel.flush_denormals(None) is not None
+
+
+#: The reason a flushing test skips where :func:`flushing_testable` is False.
+FLUSHING_UNTESTABLE = "needs the threaded kernel on torch's OpenMP runtime and a processor that flushes denormals"
+
+
 def denormals_kept(x):
     """How many of ``x`` survive a multiplication by one (0 where every thread flushes)."""
     return int(((x * 1.0) != 0).sum())

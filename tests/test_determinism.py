@@ -18,7 +18,7 @@ from sklearn.model_selection import StratifiedKFold, cross_val_score
 
 from mrmoe_sklearn import LSTMClassifier, MRMoEClassifier
 from mrmoe_sklearn.nn import kernel
-from tests._helpers import denormals_kept, kernel_runs_torchs_threads, split_denormals
+from tests._helpers import FLUSHING_UNTESTABLE, denormals_kept, flushing_testable, split_denormals
 
 TINY = dict(max_epochs=2, hidden_size=4, backbone_units=4, batch_size=8, dropout=0.3)
 
@@ -183,10 +183,7 @@ def test_a_sample_is_predicted_alike_in_any_batch(cls, monkeypatch):
         assert seen == [1, 5, 2, 33]
 
 
-needs_flush = pytest.mark.skipif(
-    not kernel_runs_torchs_threads() or kernel.flush_denormals(None) is None,
-    reason="needs the threaded kernel on torch's OpenMP runtime and a processor that flushes denormals",
-)
+needs_flush = pytest.mark.skipif(not flushing_testable(), reason=FLUSHING_UNTESTABLE)
 
 
 @needs_flush

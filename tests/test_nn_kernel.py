@@ -12,8 +12,9 @@ import mrmoe_sklearn.nn.cells as cells
 from mrmoe_sklearn.nn import kernel
 from mrmoe_sklearn.nn.cells import cfc_scan
 from tests._helpers import (
+    FLUSHING_UNTESTABLE,
     denormals_kept,
-    kernel_runs_torchs_threads,
+    flushing_testable,
     loaded_libgomp,
     scan_problem,
     split_denormals,
@@ -471,8 +472,8 @@ def test_sample_blocks_contiguous():
 
 @needs_kernel
 def test_flush_denormals_reaches_torchs_threads():
-    if not kernel_runs_torchs_threads() or kernel.flush_denormals(None) is None:
-        pytest.skip("needs the threaded kernel on torch's OpenMP runtime and a processor that flushes denormals")
+    if not flushing_testable():
+        pytest.skip(FLUSHING_UNTESTABLE)
     old = torch.get_num_threads()
     torch.set_num_threads(2)
     try:

@@ -237,7 +237,7 @@ class _Mixture(torch.autograd.Function):
         p = p if p is not None else x.new_empty(0)
         # the load-balancing loss from the gates' column sums, its gradient in closed form
         ctx.balance = None
-        if balance is not None and params[_GATE] is not None and gates.shape[1] > 1:
+        if balance is not None and params[_GATE] is not None:
             loss, ctx.balance = balance_terms(gates, balance)
             aux = x.new_tensor(loss)
         else:
@@ -332,8 +332,6 @@ def _compiled_mixture(x, m, dt, v, experts, params, gate_units, keep_weights, ba
     )
     params = [t if t is None or t.is_contiguous() else t.contiguous() for t in params]
     out, gates, p, aux, *weights = _Mixture.apply(plan, x, m, dt, v, keep_weights, balance, *params)
-    if balance is not None and params[_GATE] is not None and not aux.numel():  # one expert
-        aux = load_balance_loss(gates, balance)
     return out, gates, p if p.numel() else None, weights if keep_weights else None, aux if aux.numel() else None
 
 

@@ -66,10 +66,6 @@ def load_balance_loss(gates, kind="cv"):
     compiled mixture computes it inside its own call
     (:func:`~mrmoe_sklearn.nn.fused.mixture` with ``balance``).
     """
-    check_balance(kind)
-    K = gates.shape[1]
-    if K < 2:
-        return gates.new_zeros(())
     return _LoadBalance.apply(gates, kind)
 
 
@@ -85,13 +81,12 @@ def balance_terms(gates, kind):
     Parameters
     ----------
     gates : Tensor of shape (B, K)
-        K >= 2.
     kind : {"cv", "switch"}
 
     Returns
     -------
     loss : float
-        0 for a batch without rows.
+        0 for a batch without rows and for one expert (nothing to balance).
     grad : list of K floats
         ``d loss / d gates[b, k]``, the same for every sample b (the loss
         depends on the gates through their column sums; for ``"switch"``
@@ -104,7 +99,7 @@ def balance_terms(gates, kind):
     """
     check_balance(kind)
     n, K = gates.shape
-    if n == 0:
+    if n == 0 or K < 2:
         return 0.0, [0.0] * K
     sums = gates.detach().sum(0, dtype=torch.float64).tolist()
     if kind == "switch":
