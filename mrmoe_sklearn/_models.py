@@ -19,6 +19,7 @@ from ._base import INFER_ROWS, _inference_batch_size, _torch_threads
 from ._data import SUMMARY_ENCODINGS
 from ._params import POSITIVE_INT, invalid_parameter
 from .nn.ensemble import Ensemble
+from .nn.gating import BALANCE_KINDS
 from .nn.models import LSTMNet, MRMoENet
 
 #: ``feature_importances_`` is the mean over at most this many training series
@@ -252,7 +253,7 @@ class _MRMoEModel(_LiquidMixture):
         "gate": ["boolean"],
         "top_k": [POSITIVE_INT, None],
         "aux_loss_weight": [Interval(Real, 0, None, closed="left")],
-        "load_balance": [StrOptions({"cv", "switch"})],
+        "load_balance": [StrOptions(set(BALANCE_KINDS))],
         "head_size": [POSITIVE_INT],
         "carry_forward": ["boolean"],
         "summary_head": ["boolean"],

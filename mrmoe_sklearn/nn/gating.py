@@ -69,9 +69,13 @@ def load_balance_loss(gates, kind="cv"):
     return _LoadBalance.apply(gates, kind)
 
 
+#: The forms of the load-balancing loss (:func:`load_balance_loss`).
+BALANCE_KINDS = ("cv", "switch")
+
+
 def check_balance(kind):
-    """Raise a ValueError unless ``kind`` names a load-balancing loss ("cv" or "switch")."""
-    if kind not in ("cv", "switch"):
+    """Raise a ValueError unless ``kind`` names a load-balancing loss (one of :data:`BALANCE_KINDS`)."""
+    if kind not in BALANCE_KINDS:
         raise ValueError(f"The load-balancing loss must be 'cv' or 'switch', got {kind!r}.")
 
 
