@@ -76,7 +76,7 @@ BALANCE_KINDS = ("cv", "switch")
 def check_balance(kind):
     """Raise a ValueError unless ``kind`` names a load-balancing loss (one of :data:`BALANCE_KINDS`)."""
     if kind not in BALANCE_KINDS:
-        raise ValueError(f"The load-balancing loss must be 'cv' or 'switch', got {kind!r}.")
+        raise ValueError(f"The load-balancing loss must be {' or '.join(map(repr, BALANCE_KINDS))}, got {kind!r}.")
 
 
 def balance_terms(gates, kind):
