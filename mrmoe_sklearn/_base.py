@@ -254,10 +254,7 @@ class _Net(NeuralNet):
             if getattr(self, "shuffle_generator_", None) is None:
                 self.shuffle_generator_ = torch.Generator().manual_seed(self.shuffle_seed)
             return TensorBatches(dataset, self.batch_size, shuffle=True, generator=self.shuffle_generator_)
-        batches = TensorBatches(dataset, _inference_batch_size(self.batch_size, _unwrap(dataset)[0]))
-        if self.__dict__.get("predict_progress_") and len(batches) >= PROGRESS_MIN_BATCHES:
-            return ProgressIterator(batches)
-        return batches
+        return TensorBatches(dataset, _inference_batch_size(self.batch_size, _unwrap(dataset)[0]))
 
     def infer(self, x, **fit_params):
         if not isinstance(x, dict):
@@ -1285,14 +1282,21 @@ class BaseTimeSeriesEstimator(BaseEstimator):
         """The network's raw outputs on ``X`` (logits or standardised targets), float64."""
         check_is_fitted(self, "net_")
         data = self._read_X(X, fitted=True)
-        batch = self._batch(data)
         net = self.net_
-        net.predict_progress_ = self.verbose >= 2
-        try:
-            with _torch_threads(self.n_threads, self._uses_kernel):
-                out = net.forward(batch, training=False).double().numpy()
-        finally:
-            net.__dict__.pop("predict_progress_", None)
+        # prepared and run an inference batch at a time: the network's float32 inputs (and MR-MoE's
+        # encoded summaries) never exist for the whole of X at once, and the same few buffers serve
+        # every batch (whole-X arrays were mapped and zeroed afresh by the OS on every call)
+        size = _inference_batch_size(net.batch_size, {"x": data.values})
+        starts = range(0, len(data.lengths), size)
+        if self.verbose >= 2 and len(starts) >= PROGRESS_MIN_BATCHES:
+            starts = ProgressIterator(starts)
+        with _torch_threads(self.n_threads, self._uses_kernel):
+            out = np.concatenate(
+                [
+                    net.forward(self._batch(data.rows(slice(start, start + size))), training=False).double().numpy()
+                    for start in starts
+                ]
+            )
         if not np.isfinite(out).all():
             raise ValueError(
                 "The network produced non-finite scores; the model's weights are not usable (refit with a lower lr)."

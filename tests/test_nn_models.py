@@ -10,6 +10,7 @@ from mrmoe_sklearn.nn import (
     MRMoENet,
     MultiRateCfC,
     TemporalAttention,
+    fused,
     load_balance_loss,
     resample,
     sequence_summaries,
@@ -313,3 +314,23 @@ def test_row_block_copies_rows_only_where_they_change_the_arithmetic(dtype, monk
     seen.clear()
     net(x, m, dt, v, s)
     assert seen == [5]
+
+
+def test_row_block_fills_up_only_the_last_partial_block():
+    """A batch of two whole blocks and a partial one: the head computes the whole blocks as they are
+    and copies only the last block's rows, and every sample's logits equal its logits alone."""
+    torch.manual_seed(0)
+    net = MRMoENet(3, 2, rates=(1, 2, 4), n_summary=5, summary_hidden=8, row_block=32).eval()
+    x, m, dt, v = _batch(B=70)
+    s = torch.randn(70, 5)
+    rows = []
+    summary = net.summary.forward
+    net.summary.forward = lambda t: rows.append(t.shape[0]) or summary(t)
+    with torch.no_grad():
+        logits = net(x, m, dt, v, s)
+        expected = [32, 64] if fused.compiled(x) else [96]  # the tail block first, then the whole ones
+        assert rows == expected
+        for i in range(1, 70, 3):  # (sample 0 ends in padding, which is trimmed alone)
+            assert torch.equal(
+                net(x[i : i + 1], m[i : i + 1], dt[i : i + 1], v[i : i + 1], s[i : i + 1]), logits[i : i + 1]
+            )

@@ -25,8 +25,8 @@ def _trim(x, m, dt, v, cast=True):
 
 
 def _rows_of(t, index):
-    """``t[index]`` (None stays None)."""
-    return None if t is None else t[index]
+    """``t``'s rows at ``index`` (None stays None)."""
+    return None if t is None else t.index_select(0, index)
 
 
 def row_copies(n, block, device=None):
@@ -183,16 +183,16 @@ class MRMoENet(nn.Module):
             return self._forward(x, m, dt, v, s, return_details)
         parts = (self.feature_attention, self.experts, self.gate, self.temporal_attention)
         if fused.per_sample(x, m, dt, v, *parts, self.proj_weight, self.proj_bias, self.carry_forward):
-            return self._forward(x, m, dt, v, s, return_details, copies)
+            return self._forward(x, m, dt, v, s, return_details, copy_head=True)
         # every part on the copies, cut back to the batch's own rows
         out = self._forward(x[copies], m[copies], dt[copies], v[copies], _rows_of(s, copies), return_details)
         if not return_details:
             return out[:n]
         return out[0][:n], {key: value[:n] for key, value in out[1].items()}
 
-    def _forward(self, x, m, dt, v, s, return_details, head_copies=None):
-        """:meth:`forward` on the batch as it is; with ``head_copies`` (from :func:`row_copies`), the
-        head's inputs taken at those rows (the mixture computes each sample on its own)."""
+    def _forward(self, x, m, dt, v, s, return_details, copy_head=False):
+        """:meth:`forward` on the batch as it is; with ``copy_head``, the head computed on whole blocks
+        of ``row_block`` rows (the mixture computes each sample on its own)."""
         T_in = x.shape[1]
         x, m, dt, v = _trim(x, m, dt, v, cast=False)
         z, g, a, weights, self.aux_loss = fused.mixture(
@@ -212,14 +212,17 @@ class MRMoENet(nn.Module):
         )
         if self.summary is not None and s is None:
             raise ValueError("This network was built with n_summary > 0 and needs the summary input s.")
-        n = z.shape[0]
-        if head_copies is not None:
-            z, s = z[head_copies], _rows_of(s, head_copies)
-        if self.summary is not None:
-            z = z + self.summary(s)
-        logits = self.out(self.dropout(z))
-        if head_copies is not None:
-            logits = logits[:n]
+        if not copy_head:
+            logits = self._head(z, s)
+        else:
+            # the whole blocks as they are; only the last, partial block is filled up (with copies of
+            # its own rows), so a prediction batch copies at most one block of summaries
+            n = z.shape[0]
+            whole = n - n % self.row_block
+            tail = whole + torch.arange(self.row_block, device=z.device) % (n - whole)
+            logits = self._head(z.index_select(0, tail), _rows_of(s, tail))[: n - whole]
+            if whole:
+                logits = torch.cat([self._head(z[:whole], None if s is None else s[:whole]), logits])
         if not return_details:
             return logits
         details = {"gate_weights": g}
@@ -231,6 +234,12 @@ class MRMoENet(nn.Module):
             details["feature_weights"] = torch.ones_like(x[:, 0])
         details["temporal_weights"] = self._step_weights(weights, v, T_in)
         return logits, details
+
+    def _head(self, z, s):
+        """Logits from the mixture's output ``z`` and the summaries ``s``."""
+        if self.summary is not None:
+            z = z + self.summary(s)
+        return self.out(self.dropout(z))
 
     def _step_weights(self, weights, v, T_in):
         """Map window attention weights (K tensors ``(n_k, B)``) back to steps ``(B, K, T_in)``."""
