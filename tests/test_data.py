@@ -6,7 +6,14 @@ import pytest
 import scipy.sparse as sp
 
 from mrmoe_sklearn import TimeSeriesScaler, _data, to_sequences
-from mrmoe_sklearn._data import check_series, fit_scaling, prepare_batch, quantile_edges, quantile_encode
+from mrmoe_sklearn._data import (
+    SUMMARY_BINS,
+    check_series,
+    fit_scaling,
+    prepare_batch,
+    quantile_edges,
+    quantile_encode,
+)
 
 
 def test_3d_is_channels_first_and_transposed(rng):
@@ -373,8 +380,9 @@ def test_fit_scaling_summary_encodings(rng):
     robust = fit_scaling(data, summaries="robust")
     quantile = fit_scaling(data, summaries="quantile")
     assert robust.summary_edges is None and robust.summary_width == 3 * 9
-    assert quantile.summary_edges.shape == (3 * 9, 9) and quantile.summary_width == 3 * 9 * 9
-    assert prepare_batch(data, quantile)["s"].shape == (30, 3 * 9 * 9)
+    width = SUMMARY_BINS + 1  # the bins' fillings and a missing flag
+    assert quantile.summary_edges.shape == (3 * 9, width) and quantile.summary_width == 3 * 9 * width
+    assert prepare_batch(data, quantile)["s"].shape == (30, 3 * 9 * width)
     assert fit_scaling(data).summary_width == 0 and "s" not in prepare_batch(data, fit_scaling(data))
     with pytest.raises(ValueError, match="summaries must be one of"):
         fit_scaling(data, summaries="rank")
