@@ -183,6 +183,25 @@ def test_a_sample_is_predicted_alike_in_any_batch(cls, monkeypatch):
         assert seen == [1, 5, 2, 33]
 
 
+@pytest.mark.parametrize("cls", [MRMoEClassifier, LSTMClassifier])
+def test_prediction_prepares_one_inference_batch_at_a_time(cls, monkeypatch):
+    """The network's inputs (MR-MoE's encoded summaries among them) are prepared per inference batch,
+    never for the whole of X, with the probabilities of the whole-X preparation."""
+    import mrmoe_sklearn._base as base
+
+    X, y = _data(n=40)
+    clf = cls(max_epochs=2, hidden_size=4, batch_size=8, random_state=0).fit(X, y)
+    whole = clf.predict_proba(X)
+    sizes = []
+    prepare = base.prepare_batch
+    monkeypatch.setattr(
+        base, "prepare_batch", lambda data, stats: sizes.append(len(data.lengths)) or prepare(data, stats)
+    )
+    monkeypatch.setattr(base, "_inference_batch_size", lambda batch_size, dataset: 16)
+    np.testing.assert_array_equal(clf.predict_proba(X), whole)
+    assert sizes == [16, 16, 8]
+
+
 needs_flush = pytest.mark.skipif(not flushing_testable(), reason=FLUSHING_UNTESTABLE)
 
 
