@@ -680,7 +680,7 @@ def _draw_seed(random_state):
 
 
 def _subset(data, rows):
-    """The samples ``rows`` (a boolean mask) of a :class:`SeriesData`."""
+    """The samples ``rows`` (a boolean mask, indices or a slice) of a :class:`SeriesData`."""
     return SeriesData(
         values=data.values[rows],
         times=None if data.times is None else data.times[rows],
@@ -1293,7 +1293,7 @@ class BaseTimeSeriesEstimator(BaseEstimator):
         with _torch_threads(self.n_threads, self._uses_kernel):
             out = np.concatenate(
                 [
-                    net.forward(self._batch(data.rows(slice(start, start + size))), training=False).double().numpy()
+                    net.forward(self._batch(_subset(data, slice(start, start + size))), training=False).double().numpy()
                     for start in starts
                 ]
             )

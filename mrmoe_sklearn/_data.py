@@ -78,11 +78,6 @@ class SeriesData:
     def n_features(self):
         return self.values.shape[2]
 
-    def rows(self, index):
-        """The series at ``index`` (a slice or integer indices) as a ``SeriesData`` of their own."""
-        times = None if self.times is None else self.times[index]
-        return SeriesData(self.values[index], times, self.lengths[index], self.layout)
-
     @cached_property
     def gaps(self):
         """Elapsed time before each step ``(n_samples, n_timesteps)``: NaN at

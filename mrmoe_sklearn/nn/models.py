@@ -219,7 +219,7 @@ class MRMoENet(nn.Module):
             # its own rows), so a prediction batch copies at most one block of summaries
             n = z.shape[0]
             whole = n - n % self.row_block
-            tail = whole + torch.arange(self.row_block, device=z.device) % (n - whole)
+            tail = whole + row_copies(n - whole, self.row_block, z.device)
             logits = self._head(z.index_select(0, tail), _rows_of(s, tail))[: n - whole]
             if whole:
                 logits = torch.cat([self._head(z[:whole], None if s is None else s[:whole]), logits])
