@@ -506,8 +506,37 @@ enum { S_MEAN, S_STD, S_MIN, S_MAX, S_FIRST, S_LAST, S_COUNT, S_SLOPE, S_SINCE, 
 /* Per-channel accumulators of one sample (ten sums and extremes, two step indices). */
 #define ACCUMULATORS 12
 
-/* Element k of a float32 or float64 array, as a double (exact either way). */
-#define VALUE(x, f32, k) ((f32) ? (double)((const float *)(x))[k] : ((const double *)(x))[k])
+/* VD doubles (and VD int64) in a vector register, for the summary statistics: 8 with AVX-512,
+   else 4 */
+#ifdef __AVX512F__
+#define VD 8
+#else
+#define VD 4
+#endif
+typedef double vd __attribute__((vector_size(8 * VD), aligned(8)));
+typedef int64_t vl __attribute__((vector_size(8 * VD), aligned(8)));
+typedef float vfd __attribute__((vector_size(4 * VD), aligned(4)));
+
+static inline vd vd_select(vl mask, vd a, vd b) { return (vd)((mask & (vl)a) | (~mask & (vl)b)); }
+
+/* n <= VD consecutive values from element k of a float32 (f32) or float64 array, as doubles
+   (exact either way); lanes past n are NaN, i.e. not observed */
+static inline vd load_channels(const void *x, int f32, int64_t k, int64_t n) {
+    if (f32) {
+        vfd a = (vfd){} + __builtin_nanf("");
+        if (n == VD) /* a constant size: one load */
+            memcpy(&a, (const float *)x + k, sizeof a);
+        else
+            memcpy(&a, (const float *)x + k, n * sizeof(float));
+        return __builtin_convertvector(a, vd);
+    }
+    vd a = (vd){} + __builtin_nan("");
+    if (n == VD)
+        memcpy(&a, (const double *)x + k, sizeof a);
+    else
+        memcpy(&a, (const double *)x + k, n * sizeof(double));
+    return a;
+}
 
 static void summarise_sample(int64_t T, int64_t F, const void *x, int f32, const double *times,
                              const uint8_t *valid, double *out, double *acc) {
@@ -527,41 +556,61 @@ static void summarise_sample(int64_t T, int64_t F, const void *x, int f32, const
         else if (a > span) span = a;
     }
     if (!(span == span && span > 0 && span < __builtin_inf())) span = 1.0;
-    for (int64_t t = 0; t < T; t++) {
-        if (!valid[t]) continue;
-        const double st = SCALED(t);
-        for (int64_t f = 0; f < F; f++) {
-            const double v = VALUE(x, f32, t * F + f);
-            if (v != v) continue;
-            if (count[f] == 0) {
-                first[f] = mn[f] = mx[f] = v;
-                t_first[f] = t;
-            }
-            mn[f] = v < mn[f] ? v : mn[f];
-            mx[f] = v > mx[f] ? v : mx[f];
-            last[f] = v;
-            t_last[f] = t;
-            count[f] += 1.0;
-            sum[f] += v;
-            tsum[f] += st;
+    /* VD channels at a time, each lane one channel's accumulators in the order of the scalar
+       definition (a lane adds its observed values one step after another): selects instead of
+       skips, on explicit vectors (2,000 series of 16 channels, 20% missing, one thread: 0.67 ms at
+       8 steps and 3.0 ms at 64, against 1.19 and 7.6 ms with a branch per value; plain loops of
+       selects did not vectorise and took 2.6 ms at 8 steps) */
+    for (int64_t f0 = 0; f0 < F; f0 += VD) {
+        const int64_t nf = F - f0 < VD ? F - f0 : VD;
+        const vd zero = {}, one = zero + 1.0;
+        vd cnt = zero, sm = zero, lo = zero + __builtin_inf(), hi = zero - __builtin_inf(), fst = zero, lst = zero;
+        vd ts = zero;
+        vl tf = {}, tl = {};
+        for (int64_t t = 0; t < T; t++) {
+            if (!valid[t]) continue;
+            const double st = SCALED(t);
+            const vd v = load_channels(x, f32, t * F + f0, nf);
+            const vl obs = (vl)(v == v), fresh = obs & (vl)(cnt == zero);
+            fst = vd_select(fresh, v, fst);
+            tf = (fresh & ((vl){} + t)) | (~fresh & tf);
+            lo = vd_select(obs & (vl)(v < lo), v, lo);
+            hi = vd_select(obs & (vl)(v > hi), v, hi);
+            lst = vd_select(obs, v, lst);
+            tl = (obs & ((vl){} + t)) | (~obs & tl);
+            cnt = vd_select(obs, cnt + one, cnt);
+            sm = vd_select(obs, sm + v, sm);
+            ts = vd_select(obs, ts + st, ts);
         }
-    }
-    for (int64_t f = 0; f < F; f++) {
-        const double n_obs = count[f] > 1.0 ? count[f] : 1.0;
-        sum[f] /= n_obs;  /* the mean */
-        tsum[f] /= n_obs; /* the mean scaled time */
-    }
-    for (int64_t t = 0; t < T; t++) {
-        if (!valid[t]) continue;
-        const double st = SCALED(t);
-        for (int64_t f = 0; f < F; f++) {
-            const double v = VALUE(x, f32, t * F + f);
-            if (v != v) continue;
-            const double d = v - sum[f], c = st - tsum[f];
-            ss[f] += d * d;
-            num[f] += c * d;
-            den[f] += c * c;
+        double l_cnt[VD], l_sm[VD], l_lo[VD], l_hi[VD], l_fst[VD], l_lst[VD], l_ts[VD];
+        int64_t l_tf[VD], l_tl[VD];
+        memcpy(l_cnt, &cnt, sizeof l_cnt), memcpy(l_sm, &sm, sizeof l_sm), memcpy(l_lo, &lo, sizeof l_lo);
+        memcpy(l_hi, &hi, sizeof l_hi), memcpy(l_fst, &fst, sizeof l_fst), memcpy(l_lst, &lst, sizeof l_lst);
+        memcpy(l_ts, &ts, sizeof l_ts), memcpy(l_tf, &tf, sizeof l_tf), memcpy(l_tl, &tl, sizeof l_tl);
+        for (int64_t i = 0; i < nf; i++) {
+            const int64_t f = f0 + i;
+            const double n_obs = l_cnt[i] > 1.0 ? l_cnt[i] : 1.0;
+            count[f] = l_cnt[i], mn[f] = l_lo[i], mx[f] = l_hi[i], first[f] = l_fst[i], last[f] = l_lst[i];
+            t_first[f] = l_tf[i], t_last[f] = l_tl[i];
+            sum[f] = l_sm[i] / n_obs;  /* the mean */
+            tsum[f] = l_ts[i] / n_obs; /* the mean scaled time */
         }
+        vd mean, tmean, sq = zero, nu = zero, de = zero;
+        memcpy(&mean, sum + f0, nf * sizeof(double));
+        memcpy(&tmean, tsum + f0, nf * sizeof(double));
+        for (int64_t t = 0; t < T; t++) {
+            if (!valid[t]) continue;
+            const double st = SCALED(t);
+            const vd v = load_channels(x, f32, t * F + f0, nf);
+            const vl obs = (vl)(v == v);
+            const vd d = v - mean, c = st - tmean;
+            sq = vd_select(obs, sq + d * d, sq);
+            nu = vd_select(obs, nu + c * d, nu);
+            de = vd_select(obs, de + c * c, de);
+        }
+        memcpy(ss + f0, &sq, nf * sizeof(double));
+        memcpy(num + f0, &nu, nf * sizeof(double));
+        memcpy(den + f0, &de, nf * sizeof(double));
     }
     const double nan = __builtin_nan("");
     for (int64_t f = 0; f < F; f++) {
@@ -585,7 +634,6 @@ static void summarise_sample(int64_t T, int64_t F, const void *x, int f32, const
 #undef SCALED
 #undef SHIFTED
 }
-#undef VALUE
 
 int64_t summary_stats_scratch(int64_t F, int64_t n_threads) {
     return ACCUMULATORS * F * (n_threads < 1 ? 1 : n_threads);
