@@ -12,6 +12,7 @@ import copy
 import hashlib
 import math
 import os
+import warnings
 from dataclasses import dataclass
 from numbers import Real
 
@@ -97,7 +98,9 @@ _TRAINING_DOC = """\
 
 _CLASS_WEIGHT_DOC = """\
     class_weight : dict, "balanced" or None, default=None
-        Weights of the classes in the cross-entropy loss, as in scikit-learn;
+        Weights of the classes in the cross-entropy loss, as in scikit-learn
+        (a class missing from a dict weighs 1; labels of a dict that are not
+        in ``y`` are ignored where every class of ``y`` has a weight);
         multiplied with ``sample_weight`` when both are given.
 """
 
@@ -163,18 +166,25 @@ _STOPPING_DOC = """\
         for ``max_epochs`` more epochs (scaling statistics are kept). The
         parameters that build the network (its sizes, rates and parts, and a
         regressor's ``loss``) must be those it was built with: a change
-        raises a ``ValueError``. ``lr``, ``max_epochs``, ``batch_size``,
-        ``weight_decay``, ``dropout``, ``clip_grad_norm``, ``class_weight``
-        and, where the model has them, ``aux_loss_weight`` and
-        ``load_balance`` take their current values.
+        raises a ``ValueError``. So does a change of what sets up the
+        training: whether early stopping is on (``early_stopping``, as
+        resolved for this fit's data), ``lr_schedule``, ``callbacks``,
+        ``checkpoint_dir`` and, with early stopping, ``patience``,
+        ``early_stopping_scoring`` and ``validation_fraction``. ``lr``
+        (the optimiser starts the fit at it, also after ``"plateau"``
+        lowered it), ``max_epochs``, ``batch_size``, ``weight_decay``,
+        ``dropout``, ``clip_grad_norm``, ``class_weight`` and, where the
+        model has them, ``aux_loss_weight`` and ``load_balance`` take their
+        current values.
     callbacks : list of skorch callbacks or None, default=None
         Extra :mod:`skorch.callbacks` (instances, or ``(name, callback)``
         pairs), run after the package's own (validation score, schedule,
         early stopping, checkpoints, progress) at every event of the fit,
         e.g. :class:`skorch.callbacks.LRScheduler`,
         :class:`skorch.callbacks.EpochScoring` or a pruning callback of
-        Optuna (see the user guide). An ``EpochScoring`` of a scorer name on
-        the validation part (e.g. ``EpochScoring("roc_auc")``) scores the
+        Optuna (see the user guide). An ``EpochScoring`` of a scorer name
+        (e.g. ``EpochScoring("roc_auc")``, on the validation part, or with
+        ``on_train=True`` on the epoch's training batches) scores the
         estimator's probabilities, not the inner network's logits, under its
         usual history key. ``fit`` uses (and re-initialises) these
         instances; ``clone`` copies them; a fitted estimator pickles them.
@@ -808,6 +818,46 @@ class BaseTimeSeriesEstimator(BaseEstimator):
                 "define the network: set them back, or set warm_start=False to refit."
             )
 
+    def _training_setup(self, validating):
+        """The parameters that set up a fit's training around the network, as ``{name: value}``.
+
+        Recorded at the cold fit (``_training_setup_``): the package builds the
+        validation split and the callbacks then, so a ``warm_start`` fit
+        refuses other values instead of ignoring them. The early-stopping
+        parameters count only where early stopping is on; ``callbacks`` by the
+        identity of its elements.
+        """
+        setup = {
+            "early_stopping": bool(validating),
+            "lr_schedule": self.lr_schedule,
+            "checkpoint_dir": None if self.checkpoint_dir is None else os.fspath(self.checkpoint_dir),
+            "callbacks": tuple(id(cb) for cb in self.callbacks or ()),
+        }
+        if validating:
+            setup.update(
+                patience=self.patience,
+                early_stopping_scoring=self.early_stopping_scoring,
+                validation_fraction=self.validation_fraction,
+            )
+        return setup
+
+    def _check_training_setup(self, validating):
+        """Refuse a ``warm_start`` fit whose training setup differs from the one the network was fitted with."""
+        fitted = self.__dict__.get("_training_setup_")
+        if fitted is None:  # fitted (and pickled) before the record existed
+            return
+        fitted = {**fitted, "callbacks": tuple(id(cb) for cb in fitted["callbacks"])}
+        current = self._training_setup(validating)
+        changed = [name for name in current if name in fitted and fitted[name] != current[name]]
+        if changed:
+            names = ", ".join(changed)
+            raise ValueError(
+                f"warm_start=True but {names} changed since the fit that built the network (with early stopping "
+                f"{'on' if fitted['early_stopping'] else 'off'} then, {'on' if validating else 'off'} now); the "
+                "validation split and callbacks are set up by that fit: set them back, or set warm_start=False "
+                "to refit."
+            )
+
     def _check_param_combinations(self):
         """Check what the declared constraints cannot: parameters bounded by others, elements of lists.
 
@@ -909,7 +959,8 @@ class BaseTimeSeriesEstimator(BaseEstimator):
             all, with the same data, parameters and random states: the result
             is the fit that was interrupted, finished. Without a checkpoint
             in the folder the fit starts afresh; with a finished one it is
-            loaded as it is. Overrides ``warm_start``.
+            loaded as it is (with a warning where ``max_epochs`` asks for
+            more epochs than it ran). Overrides ``warm_start``.
 
         Returns
         -------
@@ -970,6 +1021,10 @@ class BaseTimeSeriesEstimator(BaseEstimator):
             seed=ckpt["meta"]["seed"] if ckpt is not None else _draw_seed(self.random_state),
             checkpoint=ckpt,
         )
+        if warm:
+            self._check_training_setup(job.stopping)
+        if job.stopping and val is None:
+            self._check_validation_split(y_enc)
         fork_devices = [_cuda_index(job.device)] if job.device.startswith("cuda") else []
         with _torch_threads(self.n_threads, self._uses_kernel), torch.random.fork_rng(devices=fork_devices):
             _seed_torch(job.seed, job.device)
@@ -1044,6 +1099,7 @@ class BaseTimeSeriesEstimator(BaseEstimator):
         self.n_features_in_ = job.n_channels
         self.n_timesteps_in_ = _width_2d(data)
         self._network_params_ = self._network_params(validating=job.stopping)
+        self._training_setup_ = {**self._training_setup(job.stopping), "callbacks": tuple(self.callbacks or ())}
         self.net_ = net
         return batch
 
@@ -1080,6 +1136,14 @@ class BaseTimeSeriesEstimator(BaseEstimator):
             net.shuffle_generator_.set_state(ckpt["shuffle_rng"])
         torch.set_rng_state(ckpt["torch_rng"])
         remaining = self.max_epochs - len(net.history)
+        if ckpt["finished"] and remaining > 0:
+            warnings.warn(
+                f"The fit checkpointed in {self.checkpoint_dir} had finished (after {len(net.history)} epochs); "
+                f"resume loads it as it is and trains no further toward max_epochs={self.max_epochs}. To train it "
+                "further, fit again with warm_start=True.",
+                UserWarning,
+                stacklevel=4,
+            )
         if ckpt["finished"] or remaining <= 0:
             return
         checkpoint = dict(net.callbacks_)["checkpoint"]
@@ -1106,6 +1170,30 @@ class BaseTimeSeriesEstimator(BaseEstimator):
         if has_validation and not self.early_stopping:
             raise ValueError("X_val and y_val were given, but early_stopping=False; set early_stopping=True or 'auto'.")
         return bool(self.early_stopping)
+
+    def _check_validation_split(self, y_enc):
+        """Refuse early stopping whose held-out part (``validation_fraction`` of ``y_enc``'s samples) cannot
+        be drawn: scikit-learn's own errors name neither the parameter nor a way out."""
+        n = len(y_enc)
+        n_valid = math.ceil(self.validation_fraction * n)  # as scikit-learn's shuffle splits count
+        fix = "give X_val and y_val, raise validation_fraction, or set early_stopping=False."
+        about = f"early_stopping holds out validation_fraction={self.validation_fraction} of the {n} samples"
+        if not self._stratify:
+            if n - n_valid < 1:
+                raise ValueError(f"{about}: {n_valid}, which leaves none to train on; {fix}")
+            return
+        counts = np.bincount(np.asarray(y_enc, dtype=np.int64))
+        counts = counts[counts > 0]
+        if counts.min() < 2:
+            raise ValueError(
+                f"{about}, split by class (stratified), but a class of y has a single sample, which cannot be in "
+                f"both parts; {fix}"
+            )
+        if min(n_valid, n - n_valid) < len(counts):
+            raise ValueError(
+                f"{about}, split by class: {n_valid} for validation and {n - n_valid} to train on, but each part "
+                f"needs a sample of each of the {len(counts)} classes; {fix}"
+            )
 
     def _read_validation(self, X_val, y_val, sample_weight_val, targets, n_channels, n_timesteps=None):
         """Validate ``X_val``/``y_val`` against the training data's channels (and, for a 2D ``X``,
@@ -1138,9 +1226,8 @@ class BaseTimeSeriesEstimator(BaseEstimator):
             "clip_grad_norm": self.clip_grad_norm,
             "aux_loss_weight": self._module_aux_weight(),
         }
-        lr = self._lr(validating=net.train_split is not None)
-        if net.lr != lr:
-            changes["lr"] = lr
+        # always set: the optimiser's groups start the fit at lr, also where "plateau" lowered them
+        changes["lr"] = self._lr(validating=net.train_split is not None)
         if net.get_params().get("optimizer__weight_decay") != self.weight_decay:
             changes["optimizer__weight_decay"] = self.weight_decay
         net.set_params(**changes)
@@ -1171,6 +1258,7 @@ class BaseTimeSeriesEstimator(BaseEstimator):
             "n_features_in_",
             "n_timesteps_in_",
             "_network_params_",
+            "_training_setup_",
             "scaling_",
             "history_",
             "feature_importances_",
@@ -1236,7 +1324,7 @@ class BaseTimeSeriesEstimator(BaseEstimator):
         return net
 
     def _user_callbacks(self, targets, validating):
-        """``callbacks``, with each validation ``EpochScoring`` of a scorer name scored on the estimator.
+        """``callbacks``, with each ``EpochScoring`` of a scorer name scored on the estimator.
 
         skorch's ``EpochScoring("roc_auc")`` would hand the scorer the inner
         network, whose outputs are logits (or standardised targets): it becomes
@@ -1248,9 +1336,9 @@ class BaseTimeSeriesEstimator(BaseEstimator):
         out = []
         for item in self.callbacks or []:
             name, cb = item if isinstance(item, tuple) else (None, item)
-            if validating and isinstance(cb, EpochScoring) and isinstance(cb.scoring, str) and not cb.on_train:
+            if isinstance(cb, EpochScoring) and isinstance(cb.scoring, str) and (validating or cb.on_train):
                 key = cb.name if cb.name is not None else cb.scoring
-                cb = ValidationScore(cb.scoring, key, self._scoring_view(targets))
+                cb = ValidationScore(cb.scoring, key, self._scoring_view(targets), on_train=cb.on_train)
             out.append(cb if name is None else (name, cb))
         return out
 
@@ -1412,10 +1500,17 @@ class BaseTimeSeriesClassifier(ClassifierMixin, BaseTimeSeriesEstimator):
         classes = targets["classes_"]
         weight_spec = self.class_weight
         if isinstance(weight_spec, dict):
-            unknown = [k for k in weight_spec if k not in set(classes.tolist())]
-            if unknown:
-                raise ValueError(f"class_weight has labels {unknown} that are not in y.")
-            weight_spec = {i: weight_spec.get(c, 1.0) for i, c in enumerate(classes.tolist())}
+            labels = classes.tolist()
+            unknown = [k for k in weight_spec if k not in set(labels)]
+            unweighted = [c for c in labels if c not in weight_spec]
+            # as scikit-learn: labels not in y (a fold without a rare class) are ignored where every class
+            # of y has its weight; with classes left without one, they are likely mistyped labels
+            if unknown and unweighted:
+                raise ValueError(
+                    f"class_weight has labels {unknown} that are not in y, and none for the classes {unweighted} "
+                    "of y; give every class of y its weight (labels not in y are then ignored)."
+                )
+            weight_spec = {i: weight_spec.get(c, 1.0) for i, c in enumerate(labels)}
         weights = compute_class_weight(weight_spec, classes=np.arange(len(classes)), y=y_enc)
         return torch.as_tensor(weights, dtype=torch.float32)
 

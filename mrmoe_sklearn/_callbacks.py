@@ -93,10 +93,12 @@ class _RegressorView(RegressorMixin, BaseEstimator):
 
 
 class ValidationScore(Callback):
-    """Score the validation part of every epoch with a scikit-learn scorer.
+    """Score the validation part (or the training batches) of every epoch with a scikit-learn scorer.
 
     The outputs and targets of the validation batches are collected as the
-    network computes its validation loss, then the scorer is applied to a
+    network computes its validation loss (with ``on_train``, those of the
+    training batches as the network trains on them, in training mode, as
+    skorch's ``EpochScoring(on_train=True)`` scores), then the scorer is applied to a
     view of the estimator holding them (``predict_proba``,
     ``decision_function`` and ``predict`` of a classifier; ``predict`` of a
     regressor). The sample weights of the validation part, if any, go to the
@@ -112,12 +114,15 @@ class ValidationScore(Callback):
         History key.
     view : estimator view
         Maps the outputs and encoded targets to what the scorer needs.
+    on_train : bool, default=False
+        Score the training batches instead of the validation part.
     """
 
-    def __init__(self, scoring, name, view):
+    def __init__(self, scoring, name, view, on_train=False):
         self.scoring = scoring
         self.name = name
         self.view = view
+        self.on_train = on_train
 
     def initialize(self):
         self.scorer_ = get_scorer(self.scoring)
@@ -135,7 +140,7 @@ class ValidationScore(Callback):
         self._reset()
 
     def on_batch_end(self, net, batch=None, training=None, y_pred=None, **kwargs):
-        if training or y_pred is None:
+        if bool(training) != bool(getattr(self, "on_train", False)) or y_pred is None:  # (pickled before it)
             return
         Xb, yb = batch
         self.outputs_.append(y_pred.detach().double().cpu())

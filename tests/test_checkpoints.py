@@ -88,10 +88,14 @@ def test_resume_finishes_an_interrupted_fit_as_if_uninterrupted(data, tmp_path):
     assert len(resumed.history_) == 6 and count.ends_ == 4  # epochs 3 to 6 trained now
     np.testing.assert_allclose(resumed.history_[:, "train_loss"], reference.history_[:, "train_loss"], rtol=1e-6)
     np.testing.assert_allclose(resumed.predict_proba(X), reference.predict_proba(X), rtol=1e-6, atol=1e-7)
-    # a finished checkpoint is loaded as it is
+    # a finished checkpoint is loaded as it is; asked for more epochs than it ran, with a warning
     again = MRMoEClassifier(checkpoint_dir=folder, **PARAMS).fit(X, y, resume=True)
     assert len(again.history_) == 6
     np.testing.assert_allclose(again.predict_proba(X), resumed.predict_proba(X))
+    more = MRMoEClassifier(checkpoint_dir=folder, **dict(PARAMS, max_epochs=8))
+    with pytest.warns(UserWarning, match=r"had finished \(after 6 epochs\).*max_epochs=8.*warm_start=True"):
+        more.fit(X, y, resume=True)
+    assert len(more.history_) == 6
 
 
 def test_resume_errors_and_fresh_start(data, tmp_path):

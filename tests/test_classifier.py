@@ -252,9 +252,12 @@ def test_class_weight_early_stopping_and_verbose(binary_task, capsys):
     assert "valid_loss" in capsys.readouterr().out
     w = clf.net_.class_weights  # multiplied with the sample weights in the loss
     assert w is not None and w.shape == (2,)
-    # a dict by label, with a label not in y
-    with pytest.raises(ValueError, match="not in y"):
+    # a dict by label, with a label not in y and the classes of y without weights: likely a typo
+    with pytest.raises(ValueError, match=r"labels \[5\] that are not in y, and none for the classes \[0, 1\]"):
         _fast(MRMoEClassifier, class_weight={5: 2.0}).fit(X, y)
+    # every class of y weighted: a label not in y (a fold without a rare class) is ignored, as scikit-learn does
+    extra = _fast(MRMoEClassifier, class_weight={0: 1.0, 1: 3.0, 5: 2.0}).fit(X, y)
+    np.testing.assert_array_equal(extra.net_.class_weights.numpy(), [1.0, 3.0])
 
 
 def _trained_on(history):

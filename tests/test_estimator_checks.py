@@ -36,7 +36,10 @@ ESTIMATORS = [
 # counts channels, not columns, in n_features_in_.
 EXPECTED_FAILED = {
     "check_n_features_in": "n_features_in_ counts channels; a 2D X is one channel of n_timesteps steps",
-    "check_n_features_in_after_fitting": "a 2D X with fewer columns is a shorter univariate series, which is valid",
+    "check_n_features_in_after_fitting": (
+        "a 2D X of another width is refused, but by its columns as time steps (n_timesteps_in_), not by the "
+        "check's 'X has 3 features, but ... is expecting 4 features as input'"
+    ),
     "check_sample_weight_equivalence_on_dense_data": (
         "integer weights are not repeated rows: repeats change the shuffled mini-batches, dropout draws and "
         "scaling statistics of stochastic training (zero weights are tested in test_training_controls.py)"

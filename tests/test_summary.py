@@ -201,7 +201,8 @@ def test_compiled_and_numpy_statistics_agree(times_kind, computation):
     rng = np.random.RandomState(7)
     for _ in range(30):
         # up to 19 channels: whole vectors of the library's lanes (4 or 8) and a partial last one
-        values, times, valid = _random_panel(rng, rng.randint(1, 40), rng.randint(1, 30), rng.randint(1, 20), times_kind)
+        n, T, F = rng.randint(1, 40), rng.randint(1, 30), rng.randint(1, 20)
+        values, times, valid = _random_panel(rng, n, T, F, times_kind)
         compiled = kernel.summary_statistics(values, times, valid)
         with pytest.MonkeyPatch.context() as mp:
             mp.setattr(mrmoe_sklearn.summary.kernel, "summary_statistics", lambda *args, **kwargs: None)

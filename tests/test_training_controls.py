@@ -215,6 +215,93 @@ def test_warm_start_applies_changed_training_parameters(cold_fits, task):
     assert net.module_.load_balance == "switch"
 
 
+#: (the cold fit's parameters beyond FAST, the warm fit's change); 64 series: "auto" early stopping is off
+SETUP_CHANGES = {
+    "early stopping switched on": ({}, dict(early_stopping=True)),
+    "early stopping switched off": (dict(early_stopping=True), dict(early_stopping=False)),
+    "patience": (dict(early_stopping=True), dict(patience=2)),
+    "early_stopping_scoring": (dict(early_stopping=True), dict(early_stopping_scoring="roc_auc")),
+    "validation_fraction": (dict(early_stopping=True), dict(validation_fraction=0.3)),
+    "lr_schedule": ({}, dict(lr_schedule="cosine")),
+    "callbacks": ({}, dict(callbacks=[EpochCount()])),
+    "checkpoint_dir": ({}, "checkpoint_dir"),
+}
+
+
+@pytest.mark.parametrize("case", SETUP_CHANGES)
+def test_warm_start_refuses_a_changed_training_setup(case, task, tmp_path):
+    """The validation split and the callbacks are built by the cold fit: a warm fit asked for others would
+    silently train as before (review of 2026-12-03), so it raises, names what changed and leaves the model."""
+    X, y = task
+    cold, change = SETUP_CHANGES[case]
+    if change == "checkpoint_dir":
+        change = dict(checkpoint_dir=tmp_path / "ckpt")
+    clf = MRMoEClassifier(time_channel=0, **dict(FAST, max_epochs=1, **cold)).fit(X, y)
+    before = clf.predict_proba(X)
+    name = next(iter(change))
+    clf.set_params(warm_start=True, **change)
+    with pytest.raises(ValueError, match=f"^warm_start=True but {name} changed since the fit .*warm_start=False"):
+        clf.fit(X, y)
+    assert len(clf.history_) == 1
+    np.testing.assert_array_equal(clf.predict_proba(X), before)
+    clf.set_params(warm_start=False).fit(X, y)  # a refit takes it
+    assert len(clf.set_params(warm_start=True).fit(X, y).history_) == 2
+
+
+def test_warm_start_keeps_the_same_callbacks_and_setup_across_pickling(task):
+    """The same callback objects (also after pickling) and parameters that only matter with early stopping,
+    changed while it is off, are no change."""
+    X, y = task
+    counter = EpochCount()
+    clf = MRMoEClassifier(time_channel=0, callbacks=[counter], **dict(FAST, max_epochs=1)).fit(X, y)
+    clf.set_params(warm_start=True, callbacks=[counter], patience=2, validation_fraction=0.3)
+    assert len(clf.fit(X, y).history_) == 2
+    clf = pickle.loads(pickle.dumps(clf))
+    assert len(clf.fit(X, y).history_) == 3
+    assert clf.callbacks[0].ends_ == 3  # the estimator's own object saw every epoch, pickled along with it
+
+
+@pytest.mark.parametrize(
+    "cls, n, labels, expected",
+    [
+        (MRMoEClassifier, 8, None, "split by class: 1 for validation and 7 to train on, but each part needs"),
+        (MRMoEClassifier, 9, [0, 1, 0, 1, 0, 1, 0, 1, 2], "a class of y has a single sample"),
+        (MRMoERegressor, 1, [1.0], "0.5 of the 1 samples: 1, which leaves none to train on"),
+    ],
+)
+def test_early_stopping_on_too_few_samples_names_the_way_out(cls, n, labels, expected, task):
+    """scikit-learn's split would fail with its own message (review of 2026-12-03: "The test_size = 1 should be
+    greater or equal to the number of classes = 2"), naming neither validation_fraction nor X_val."""
+    X, y = task
+    y = y[:n] if labels is None else np.array(labels)
+    fraction = 0.5 if cls is MRMoERegressor else 0.1
+    with pytest.raises(ValueError, match=re.escape(expected) + ".*give X_val and y_val, raise validation_fraction"):
+        cls(time_channel=0, early_stopping=True, validation_fraction=fraction, **FAST).fit(X[:n], y)
+    # the same samples with validation data given: nothing to hold out
+    cls(time_channel=0, early_stopping=True, **dict(FAST, max_epochs=1)).fit(X[:n], y, X_val=X[:n], y_val=y)
+
+
+class _StartLr(Callback):
+    """The optimiser's learning rate at the start of each fit (``lrs_``)."""
+
+    def __init__(self):
+        self.lrs_ = []
+
+    def on_train_begin(self, net, **kwargs):
+        self.lrs_.append(net.optimizer_.param_groups[0]["lr"])
+
+
+def test_warm_start_starts_at_lr_after_plateau_lowered_it(task):
+    """The docstring's "lr takes its current value": a rate lowered by the schedule is reset, not continued."""
+    X, y = task
+    start = _StartLr()
+    clf = MRMoEClassifier(time_channel=0, callbacks=[start], lr=0.004, **dict(FAST, max_epochs=1)).fit(X, y)
+    for group in clf.net_.optimizer_.param_groups:
+        group["lr"] = 0.001  # as "plateau" leaves it after halving twice
+    clf.set_params(warm_start=True).fit(X, y)
+    assert start.lrs_ == [0.004, 0.004]
+
+
 @pytest.mark.parametrize("cls", [MRMoEClassifier, LSTMClassifier])
 def test_estimators_pickled_before_the_record_still_warm_start(cls, cold_fits, task):
     """An estimator fitted before ``_network_params_`` existed has no record to compare: it continues."""
@@ -363,6 +450,24 @@ def test_epoch_scoring_of_a_scorer_name_scores_the_probabilities(binary_task):
     recorded = clf.history_[-1, "roc_auc"]
     # one epoch: the fitted model is the scored one
     assert recorded == pytest.approx(roc_auc_score(y[80:], clf.predict_proba(X[80:])[:, 1]), abs=1e-6)
+
+
+@pytest.mark.parametrize("validating", [False, True])
+def test_epoch_scoring_of_a_scorer_name_on_train_scores_the_training_probabilities(validating, task):
+    """With ``on_train=True`` the epoch's training batches are scored, on probabilities (review of 2026-12-03: a
+    crash on the logits). Checked by the log loss: without dropout or auxiliary term, minus the mean log loss of
+    the training batches' probabilities is minus the epoch's training loss."""
+    X, y = task
+    clf = MRMoEClassifier(
+        time_channel=0,
+        **dict(EXACT, max_epochs=2, early_stopping=validating),
+        callbacks=[
+            EpochScoring("neg_log_loss", lower_is_better=False, on_train=True, name="train_nll"),
+            EpochScoring("roc_auc", lower_is_better=False, on_train=True, name="train_auc"),
+        ],
+    ).fit(X, y)
+    np.testing.assert_allclose(clf.history_[:, "train_nll"], -np.array(clf.history_[:, "train_loss"]), rtol=1e-5)
+    assert all(0.0 <= auc <= 1.0 for auc in clf.history_[:, "train_auc"])
 
 
 def test_early_stopping_on_roc_auc_keeps_the_best_auroc_epoch(task, binary_task):
