@@ -12,12 +12,14 @@ Accepted layouts of ``X``
   ``numpy2D``); this is what scikit-learn's own checks feed in.
 * list of 2D arrays ``(n_channels, n_timesteps_i)`` (aeon's ``np-list``) or of
   1D arrays ``(n_timesteps_i,)`` (univariate): variable length, padded with NaN.
-  A 1D object array holding such arrays is read as the list.
+  A 1D object array or a :class:`pandas.Series` holding such arrays is read as
+  the list.
 * long-format :class:`pandas.DataFrame`: through :func:`to_sequences` only.
 
 ``NaN`` is a missing value. Trailing time steps whose every channel (the time
 channel included) is NaN are padding. An interior step with nothing observed is
-a step without observation that still advances time.
+a step without observation that still advances time; so is a leading one
+(pre-padding is not padding), which with a time channel lacks its time stamp.
 """
 
 import warnings
@@ -219,7 +221,8 @@ def check_series(
         3D array ``(n_samples, n_channels, n_timesteps)``, 2D array
         ``(n_samples, n_timesteps)`` (univariate) or a list of 2D arrays
         ``(n_channels, n_timesteps_i)`` / 1D arrays ``(n_timesteps_i,)``; a 1D
-        object array holding such arrays is read as that list.
+        object array or a :class:`pandas.Series` holding such arrays is read
+        as that list.
     time_channel : int or None, default=None
         Index of the channel holding time stamps, removed from the features.
     n_channels : int or None, default=None
@@ -288,7 +291,8 @@ def check_series(
         )
     valid = np.arange(n_steps)[None, :] < lengths[:, None]
     if times is not None:
-        _check_times(times, valid)
+        leading = ~np.logical_or.accumulate(not_empty, axis=1)  # all-NaN steps before the first observed one
+        _check_times(times, valid, leading)
     values = np.ascontiguousarray(arr.transpose(0, 2, 1))
     return SeriesData(values=values, times=times, lengths=lengths.astype(np.int64), layout=layout)
 
@@ -302,6 +306,8 @@ def _read_layout(X, estimator_name, input_name="X"):
     """
     if X is None:
         raise ValueError(f"{estimator_name} expected {input_name}, got None.")
+    if isinstance(X, pd.Series) and X.dtype == object:
+        X = X.to_numpy()  # a Series of series arrays: the 1D object array it holds
     if isinstance(X, np.ndarray) and X.dtype == object and X.ndim == 1:
         if any(np.ndim(a) > 0 for a in X):
             # A 1D object array of series (as aeon and sktime nest them): a list.
@@ -360,10 +366,21 @@ def _check_time_channel(time_channel, n_ch, input_name="X"):
     return time_channel % n_ch
 
 
-def _check_times(times, valid):
+def _check_times(times, valid, leading):
+    """Raise where the time stamps of the ``valid`` steps are missing, decrease or overflow.
+
+    ``leading`` marks the all-NaN steps before a sample's first observed step,
+    which are not padding (pre-padding): a NaN time stamp there says so.
+    """
     missing = valid & np.isnan(times)
     if missing.any():
         i, t = np.argwhere(missing)[0]
+        if leading[i, t]:
+            raise ValueError(
+                f"The time channel is NaN at sample {i}, step {t}, a leading step where every channel is NaN; "
+                "only trailing all-NaN steps are padding (leading all-NaN steps, as from pre-padding, are not: "
+                "pad at the end)."
+            )
         raise ValueError(
             f"The time channel is NaN at sample {i}, step {t}, inside the series; every "
             "non-padding step needs a time stamp."

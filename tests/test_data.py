@@ -272,6 +272,47 @@ def test_list_of_equal_length_1d_series_is_still_variable_length(rng):
         check_series([s.tolist() for s in series], n_timesteps=9)
 
 
+def test_series_of_arrays_is_read_as_the_list(rng):
+    # a pandas Series of series arrays (a DataFrame column of them) is the 1D object array it holds
+    X = rng.normal(size=(6, 3, 9))
+    X[:, 0] = np.cumsum(rng.uniform(0.5, 1.5, (6, 9)), axis=1)
+    cases = [
+        ([X[i][:, : 5 + i % 4] for i in range(6)], {"time_channel": 0}),  # multivariate, variable length
+        ([X[i][1, : 5 + i % 4] for i in range(6)], {}),  # univariate
+        (list(X), {}),  # one length: still a list
+    ]
+    for arrays, kwargs in cases:
+        nested = np.empty(len(arrays), dtype=object)
+        nested[:] = arrays
+        expected = check_series(nested, **kwargs)
+        for series in (pd.Series(arrays), pd.Series(arrays, index=np.arange(6)[::-1] * 10)):
+            data = check_series(series, **kwargs)
+            assert data.layout == expected.layout == "list"
+            np.testing.assert_array_equal(data.values, expected.values)
+            np.testing.assert_array_equal(data.lengths, expected.lengths)
+            assert (data.times is None) == ("time_channel" not in kwargs)
+            if data.times is not None:
+                np.testing.assert_array_equal(data.times, expected.times)
+    for series in (pd.Series([1.0, 2.0, np.nan]), pd.Series([1.0, 2.0], dtype=object)):
+        with pytest.raises(ValueError, match="ndim=1"):  # a Series of numbers: one series, as before
+            check_series(series)
+
+
+def test_leading_all_nan_steps_are_not_padding(rng):
+    X = rng.normal(size=(3, 3, 6))
+    X[:, 0] = np.arange(6.0)
+    X[1, :, :2] = np.nan  # pre-padding, as Keras's pad_sequences does by default
+    with pytest.raises(ValueError, match=r"NaN at sample 1, step 0.* only trailing all-NaN steps are padding"):
+        check_series(X, time_channel=0)
+    X[0, :, 3] = np.nan  # an interior all-NaN step first: the message as before
+    with pytest.raises(ValueError, match="NaN at sample 0, step 3, inside the series"):
+        check_series(X, time_channel=0)
+    # without a time channel a leading step with nothing observed is a step without observation
+    data = check_series(X)
+    assert data.lengths.tolist() == [6, 6, 6]
+    assert data.valid[1].all() and np.isnan(data.values[1, :2]).all()
+
+
 def test_dataframe_with_nullable_dtypes_reads_missing_as_nan():
     df = pd.DataFrame({"a": [1.0, None, 3.0], "b": [4, 5, None]}).astype({"a": "Float64", "b": "Int64"})
     data = check_series(df)  # 2D: a row is a univariate series, a column a time step
