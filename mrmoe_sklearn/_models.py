@@ -95,7 +95,11 @@ class _LiquidMixture:
         super()._check_param_combinations()
         top_k = getattr(self, "top_k", None)
         if top_k is not None:
-            n_experts = len(self._mixture_config()["rates"])
+            config = self._mixture_config()
+            if not config["gate"]:  # without the gate the experts are averaged: nothing to keep top_k of
+                allowed = "None when gate=False (it keeps the largest gate weights: set gate=True to use it)"
+                raise invalid_parameter("top_k", type(self).__name__, allowed, top_k)
+            n_experts = len(config["rates"])
             if top_k > n_experts:
                 allowed = f"None or an int in the range [1, {n_experts}] (the number of experts)"
                 raise invalid_parameter("top_k", type(self).__name__, allowed, top_k)
@@ -187,7 +191,8 @@ MRMOE_PARAMS_DOC = (
     gate : bool, default=True
         Softmax gating network over the experts; False averages them.
     top_k : int or None, default=None
-        Keep only the ``top_k`` largest gate weights per sample.
+        Keep only the ``top_k`` largest gate weights per sample (at most the
+        number of experts). Needs the gate: with ``gate=False`` it must be None.
     aux_loss_weight : float, default=0.01
         Weight of the load-balancing loss.
     load_balance : {"cv", "switch"}, default="cv"

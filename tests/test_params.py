@@ -130,6 +130,9 @@ def test_device_accepts_any_cuda_index():
         assert not options.is_satisfied_by(bad)
 
 
+_NO_GATE_TOP_K = "None when gate=False (it keeps the largest gate weights: set gate=True to use it)"
+
+
 @pytest.mark.parametrize(
     "Estimator, params, param, allowed",
     [
@@ -145,6 +148,17 @@ def test_device_accepts_any_cuda_index():
             {"top_k": 3, "n_experts": 2},
             "top_k",
             "None or an int in the range [1, 2] (the number of experts)",
+        ),
+        # top_k keeps the largest gate weights: without the gate it would be ignored (the experts averaged)
+        (MRMoEClassifier, {"gate": False, "top_k": 2}, "top_k", _NO_GATE_TOP_K),
+        (MRMoERegressor, {"gate": False, "top_k": 4}, "top_k", _NO_GATE_TOP_K),
+        (MRMoEClassifier, {"gate": False, "top_k": 1, "rates": 1}, "top_k", _NO_GATE_TOP_K),
+        # one expert: the gate is not built, top_k above 1 is out of range as with more experts
+        (
+            MRMoEClassifier,
+            {"top_k": 2, "rates": (4,)},
+            "top_k",
+            "None or an int in the range [1, 1] (the number of experts)",
         ),
         (MRMoEClassifier, {"rates": (1, 0)}, "rates", "a non-empty sequence of ints >= 1"),
         (MRMoEClassifier, {"rates": ()}, "rates", "a non-empty sequence of ints >= 1"),
