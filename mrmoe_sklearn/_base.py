@@ -1610,21 +1610,33 @@ class BaseTimeSeriesRegressor(RegressorMixin, BaseTimeSeriesEstimator):
             targets = {**{k: getattr(self, k) for k in self._target_attrs()}, "_y_1d": y.ndim == 1}
         else:
             rows = y2 if weights is None else y2[weights > 0]
-            mean = rows.mean(axis=0)
-            scale = rows.std(axis=0)
+            with np.errstate(over="ignore", invalid="ignore"):  # |y| from about 1e154: refused by _standardise
+                mean = rows.mean(axis=0)
+                scale = rows.std(axis=0)
             scale = np.where((scale > 0) & np.isfinite(scale), scale, 1.0)
             targets = {"target_mean_": mean, "target_scale_": scale, "n_outputs_": y2.shape[1], "_y_1d": y.ndim == 1}
         return self._standardise(y2, targets), targets
 
-    def _standardise(self, y2, targets):
-        return ((y2 - targets["target_mean_"]) / targets["target_scale_"]).astype(np.float32)
+    def _standardise(self, y2, targets, name="y"):
+        """``(y - target_mean_) / target_scale_`` as float32, refused by name where it is not finite."""
+        with np.errstate(over="ignore", invalid="ignore"):
+            z = ((y2 - targets["target_mean_"]) / targets["target_scale_"]).astype(np.float32)
+        if not np.isfinite(z).all():
+            raise ValueError(
+                f"{name} cannot be standardised for training (largest |{name}| {np.abs(y2).max():.3g}, "
+                f"target_mean_ {np.array2string(np.asarray(targets['target_mean_']), precision=3)}, target_scale_ "
+                f"{np.array2string(np.asarray(targets['target_scale_']), precision=3)}): its spread overflows "
+                "float64 (|y| beyond about 1e154) or it lies beyond float32's range in units of the scale learned "
+                "at fit. Rescale it (divide it by a power of 10), or refit with warm_start=False."
+            )
+        return z
 
     def _encode_y_val(self, y_val, targets):
         y_val = self._read_y(y_val, "y_val")
         y2 = y_val.reshape(len(y_val), -1)
         if y2.shape[1] != targets["n_outputs_"]:
             raise ValueError(f"y_val has {y2.shape[1]} targets but y has {targets['n_outputs_']}.")
-        return self._standardise(y2, targets)
+        return self._standardise(y2, targets, "y_val")
 
     def _n_outputs(self, targets):
         return targets["n_outputs_"]

@@ -124,3 +124,16 @@ def test_warm_start_refuses_a_changed_loss(cls, slope_data):
     assert len(reg.set_params(loss="squared_error", lr=1e-2).fit(X[:64], y[:64]).history_) == 2
     reg.set_params(warm_start=False, loss="huber").fit(X[:64], y[:64])
     assert isinstance(reg.net_.criterion_, torch.nn.HuberLoss)
+
+
+def test_targets_that_cannot_be_standardised_are_refused_by_name(slope_data):
+    """|y| near 1e160: its standard deviation overflows float64 and the standardised targets float32. The fit
+    diverged with a message blaming lr (review of 2026-12-03); now a ValueError names y (or y_val)."""
+    X, y = slope_data
+    fast = dict(FAST, max_epochs=1, time_channel=0)
+    with pytest.raises(ValueError, match=r"^y cannot be standardised for training \(largest \|y\| .*e\+160"):
+        MRMoERegressor(**fast).fit(X, y * 1e160 + 1e160)
+    with pytest.raises(ValueError, match=r"^y_val cannot be standardised .*Rescale it"):
+        MRMoERegressor(early_stopping=True, **fast).fit(X, y, X_val=X, y_val=y * 1e50)
+    big = MRMoERegressor(**fast).fit(X, y * 1e100)  # large but representable: trained as any y
+    assert np.isfinite(big.predict(X)).all()
