@@ -184,7 +184,9 @@ MRMOE_PARAMS_DOC = (
 """
     + _MIXTURE_PARAMS_DOC
     + """    feature_attention : bool, default=True
-        Per-step softmax attention over features.
+        Per-step softmax attention over features, scaled by the number of
+        features (uniform weights are 1: the identity); ``explain`` reports
+        its mean over valid steps, which also averages 1 over the features.
     temporal_attention : bool, default=True
         Attention pooling of each expert's states; False uses the last valid
         state.
@@ -208,8 +210,8 @@ MRMOE_PARAMS_DOC = (
     summary_head : bool, default=True
         Also feed per-channel summary statistics of each series (mean, std,
         min, max, first, last, count, slope, time since last observation;
-        :func:`~mrmoe_sklearn.summary.summary_statistics`), robustly scaled at
-        fit, through a small MLP (one hidden layer of ``2 * head_size`` units)
+        :func:`~mrmoe_sklearn.summary.summary_statistics`), encoded as
+        ``summary_encoding`` says from the training series, through a small MLP (one hidden layer of ``2 * head_size`` units)
         into the head beside the experts' mixture.
     summary_encoding : {"quantile", "robust"}, default="quantile"
         How the summary statistics enter that MLP. ``"quantile"``: each is

@@ -221,7 +221,8 @@ class MoERegressor(_MoEModel, BaseTimeSeriesRegressor):
 """
         + _MIXTURE_PARAMS_DOC
         + """    top_k : int or None, default=None
-        Keep only the ``top_k`` largest gate weights per sample.
+        Keep only the ``top_k`` largest gate weights per sample (at most
+        ``n_experts``).
     aux_loss_weight : float, default=0.01
         Weight of the load-balancing loss.
 """
