@@ -35,7 +35,7 @@ from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
 from sklearn.utils._param_validation import validate_params
 from sklearn.utils.validation import check_is_fitted
 
-from ._params import POSITIVE_INT, TIME_CHANNEL
+from ._params import POSITIVE_INT, TIME_CHANNEL, invalid_parameter
 from .nn import kernel
 
 __all__ = [
@@ -699,13 +699,15 @@ def to_sequences(
         Measured variables, in channel order. None takes every column except
         ``id_col`` and ``time_col`` (and ``var_col``/``value_col``). With
         ``var_col``, the variables as named there; one that no row of ``df``
-        measures is a channel of NaN, with a warning (a subset of the
-        records, a test set, keeps the channels of the whole).
+        names is a channel of NaN, with a warning (a subset of the records, a
+        test set, keeps the channels of the whole).
     var_col, value_col : str or None, default=None
         For "melted" data with one row per single measurement: the column that
         names the variable and the one that holds its value. Rows sharing an id
         and a time stamp become one time step (repeated measurements of one
-        variable there are averaged).
+        variable there are averaged). As with wide data, every id and time
+        stamp of the rows is kept and every variable named there is a
+        channel, even where all its values are NaN.
     time_unit : str, default="h"
         Unit for datetime and timedelta time stamps (a :func:`pandas.Timedelta` unit).
     max_length : int or None, default=None
@@ -734,6 +736,8 @@ def to_sequences(
         missing or repeated, the frame is empty, or an id or a time stamp is
         missing.
     """
+    if isinstance(max_length, bool):  # an Integral, so the Interval constraint lets it through
+        raise invalid_parameter("max_length", "to_sequences", f"{POSITIVE_INT} or None", max_length)
     _check_long_frame(df, id_col, time_col, var_col, value_col)
     if var_col is not None:
         df, id_col, time_col, value_cols = _pivot_melted(df, id_col, time_col, var_col, value_col, value_cols)
@@ -762,12 +766,7 @@ def to_sequences(
         t = (t - first) / pd.Timedelta(1, unit=time_unit)
     elif pd.api.types.is_timedelta64_dtype(t):
         t = t / pd.Timedelta(1, unit=time_unit)
-    try:
-        times = t.to_numpy(dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise TypeError(
-            f"Column {time_col!r} must hold numbers, datetimes or timedeltas as time stamps (dtype {t.dtype}: {exc})."
-        ) from exc
+    times = t.to_numpy(dtype=np.float64)
     values = df[value_cols].to_numpy(dtype=np.float64)
     n_steps = int(counts.max()) if max_length is None else min(int(counts.max()), max_length)
     X = np.full((len(ids), 1 + len(value_cols), n_steps), np.nan)
@@ -794,8 +793,21 @@ def _check_long_frame(df, id_col, time_col, var_col, value_col):
         raise ValueError(f"Column {id_col!r} has missing ids; every row needs the id of its sequence.")
     if df[time_col].isna().any():
         raise ValueError(f"Column {time_col!r} has missing time stamps.")
+    if not _is_time_dtype(df[time_col].dtype):  # strings would be sorted as text
+        raise TypeError(
+            f"Column {time_col!r} must hold numbers, datetimes or timedeltas as time stamps; found dtype "
+            f"{df[time_col].dtype}."
+        )
     if value_col is not None and not _is_real_dtype(df[value_col].dtype):
         raise TypeError(f"Value column {value_col!r} is not numeric (dtype {df[value_col].dtype}).")
+
+
+def _is_time_dtype(dtype):
+    """Whether a pandas/numpy ``dtype`` holds time stamps: real numbers (not booleans), datetimes or timedeltas."""
+    types = pd.api.types
+    if types.is_datetime64_any_dtype(dtype) or types.is_timedelta64_dtype(dtype):
+        return True
+    return _is_real_dtype(dtype) and not types.is_bool_dtype(dtype)
 
 
 def _check_unique_columns(df, names):
@@ -810,11 +822,17 @@ def _pivot_melted(df, id_col, time_col, var_col, value_col, value_cols):
     """Melted rows (one a measurement) as one row per id and time stamp, a column per variable.
 
     Returns the wide frame, its id and time column names and ``value_cols``:
-    all variables where None, else the named ones, those never measured in
-    ``df`` added as columns of NaN (with a warning naming them). Column names
-    become strings.
+    all variables where None, else the named ones, those in no row of ``df``
+    added as columns of NaN (with a warning naming them). As in wide data,
+    every id and time stamp of the rows is a step and every variable named
+    there a column, even where all its values are NaN. Column names become
+    strings.
     """
-    df = df.pivot_table(index=[id_col, time_col], columns=var_col, values=value_col, aggfunc="mean").reset_index()
+    keys = [id_col, time_col]
+    # not pivot_table: it drops the steps and variables whose values are all NaN
+    df_wide = df.groupby(keys + [var_col], observed=True)[value_col].mean().unstack(var_col)
+    df_wide = df_wide.reindex(pd.MultiIndex.from_frame(df[keys].drop_duplicates()))
+    df = df_wide.reset_index()
     df.columns = [str(c) for c in df.columns]
     if value_cols is not None:
         value_cols = [str(c) for c in value_cols]
@@ -824,7 +842,7 @@ def _pivot_melted(df, id_col, time_col, var_col, value_col, value_cols):
                 f"Variable(s) {absent} of value_cols occur in no row of column {var_col!r}: their channels "
                 "are all NaN.",
                 UserWarning,
-                stacklevel=3,
+                stacklevel=4,  # the caller of to_sequences, through validate_params' wrapper
             )
         for c in absent:
             df[c] = np.nan

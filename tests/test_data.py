@@ -1,9 +1,12 @@
 """The input contract (mrmoe_sklearn._data)."""
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
 import scipy.sparse as sp
+from sklearn.utils._param_validation import InvalidParameterError
 
 from mrmoe_sklearn import TimeSeriesScaler, _data, to_sequences
 from mrmoe_sklearn._data import (
@@ -258,6 +261,51 @@ def test_to_sequences_melted_value_cols_name_the_variables():
     np.testing.assert_array_equal(X[0, 3], [np.nan, 2.0])
     with pytest.raises(ValueError, match=r"Value column\(s\) \['absent'\] not found"):
         to_sequences(melted, "id", "t", ["val", "absent"])  # wide data: value_cols are columns
+
+
+def test_to_sequences_refuses_time_stamps_that_are_not_numbers():
+    # strings would be sorted as text: "10" < "11" < "9"
+    df = pd.DataFrame({"id": [1, 1, 1], "t": ["9", "10", "11"], "HR": [1.0, 2.0, 3.0]})
+    with pytest.raises(TypeError, match="Column 't' must hold numbers, datetimes or timedeltas .*found dtype"):
+        to_sequences(df, "id", "t")
+    melted = df.assign(var="HR").rename(columns={"HR": "val"})
+    with pytest.raises(TypeError, match="Column 't' must hold numbers"):
+        to_sequences(melted, "id", "t", var_col="var", value_col="val")
+    with pytest.raises(TypeError, match="Column 't' .*found dtype bool"):
+        to_sequences(df.assign(t=[False, True, True]), "id", "t")
+
+
+def test_to_sequences_melted_keeps_all_nan_steps_and_variables_as_wide_does():
+    melted = pd.DataFrame(
+        {"id": [3, 1, 1, 2], "t": [5, 0, 1, 0], "var": ["Temp", "HR", "HR", "HR"], "val": [np.nan, 60, np.nan, 70]}
+    )
+    wide = pd.DataFrame({"id": [3, 1, 1, 2], "t": [5, 0, 1, 0], "HR": [np.nan, 60, np.nan, 70], "Temp": np.nan})
+    X_wide, ids_wide, cols_wide = to_sequences(wide, "id", "t")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # 'Temp' is in column 'var', only its values are NaN
+        for value_cols in (None, ["HR", "Temp"]):
+            X, ids, cols = to_sequences(melted, "id", "t", value_cols, var_col="var", value_col="val")
+            assert ids.tolist() == ids_wide.tolist() == [1, 2, 3] and cols == cols_wide == ["HR", "Temp"]
+            np.testing.assert_array_equal(X, X_wide)
+    np.testing.assert_array_equal(X[:, 0], [[0, 1], [0, np.nan], [5, np.nan]])  # id 1 keeps t=1, id 3 is kept
+    with pytest.warns(UserWarning, match=r"Variable\(s\) \['MAP'\] of value_cols"):  # absent from 'var'
+        X, _, cols = to_sequences(melted, "id", "t", ["HR", "MAP", "Temp"], var_col="var", value_col="val")
+    assert cols == ["HR", "MAP", "Temp"] and X.shape == (3, 4, 2) and np.isnan(X[:, 2]).all()
+
+
+def test_to_sequences_warning_points_at_the_caller():
+    melted = pd.DataFrame({"id": [1], "t": [0.0], "var": ["HR"], "val": [60.0]})
+    with pytest.warns(UserWarning, match="occur in no row") as record:
+        to_sequences(melted, "id", "t", ["HR", "MAP"], var_col="var", value_col="val")
+    assert [w.filename for w in record] == [__file__]
+
+
+def test_to_sequences_refuses_bool_max_length():
+    df = pd.DataFrame({"id": [1, 1], "t": [0.0, 1.0], "x": [1.0, 2.0]})
+    for max_length in (True, False):  # bool is an Integral, not a length
+        with pytest.raises(InvalidParameterError, match=r"'max_length' parameter .* \[1, inf\) or None. Got"):
+            to_sequences(df, "id", "t", max_length=max_length)
+    assert to_sequences(df, "id", "t", max_length=np.int64(1))[0].shape == (1, 2, 1)
 
 
 def test_list_of_equal_length_1d_series_is_still_variable_length(rng):

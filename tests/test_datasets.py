@@ -268,11 +268,23 @@ def test_channels_have_different_scales():
         (dict(n_noise_channels=-1), r"'n_noise_channels' parameter .* must be an int in the range \[0, inf\) or None"),
         (dict(class_sep=-1.0), r"'class_sep' parameter .* must be a float in the range \[0.0, inf\)"),
         (dict(random_state="seed"), "'random_state' parameter of make_multirate_classification must be"),
+        # bool is an Integral: refused as a size, not read as 1 or 0
+        (dict(n_samples=True), r"'n_samples' parameter .* must be an int in the range \[1, inf\). Got True"),
+        (dict(n_channels=True), r"'n_channels' parameter .* must be an int in the range \[1, inf\). Got True"),
+        (dict(n_timesteps=True), r"'n_timesteps' parameter .* must be an int in the range \[8, inf\). Got True"),
+        (dict(n_classes=True), r"'n_classes' parameter .* must be an int in the range \[2, inf\). Got True"),
+        (dict(n_noise_channels=True), r"'n_noise_channels' parameter .* \[0, inf\) or None. Got True"),
+        (dict(n_noise_channels=False), r"'n_noise_channels' parameter .* \[0, inf\) or None. Got False"),
     ],
 )
 def test_invalid_arguments_raise(kwargs, match):
     with pytest.raises(InvalidParameterError, match=match):
         make_multirate_classification(**kwargs)
+
+
+def test_numpy_ints_are_sizes():
+    X, _ = make_multirate_classification(n_samples=np.int64(4), n_channels=np.int32(3), n_noise_channels=np.int64(1))
+    assert X.shape == (4, 4, 96)
 
 
 # -------------------------------------------------------------- learnability
