@@ -414,3 +414,69 @@ def test_cli_time_channel_must_be_a_number_or_none(tmp_path, tiny_data, capsys):
         main(TINY_ARGS[4:] + ["--npz", str(path), "--time-channel", "first", "--output-dir", str(tmp_path / "out")])
     assert exc.value.code == 2
     assert "argument --time-channel: must be a channel number or 'none', got 'first'" in capsys.readouterr().err
+
+
+def test_cli_rerun_removes_an_earlier_runs_outputs_only(tmp_path, capsys):
+    """A rerun into the same folder leaves none of an earlier run's files beside its own (review finding):
+    the files a comparison writes are removed by name before writing, nothing else in the folder is."""
+    out = tmp_path / "out"
+    out.mkdir()
+    earlier = PNGS + ["results.md", "split_scores.csv", "published.csv"]
+    for name in earlier:
+        (out / name).write_bytes(b"an earlier run")
+    mine = {"notes.txt": b"mine", "my_figure.png": b"mine too", "results.md.bak": b"a copy"}
+    for name, content in mine.items():
+        (out / name).write_bytes(content)
+    (out / "figures").mkdir()
+    (out / "figures" / "gate_weights.png").write_bytes(b"in a subfolder")
+    # --no-plots: not one figure may remain
+    assert main(TINY_ARGS + ["--models", "lstm", "--no-plots", "--output-dir", str(out)]) == 0
+    kept = ["results.csv", "results.md", "fold_scores.csv", "figures", *mine]
+    assert sorted(p.name for p in out.iterdir()) == sorted(kept)
+    assert all((out / name).read_bytes() == content for name, content in mine.items())
+    assert (out / "figures" / "gate_weights.png").read_bytes() == b"in a subfolder"
+    assert "an earlier run" not in (out / "results.md").read_text(encoding="utf-8")
+    stdout = capsys.readouterr().out
+    assert "gate_weights.png" in stdout and "of an earlier run" in stdout
+    # with figures but without MR-MoE: no gate weights of an earlier run beside this run's figures
+    for name in ("gate_weights.png", "feature_importances.png"):
+        (out / name).write_bytes(b"an earlier run")
+    assert main(TINY_ARGS + ["--models", "lstm", "--output-dir", str(out)]) == 0
+    written = {p.name for p in out.iterdir()} - set(mine) - {"figures"}
+    assert written == {"results.csv", "results.md", "fold_scores.csv", "roc_pr_curves.png", "training_curves.png"}
+    for name in written & set(PNGS):
+        assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name
+    # a link of a known name is not removed, nor what it points to
+    from mrmoe_sklearn.compare._report import _remove_outputs
+
+    (out / "gate_weights.png").symlink_to(out / "my_figure.png")
+    assert "gate_weights.png" not in _remove_outputs(out)
+    assert (out / "gate_weights.png").is_symlink() and (out / "my_figure.png").read_bytes() == b"mine too"
+    assert _remove_outputs(tmp_path / "absent") == []
+
+
+def test_cli_writes_only_the_known_output_files(tmp_path):
+    from mrmoe_sklearn.compare._report import _OUTPUT_FILES
+
+    out = tmp_path / "out"
+    assert main(TINY_ARGS + ["--models", "MR-MoE", "--output-dir", str(out)]) == 0
+    assert {p.name for p in out.iterdir()} == {"results.csv", "results.md", "fold_scores.csv", *PNGS}
+    assert {p.name for p in out.iterdir()} <= set(_OUTPUT_FILES)
+
+
+def test_too_few_samples_message_has_plain_values(capsys):
+    """Class labels in messages are printed as plain values, not numpy reprs (review finding)."""
+    with pytest.raises(SystemExit) as exc:
+        main(["--n-samples", "3", "--cv", "5", "--verbose", "0", "--output-dir", "unused"])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert "class 1 has 1." in err and "np." not in err
+    X = np.random.default_rng(0).normal(size=(6, 2, 4))
+    with pytest.raises(ValueError, match=r"class 'b' has 2\.$"):
+        compare_models(X, np.array(["a"] * 4 + ["b"] * 2), cv=3, verbose=0)
+    table = pd.DataFrame({"id": [1, 1, 2, 2, 3], "t": [0, 1, 0, 1, 0], "v": 1.0, "y": [0, 1, 1, 1, np.nan]})
+    with pytest.raises(ValueError, match=r"within 1 id\(s\) \(1\)"):
+        load_long_csv(table, "id", "t", "y")
+    table["y"] = [0, 0, 1, 1, np.nan]
+    with pytest.raises(ValueError, match=r"have no label in 'y': \[3\]\.$"):
+        load_long_csv(table, "id", "t", "y")

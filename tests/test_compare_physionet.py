@@ -272,6 +272,9 @@ def test_cli_physionet_with_a_stand_in_loader(monkeypatch, data, tmp_path, capsy
     assert (splits.val_used == ("fit" if with_val else "no")).all()
     assert "Li et al." in (out / "results.md").read_text(encoding="utf-8")
     assert (out / "feature_importances.png").exists() and (out / "roc_pr_curves.png").exists()
+    from mrmoe_sklearn.compare._report import _OUTPUT_FILES
+
+    assert {p.name for p in out.iterdir()} <= set(_OUTPUT_FILES)  # what a rerun removes first
 
 
 @pytest.mark.parametrize(
@@ -365,3 +368,56 @@ def test_cli_physionet_on_its_file_format(tmp_path, capsys):
     published = pd.read_csv(out / "published.csv", index_col="model")
     assert published.loc["ViTST", "auroc_mean"] == 85.1 and published.loc["MR-MoE", "source"] == "measured"
     assert (out / "feature_importances.png").exists()
+
+
+# ------------------------------------------------- checks before the data are loaded
+def test_cli_physionet_checks_splits_before_loading(tmp_path, monkeypatch, capsys):
+    """A missing splits.csv, or a split number it lacks, fails before the data are loaded (review finding):
+    the published splits are splits.csv's columns split1..split5, read from its header line alone."""
+    import mrmoe_sklearn.datasets as datasets
+
+    def no_load(**kwargs):
+        raise AssertionError("the data were loaded before splits.csv was checked")
+
+    monkeypatch.setattr(datasets, "fetch_physionet2012", no_load)
+    folder = tmp_path / "data" / "physionet2012"
+    folder.mkdir(parents=True)
+    args = ["--dataset", "physionet2012", "--data-home", str(tmp_path / "data"), "--models", "gbt"]
+    args += ["--verbose", "0", "--output-dir", str(tmp_path / "out")]
+    with pytest.raises(SystemExit) as exc:
+        main(args)
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert f"No splits.csv in {folder}" in err and "not on PhysioNet" in err
+    header = "RecordID," + ",".join(f"split{k}" for k in range(1, 6))
+    (folder / "splits.csv").write_text(header + "\n132539,train,train,test,train,train\n")
+    for splits, named in (("9", "--splits 9:"), ("2,6,9", "--splits 6,9:")):
+        with pytest.raises(SystemExit) as exc:
+            main(args + ["--splits", splits])
+        assert exc.value.code == 2
+        err = capsys.readouterr().err
+        assert named in err and "the published splits 1 to 5" in err
+    with pytest.raises(AssertionError, match="were loaded"):  # splits it has: on to the loader
+        main(args + ["--splits", "1,5"])
+    (folder / "splits.csv").write_text("id;split1\n")  # a header it cannot read: the loader says what is wrong
+    with pytest.raises(AssertionError, match="were loaded"):
+        main(args + ["--splits", "9"])
+    assert not (tmp_path / "out").exists()
+
+
+def test_gbt_docstring_quotes_the_documented_run():
+    """summary_gbt's docstring quotes the documented run's figures and names the file (review finding)."""
+    import re
+    from pathlib import Path
+
+    from mrmoe_sklearn.compare import summary_gbt
+
+    results = Path(__file__).resolve().parents[1] / "benchmarks" / "physionet2012" / "results.md"
+    if not results.is_file():
+        pytest.skip("benchmarks/physionet2012/results.md is not in this checkout")
+    doc = " ".join(summary_gbt.__doc__.split())
+    quoted = re.findall(r"(\d+\.\d) \+- (\d+\.\d) AUROC / (\d+\.\d) \+- (\d+\.\d) AUPRC", doc)
+    number = r"(\d+\.\d) ± (\d+\.\d)"
+    row = re.search(rf"^\| GBT \(summary stats\) \| {number} \| {number} \|", results.read_text("utf-8"), re.M)
+    assert row and quoted == [row.groups()]
+    assert "benchmarks/physionet2012/results.md" in doc and "python benchmarks/physionet.py" in doc

@@ -18,6 +18,7 @@ from ._peers import PEERS, _peer_key, _split_names, default_models, select_model
 from ._protocol import compare_models, compare_on_splits
 from ._report import (
     PUBLISHED_P12,
+    _remove_outputs,
     format_published_table,
     format_table,
     published_table,
@@ -154,7 +155,8 @@ def _add_output_arguments(parser):
         "--output-dir",
         "--output",
         dest="output_dir",
-        help="where to write results (default compare_results, or compare_results/physionet2012)",
+        help="where to write results (default compare_results, or compare_results/physionet2012); the files "
+        "a comparison writes that an earlier run left there are removed first, nothing else",
     )
     out.add_argument("--no-plots", action="store_true", help="skip the figures")
     out.add_argument("--verbose", type=int, default=1, help="0 quiet, 1 progress (default), 2 also per-epoch lines")
@@ -265,6 +267,42 @@ def _load_data(args, parser):
     return X, y, info["time_channel"], names, desc
 
 
+def _check_splits_file(args):
+    """Fail on a missing ``splits.csv`` or a ``--splits`` number it lacks, before the data are loaded.
+
+    The published splits are the columns ``split1`` ... ``splitN`` of
+    ``splits.csv`` (N = 5 in the Raindrop split list; the loader reads them
+    from there, as :func:`~mrmoe_sklearn.datasets.physionet2012_split` does),
+    so this reads the file's existence and its header line only; loading the
+    data takes seconds and about 2 GB. A header it cannot read is left to the
+    loader, which says what is wrong with the file.
+    """
+    from ..datasets._physionet import _SPLITS_FILE, _SUBFOLDER, get_data_home
+
+    folder = os.path.join(get_data_home(args.data_home), _SUBFOLDER)
+    path = os.path.join(folder, _SPLITS_FILE)
+    if not os.path.isfile(path):
+        raise ValueError(
+            f"No {_SPLITS_FILE} in {folder}: the published splits (RecordID,split1..split5 with train/val/test, "
+            "the Raindrop split list) are read from it. It is not on PhysioNet and never downloaded: put it "
+            "into the physionet2012/ folder of --data-home."
+        )
+    try:
+        with open(path, encoding="utf-8") as fh:
+            header = fh.readline().strip().split(",")
+    except (OSError, UnicodeDecodeError):
+        return
+    n_splits = len(header) - 1
+    if n_splits < 1 or header != ["RecordID"] + [f"split{k}" for k in range(1, n_splits + 1)]:
+        return
+    beyond = [k for k in args.splits or () if k > n_splits]
+    if beyond:
+        raise ValueError(
+            f"--splits {','.join(map(str, beyond))}: {path} holds the published splits 1 to {n_splits} "
+            f"(split1..split{n_splits})."
+        )
+
+
 def _load_physionet(args):
     """The PhysioNet 2012 Bunch and the split table of the chosen splits."""
     try:
@@ -274,6 +312,7 @@ def _load_physionet(args):
             f"--dataset physionet2012 needs mrmoe_sklearn.datasets.fetch_physionet2012, which this "
             f"installation lacks ({exc})."
         ) from exc
+    _check_splits_file(args)  # before the load: seconds and about 2 GB
     kwargs = {"verbose": bool(args.verbose)}
     if args.data_home is not None:
         kwargs["data_home"] = args.data_home
@@ -403,6 +442,14 @@ def main(argv=None):
     status : int
         0 on success. Invalid arguments or data exit with status 2 and a
         message (argparse's convention).
+
+    Notes
+    -----
+    Before it writes, a run removes from the output folder the files that a
+    comparison writes there (the tables and the PNG figures, by name) left by
+    an earlier run, so that a figure this run does not draw (``--no-plots``,
+    no MR-MoE) cannot pass for one of its own. Nothing else in the folder is
+    touched.
     """
     parser = _build_parser()
     args = parser.parse_args(argv)
@@ -411,6 +458,8 @@ def main(argv=None):
     run = _run_physionet if args.dataset == "physionet2012" else _run_builtin
     result, elapsed, write, draw = run(args, parser)
     try:
+        # the files of an earlier run, figures this run may not draw included, cannot pass for this run's
+        removed = _remove_outputs(args.output_dir)
         written = write(result, args.output_dir)
     except OSError as exc:
         parser.error(f"--output-dir {args.output_dir}: the results could not be written ({exc})")
@@ -419,5 +468,9 @@ def main(argv=None):
             written += draw(result, args.output_dir)
         except ImportError as exc:
             print(f"Note: figures skipped. {exc}")
-    print(f"Wrote {', '.join(os.path.basename(p) for p in written)} to {args.output_dir} ({elapsed:.0f}s of fitting).")
+    names = [os.path.basename(p) for p in written]
+    print(f"Wrote {', '.join(names)} to {args.output_dir} ({elapsed:.0f}s of fitting).")
+    stale = [name for name in removed if name not in names]
+    if stale:
+        print(f"Removed {', '.join(stale)} of an earlier run from {args.output_dir} (not written by this run).")
     return 0

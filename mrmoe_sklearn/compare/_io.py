@@ -11,6 +11,11 @@ from sklearn.utils._param_validation import validate_params
 from .._data import to_sequences
 
 
+def _plain(value):
+    """``value`` as a Python scalar where it is a numpy one, for messages: ``1``, not ``np.int64(1)``."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
 # time_channel may be a string: the command line passes its --time-channel on as given.
 @validate_params(
     {"path": [str, os.PathLike], "time_channel": [Integral, str, None]},
@@ -122,7 +127,7 @@ def load_long_csv(path_or_df, id_col, time_col, label_col, value_cols=None):
     n_labels = labels.groupby(id_col)[label_col].nunique()
     bad = n_labels[n_labels > 1]
     if len(bad):
-        shown = ", ".join(repr(i) for i in bad.index[:5]) + (" ..." if len(bad) > 5 else "")
+        shown = ", ".join(repr(_plain(i)) for i in bad.index[:5]) + (" ..." if len(bad) > 5 else "")
         raise ValueError(
             f"The label column {label_col!r} disagrees within {len(bad)} id(s) ({shown}); every row of "
             "an id must carry the same label (or none)."
@@ -131,7 +136,8 @@ def load_long_csv(path_or_df, id_col, time_col, label_col, value_cols=None):
     X, ids, value_cols = to_sequences(df.drop(columns=[label_col]), id_col, time_col, value_cols)
     unlabeled = [i for i in ids if i not in per_id.index]
     if unlabeled:
-        raise ValueError(f"{len(unlabeled)} id(s) have no label in {label_col!r}: {unlabeled[:5]!r}.")
+        shown = [_plain(i) for i in unlabeled[:5]]
+        raise ValueError(f"{len(unlabeled)} id(s) have no label in {label_col!r}: {shown!r}.")
     y = per_id.loc[ids].to_numpy()
     if y.dtype.kind == "f" and np.all(np.mod(y, 1) == 0):
         y = y.astype(np.int64)

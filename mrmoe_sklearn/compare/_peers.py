@@ -336,10 +336,14 @@ def summary_gbt(time_channel=None, random_state=None):
     strong tabular baseline on sparse clinical charts.
 
     The gradient boosting runs its 300 iterations: the settings with which it
-    reached 87.9 +- 0.6 AUROC / 57.6 +- 1.5 AUPRC on PhysioNet 2012 (issue 12;
-    early stopping on the validation part, tried on split 1, stopped after 86
-    trees and lost 4 points of AUPRC on the test part). Passing ``X_val`` has no
-    effect then (scikit-learn ignores it without early stopping).
+    scored 87.4 +- 0.6 AUROC / 56.0 +- 2.2 AUPRC (%, mean +- std over the five
+    published splits of PhysioNet 2012) in the documented run of 2026-12-02,
+    ``python benchmarks/physionet.py``, whose tables are
+    ``benchmarks/physionet2012/results.md`` (and README.md,
+    docs/physionet.md). Early stopping on the validation part, tried on split 1
+    in issue 12 (not part of those results), stopped after 86 trees and lost 4
+    points of AUPRC on the test part. Passing ``X_val`` has no effect then
+    (scikit-learn ignores it without early stopping).
 
     Parameters
     ----------

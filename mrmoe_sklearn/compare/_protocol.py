@@ -24,7 +24,7 @@ from sklearn.preprocessing import label_binarize
 from sklearn.utils._param_validation import HasMethods, Interval, InvalidParameterError, validate_params
 
 from .._params import POSITIVE_INT, TIME_CHANNEL
-from ._io import _feature_names, _n_channels
+from ._io import _feature_names, _n_channels, _plain
 from ._peers import MODELS, REFERENCE, peer_models, select_models
 from ._report import ComparisonResult, SplitComparisonResult, _summarise
 
@@ -249,7 +249,7 @@ def _make_folds(cv, y, counts, classes, random_state):
         if counts.min() < cv:
             raise ValueError(
                 f"cv={cv} folds need at least {cv} samples of every class; class "
-                f"{classes[np.argmin(counts)]!r} has {counts.min()}."
+                f"{_plain(classes[np.argmin(counts)])!r} has {int(counts.min())}."
             )
         splitter = StratifiedKFold(n_splits=int(cv), shuffle=True, random_state=random_state)
     else:  # a splitter (the constraint on cv)

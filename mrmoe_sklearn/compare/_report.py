@@ -481,6 +481,44 @@ def write_split_results(result, output_dir, *, title=None, published=None, notes
     return paths
 
 
+#: Every file the comparison writes into its output folder (tables, then figures); a run of the
+#: command line removes these, and only these, before writing its own (:func:`_remove_outputs`).
+_OUTPUT_FILES = (
+    "results.csv",
+    "results.md",
+    "fold_scores.csv",
+    "split_scores.csv",
+    "published.csv",
+    "roc_pr_curves.png",
+    "training_curves.png",
+    "gate_weights.png",
+    "feature_importances.png",
+)
+
+
+def _remove_outputs(output_dir):
+    """Remove the files of ``_OUTPUT_FILES`` that an earlier run left in ``output_dir``.
+
+    So that a figure a run does not draw (``--no-plots``, no gate weights
+    without MR-MoE) cannot be taken for one of its own. Only those names,
+    and only regular files: nothing else in the folder, no folder, and no
+    symbolic link (nor what it points to) is touched. A missing folder is
+    no error.
+
+    Returns
+    -------
+    removed : list of str
+        The names removed.
+    """
+    removed = []
+    for name in _OUTPUT_FILES:
+        path = os.path.join(output_dir, name)
+        if os.path.isfile(path) and not os.path.islink(path):
+            os.remove(path)
+            removed.append(name)
+    return removed
+
+
 def _figure_writer(output_dir):
     """matplotlib's ``Figure``, :mod:`~mrmoe_sklearn.inspection`, and ``save(fig, filename)``.
 
