@@ -220,9 +220,21 @@ class SummaryFeatures(TransformerMixin, BaseEstimator):
     :func:`summary_statistics` for their definitions), the strongest simple
     baseline on sparse irregular clinical charts when fed to a gradient-boosted
     tree. Undefined statistics (a channel never observed, a slope from a single
-    observation time) are NaN: :class:`~sklearn.ensemble.HistGradientBoostingClassifier`
-    takes them as they are; most other estimators need a
-    :class:`~sklearn.impute.SimpleImputer` after this step.
+    observation time) are NaN. :class:`~sklearn.ensemble.HistGradientBoostingClassifier`
+    takes NaN as missing, but not a column that is NaN throughout: a channel
+    never observed in the training series (every statistic but ``"count"`` of
+    it NaN for every sample) makes its ``fit`` fail ("window shape cannot be
+    larger than input array shape", scikit-learn 1.9.1). Drop such columns
+    between the two steps, learning which at fit: a
+    :class:`~sklearn.compose.ColumnTransformer` whose columns are a callable
+    (called on the training data only, the columns it picks kept for
+    ``transform``) does it, as in the Examples. A stateless
+    :class:`~sklearn.preprocessing.FunctionTransformer` would pick the columns
+    anew for every ``X`` and so change their number between fit and predict;
+    :class:`~sklearn.feature_selection.VarianceThreshold` drops constant columns
+    too; ``SimpleImputer(keep_empty_features=False)`` drops them but fills the
+    other NaN, which the tree uses as missing. Most estimators other than the
+    tree need a :class:`~sklearn.impute.SimpleImputer` after this step.
 
     Parameters
     ----------
@@ -260,6 +272,30 @@ class SummaryFeatures(TransformerMixin, BaseEstimator):
     array([[9., 1.]])
     >>> summary.get_feature_names_out()
     array(['x1__last', 'x1__slope'], dtype=object)
+
+    Into a gradient-boosted tree, less the columns without any value in the
+    training data (here channel 2, never observed):
+
+    >>> from sklearn.compose import ColumnTransformer
+    >>> from sklearn.ensemble import HistGradientBoostingClassifier
+    >>> from sklearn.pipeline import make_pipeline
+    >>> def observed_columns(X):
+    ...     return ~np.isnan(X).all(axis=0)
+    >>> rng = np.random.RandomState(0)
+    >>> X = rng.normal(size=(40, 3, 6))
+    >>> X[:, 0] = np.arange(6.0)  # time stamps
+    >>> X[:, 2] = np.nan  # a channel never observed
+    >>> y = (X[:, 1, -1] > 0).astype(int)
+    >>> tree = make_pipeline(
+    ...     SummaryFeatures(time_channel=0),
+    ...     ColumnTransformer([("observed", "passthrough", observed_columns)],
+    ...                       verbose_feature_names_out=False),
+    ...     HistGradientBoostingClassifier(max_iter=20),
+    ... ).fit(X, y)
+    >>> tree[:-1].get_feature_names_out()[-2:]  # of channel 2, only its count is left
+    array(['x1__time_since_last', 'x2__count'], dtype=object)
+    >>> tree.predict_proba(X[:2]).shape
+    (2, 2)
     """
 
     _parameter_constraints: dict = {

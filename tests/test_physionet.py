@@ -10,6 +10,7 @@ import contextlib
 import functools
 import http.server
 import io
+import re
 import shutil
 import tarfile
 import threading
@@ -269,6 +270,15 @@ def test_split_helper(small):
     for bad in (0, 6, 1.0, "split1", True):
         with pytest.raises(ValueError, match="The 'split' parameter of physionet2012_split must be an int in the"):
             physionet2012_split(small, bad)
+
+
+@pytest.mark.parametrize("bad", [0, -1, 6, 60, 1.0, "split1", True, None])
+def test_split_out_of_range_names_the_same_range(small, bad):
+    """Below 1 and above the number of splits alike, the message gives the range [1, 5]."""
+    expected = f"The 'split' parameter of physionet2012_split must be an int in the range [1, 5]. Got {bad!r} instead."
+    with pytest.raises(ValueError) as info:
+        physionet2012_split(small, bad)
+    assert str(info.value) == expected
 
 
 def test_without_splits_file(home_copy):
@@ -557,6 +567,59 @@ def test_data_home(monkeypatch, tmp_path, small_home):
         fetch_physionet2012(download_if_missing=False)
 
 
+def test_empty_data_home_is_not_given(monkeypatch, tmp_path, small_home):
+    """data_home="" is data_home=None (as an empty MRMOE_SKLEARN_DATA is unset), never the current folder."""
+    monkeypatch.chdir(tmp_path)  # nothing in ./physionet2012
+    monkeypatch.setenv("MRMOE_SKLEARN_DATA", str(small_home))
+    assert get_data_home("") == str(small_home)
+    assert load("").data.shape == (5, 42, 9)
+    monkeypatch.setenv("MRMOE_SKLEARN_DATA", "")
+    monkeypatch.setenv("HOME", str(tmp_path / "user"))
+    assert get_data_home("") == get_data_home() == str(tmp_path / "user" / "mrmoe_sklearn_data")
+    with pytest.raises(OSError, match=f"not found in {tmp_path / 'user' / 'mrmoe_sklearn_data' / 'physionet2012'}"):
+        fetch_physionet2012(data_home="", download_if_missing=False)
+    assert get_data_home(".") == "."  # the current folder, said so
+
+
+@pytest.mark.parametrize("download_if_missing", [True, False])
+@pytest.mark.parametrize("where", ["data_home", "subfolder", "above"])
+def test_data_home_that_is_a_file(tmp_path, monkeypatch, where, download_if_missing):
+    """A data_home that is a file (or holds one as physionet2012, or lies under one): a ValueError naming it."""
+    home = tmp_path / "x" / "y" if where == "above" else tmp_path / "x"
+    file = home / "physionet2012" if where == "subfolder" else tmp_path / "x"
+    file.parent.mkdir(exist_ok=True)
+    file.write_text("not a folder")
+    before = tree(tmp_path)
+    requested = fake_urlopen(monkeypatch)
+    with pytest.raises(ValueError, match=r"The 'data_home' parameter of fetch_physionet2012 must be a folder") as info:
+        fetch_physionet2012(data_home=str(home), download_if_missing=download_if_missing, verbose=False)
+    assert f"Got {str(home)!r} instead: {file}" in str(info.value) and "is a file" in str(info.value)
+    assert requested == [] and tree(tmp_path) == before
+
+
+def test_data_home_from_the_environment_that_is_a_file(tmp_path, monkeypatch):
+    (tmp_path / "file").write_text("not a folder")
+    monkeypatch.setenv("MRMOE_SKLEARN_DATA", str(tmp_path / "file"))
+    with pytest.raises(ValueError, match=f"The data folder {tmp_path / 'file'} .*MRMOE_SKLEARN_DATA.* is a file"):
+        fetch_physionet2012(download_if_missing=False)
+
+
+@pytest.mark.parametrize("base_url", ["notaurl", "", "physionet.org/files/challenge-2012/1.0.0/", "https:///x/"])
+@pytest.mark.parametrize("download_if_missing", [True, False])
+def test_base_url_that_is_not_a_url(tmp_path, monkeypatch, base_url, download_if_missing):
+    requested = fake_urlopen(monkeypatch)
+    with pytest.raises(ValueError, match="The 'base_url' parameter of fetch_physionet2012 must be") as info:
+        fetch_physionet2012(data_home=tmp_path / "home", base_url=base_url, download_if_missing=download_if_missing)
+    assert str(info.value).endswith(f"Got {base_url!r} instead.")
+    assert requested == [] and list(tmp_path.iterdir()) == []
+
+
+def test_download_from_a_file_url(small_home, small, tmp_path):
+    """file: URLs are URLs (a mirror on a shared drive)."""
+    ds = load(tmp_path, base_url=(small_home / "physionet2012").as_uri() + "/", download_if_missing=True)
+    np.testing.assert_array_equal(ds.data, small.data)
+
+
 # ---------------------------------------------------------------------------
 # Downloads over loopback
 # ---------------------------------------------------------------------------
@@ -821,6 +884,88 @@ def test_folder_creation_failing_part_way(tmp_path, monkeypatch):
     with pytest.raises(PermissionError, match="Permission denied"):
         fetch_physionet2012(data_home=tmp_path / "a" / "b", verbose=False)
     assert list(tmp_path.iterdir()) == [] and requested == []
+
+
+def test_failed_download_says_what_was_searched_first(tmp_path, monkeypatch):
+    """With downloading on, the error names the folder and the files not found there, then why the download failed."""
+    home = tmp_path / "home"
+    fake_urlopen(monkeypatch)
+    with pytest.raises(OSError) as info:
+        fetch_physionet2012(data_home=home, verbose=False)
+    message = str(info.value)
+    not_found = f"PhysioNet 2012 file(s) {', '.join(FILES)} not found in {home / 'physionet2012'}."
+    assert message.startswith(not_found + f" Downloading them from {_physionet.BASE_URL} failed: Could not download ")
+    assert message.endswith("/Outcomes-a.txt: <urlopen error no network (test)>. No part of Outcomes-a.txt was kept.")
+    assert "did you mean" not in message  # nothing near it to point at
+    # the same sentence as without downloading
+    with pytest.raises(OSError, match=r"^" + re.escape(not_found) + " Pass download_if_missing=True"):
+        fetch_physionet2012(data_home=home, download_if_missing=False)
+
+
+def test_failed_download_names_only_the_missing_files(small_home, home_copy, monkeypatch):
+    (home_copy / "physionet2012" / "set-c.tar.gz").unlink()
+    (home_copy / "physionet2012" / "Outcomes-b.txt").unlink()
+    fake_urlopen(monkeypatch, small_home / "physionet2012", fail={"set-c.tar.gz"})
+    with pytest.raises(OSError) as info:
+        fetch_physionet2012(data_home=home_copy, verbose=False)
+    assert str(info.value).startswith(
+        f"PhysioNet 2012 file(s) set-c.tar.gz, Outcomes-b.txt not found in {home_copy / 'physionet2012'}. "
+        "Downloading them from"
+    )
+    assert "/set-c.tar.gz: <urlopen error no network (test)>" in str(info.value)
+    assert str(info.value).endswith("Outcomes-b.txt, downloaded before, were kept.")
+
+
+def _six_files(folder):
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in FILES:
+        (folder / name).write_bytes(b"")
+    return folder
+
+
+@pytest.mark.parametrize("download_if_missing", [True, False])
+@pytest.mark.parametrize(
+    "case",
+    ["physionet2012 holding the files", "empty physionet2012", "files directly in data_home", "one level up",
+     "one level down", "physionet2012 inside physionet2012"],
+)  # fmt: skip
+def test_hint_for_a_data_home_one_level_off(tmp_path, monkeypatch, case, download_if_missing):
+    """data_home is the folder above physionet2012/: the error points at the folder meant, where it can tell."""
+    if case == "physionet2012 holding the files":
+        home, meant = _six_files(tmp_path / "data" / "physionet2012"), tmp_path / "data"
+        expected = f"data_home={str(home)!r} is itself a folder named physionet2012 and holds all six"
+    elif case == "empty physionet2012":
+        home, meant = tmp_path / "data" / "physionet2012", tmp_path / "data"
+        home.mkdir(parents=True)
+        expected = f"data_home={str(home)!r} is itself a folder named physionet2012, but data_home is the folder above"
+    elif case == "files directly in data_home":
+        home, meant = _six_files(tmp_path / "data"), None
+        expected = "holds all six PhysioNet 2012 files directly, but they are looked for in its subfolder physionet2012"
+    elif case == "one level up":
+        _six_files(tmp_path / "physionet2012")
+        home, meant = tmp_path / "cache", tmp_path
+        expected = f"{tmp_path / 'physionet2012'} holds all six PhysioNet 2012 files"
+    elif case == "one level down":
+        (tmp_path / "data" / "physionet2012").mkdir(parents=True)
+        (tmp_path / "data" / "physionet2012" / "set-b.tar.gz").write_bytes(b"")  # some of them
+        home, meant = tmp_path, tmp_path / "data"
+        expected = f"{tmp_path / 'data' / 'physionet2012'} holds set-b.tar.gz:"
+    else:
+        _six_files(tmp_path / "physionet2012" / "physionet2012")
+        home, meant = tmp_path, tmp_path / "physionet2012"
+        expected = f"{tmp_path / 'physionet2012' / 'physionet2012'} holds all six PhysioNet 2012 files"
+    before = tree(tmp_path)
+    fake_urlopen(monkeypatch)
+    with pytest.raises(OSError) as info:
+        fetch_physionet2012(data_home=home, download_if_missing=download_if_missing, verbose=False)
+    message = str(info.value)
+    assert message.startswith(f"PhysioNet 2012 file(s) {', '.join(FILES)} not found in {home / 'physionet2012'}.")
+    assert expected in message
+    if meant is not None:
+        assert f"did you mean data_home={str(meant)!r}?" in message
+    if download_if_missing:
+        assert message.index("no network (test)") < message.index(expected)  # the failure first, then the hint
+    assert tree(tmp_path) == before  # the folder made for the download removed again
 
 
 # ---------------------------------------------------------------------------

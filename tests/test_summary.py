@@ -2,11 +2,13 @@
 
 import doctest
 import math
+import re
+from pathlib import Path
 
 import numpy as np
 import pytest
 from sklearn.ensemble import HistGradientBoostingClassifier
-from sklearn.model_selection import GridSearchCV, StratifiedKFold
+from sklearn.model_selection import GridSearchCV, KFold, StratifiedKFold, cross_val_score
 from sklearn.pipeline import make_pipeline
 from sklearn.utils._param_validation import InvalidParameterError
 from sklearn.utils.estimator_checks import parametrize_with_checks
@@ -297,6 +299,43 @@ def test_tree_baseline_in_a_grid_search():
         search.fit(X, y)
     assert search.best_score_ > 0.75, search.cv_results_["mean_test_score"]  # 0.85 when written
     assert search.predict_proba(X[:5]).shape == (5, 2)
+
+
+def _documented_tree_pipeline():
+    """The Pipeline of docs/physionet.md's code block (SummaryFeatures into the tree), as written there."""
+    text = (Path(__file__).resolve().parents[1] / "docs" / "physionet.md").read_text(encoding="utf-8")
+    blocks = [b for b in re.findall(r"```python\n(.*?)```", text, re.S) if "SummaryFeatures(time_channel=0)" in b]
+    assert len(blocks) == 1, f"{len(blocks)} code blocks of docs/physionet.md build the SummaryFeatures tree"
+    namespace = {}
+    exec(blocks[0], namespace)
+    return namespace["tree"]
+
+
+def test_documented_tree_pipeline_with_a_never_observed_channel():
+    """A channel never observed in the training series: the documented tree Pipeline fits and predicts.
+
+    SummaryFeatures straight into HistGradientBoostingClassifier fails there (scikit-learn 1.9.1:
+    "window shape cannot be larger than input array shape"), as in a cross-validation fold whose
+    training part never saw a rarely charted channel.
+    """
+    X, y = make_multirate_classification(n_samples=60, n_channels=3, n_timesteps=12, random_state=0)
+    X_train = X.copy()
+    X_train[:, 2] = np.nan  # channel 2 (x2) never observed in training
+    tree = _documented_tree_pipeline().set_params(histgradientboostingclassifier__max_iter=10)
+    with threadpool_limits(1):
+        tree.fit(X_train, y)
+        proba = tree.predict_proba(X)  # observed at predict: its columns are still left out
+    assert proba.shape == (60, 2) and np.isfinite(proba).all()
+    names = tree[:-1].get_feature_names_out()
+    assert "x2__count" in names and not any(n.startswith("x2__") and n != "x2__count" for n in names)
+    assert len(names) == 2 * len(DEFAULT_STATISTICS) + 1
+    # channel 2 charted in the first 12 series only: the first fold's training part never saw it
+    X_rare = X.copy()
+    X_rare[12:, 2] = np.nan
+    with threadpool_limits(1):
+        scores = cross_val_score(_documented_tree_pipeline().set_params(histgradientboostingclassifier__max_iter=10),
+                                 X_rare, y, cv=KFold(5), error_score="raise")  # fmt: skip
+    assert np.isfinite(scores).all()
 
 
 def test_docstring_examples():

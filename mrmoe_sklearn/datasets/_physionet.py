@@ -16,10 +16,16 @@ The files live in ``<data_home>/physionet2012/``, in PhysioNet's own layout::
     splits.csv                                      optional, see below
 
 ``data_home`` is the argument, else the environment variable
-``MRMOE_SKLEARN_DATA``, else ``~/mrmoe_sklearn_data`` (:func:`get_data_home`).
-A folder that already holds the files can be used in place: for
-``/data/physionet2012/set-a.tar.gz`` pass ``data_home="/data"``. Nothing is
-written there unless a file is missing and has to be downloaded.
+``MRMOE_SKLEARN_DATA``, else ``~/mrmoe_sklearn_data`` (:func:`get_data_home`);
+an empty argument or variable counts as not given (it never means the current
+folder). A folder that already holds the files can be used in place: for
+``/data/physionet2012/set-a.tar.gz`` pass ``data_home="/data"`` (the folder
+above ``physionet2012/``, not that folder itself). Nothing is written there
+unless a file is missing and has to be downloaded. When files are missing and
+cannot be downloaded, the error names the folder searched and the files not
+found there, says why the download failed, and points out a ``data_home`` that
+looks one level off (named ``physionet2012`` itself, or with the files just
+beside or below it).
 
 The archives and Outcomes files are downloaded from :data:`BASE_URL`
 (``https://physionet.org/files/challenge-2012/1.0.0/``) with :mod:`urllib`:
@@ -130,19 +136,21 @@ import re
 import secrets
 import sys
 import tarfile
+import urllib.parse
 import urllib.request
 import warnings
 import zlib
 from array import array
 from collections import Counter
 from http.client import HTTPException
+from numbers import Integral
 from pathlib import Path
 
 import numpy as np
 from sklearn.utils import Bunch
-from sklearn.utils._param_validation import validate_params
+from sklearn.utils._param_validation import InvalidParameterError, validate_params
 
-from .._params import POSITIVE_INT, invalid_parameter
+from .._params import invalid_parameter
 
 __all__ = ["fetch_physionet2012", "get_data_home", "physionet2012_split"]
 
@@ -177,7 +185,9 @@ OUTCOME_COLUMNS = ("RecordID", "SAPS-I", "SOFA", "Length_of_stay", "Survival", "
 _SPLIT_VALUES = ("train", "val", "test")
 _SUBFOLDER = "physionet2012"
 _SPLITS_FILE = "splits.csv"
+_URL_SCHEMES = ("http", "https", "ftp", "file")  # what urllib.request.urlopen reads
 _TIMEOUT = 60  # seconds without data before a download gives up
+_HINT_SCAN = 1000  # at most this many entries of data_home are looked into for a misplaced physionet2012/
 _CHUNK = 1 << 20
 
 _CHANNEL = {name: i for i, name in enumerate(FEATURE_NAMES) if i > 0}
@@ -192,9 +202,10 @@ def get_data_home(data_home=None):
     Parameters
     ----------
     data_home : str, path-like or None, default=None
-        The folder. None takes the environment variable ``MRMOE_SKLEARN_DATA``,
-        or ``~/mrmoe_sklearn_data`` where it is unset or empty. ``~`` is
-        expanded.
+        The folder. None or the empty string ``""`` (both: not given) take the
+        environment variable ``MRMOE_SKLEARN_DATA``, or ``~/mrmoe_sklearn_data``
+        where it is unset or empty; an empty value never means the current
+        folder (pass ``"."`` for that). ``~`` is expanded.
 
     Returns
     -------
@@ -209,7 +220,7 @@ def get_data_home(data_home=None):
     >>> get_data_home("/tmp/my_data")
     '/tmp/my_data'
     """
-    if data_home is None:
+    if data_home is None or (isinstance(data_home, str) and not data_home):
         data_home = os.environ.get(DATA_HOME_ENV) or os.path.join("~", "mrmoe_sklearn_data")
     return os.path.expanduser(os.fspath(data_home))
 
@@ -225,6 +236,103 @@ def _outcomes_name(s):
 def _corrupt(label, reason, cls=ValueError):
     """The error for a file whose content cannot be used (the caller adds the cure)."""
     return cls(f"{label} is not a valid PhysioNet 2012 file: {reason}.")
+
+
+def _expected_files():
+    """The six files the loader needs, archives first."""
+    return [_archive_name(s) for s in SETS] + [_outcomes_name(s) for s in SETS]
+
+
+def _not_found(folder, missing):
+    """The sentence saying which expected files are not in ``folder``."""
+    return f"PhysioNet 2012 file(s) {', '.join(missing)} not found in {folder}."
+
+
+def _holding(path):
+    """The expected files that ``path`` holds, as words ('' where none)."""
+    try:
+        found = [name for name in _expected_files() if (path / name).is_file()]
+    except OSError:
+        return ""
+    if not found:
+        return ""
+    return "all six PhysioNet 2012 files" if len(found) == len(SETS) * 2 else ", ".join(found)
+
+
+def _location_hint(home):
+    """Advice where ``data_home`` looks one level off from the files, else ''.
+
+    ``data_home`` is the folder *above* ``physionet2012/``. The common mistakes:
+    ``data_home`` is the ``physionet2012`` folder itself (or holds the files
+    directly), the files are in a ``physionet2012/`` beside ``data_home``
+    (one level up), or in ``<data_home>/<folder>/physionet2012/`` (one level
+    down). Looks at the entries of ``data_home`` (at most ``_HINT_SCAN``) and
+    at its parent only.
+    """
+    hints = []
+    here = _holding(home)
+    if home.name == _SUBFOLDER:
+        held = f" and holds {here}" if here else ""
+        hints.append(
+            f"data_home={str(home)!r} is itself a folder named {_SUBFOLDER}{held}, but data_home is the folder "
+            f"above {_SUBFOLDER}/ (the files are looked for in <data_home>/{_SUBFOLDER}/): did you mean "
+            f"data_home={str(home.parent)!r}?"
+        )
+    elif here:
+        hints.append(
+            f"data_home={str(home)!r} holds {here} directly, but they are looked for in its subfolder "
+            f"{_SUBFOLDER}/: move them into {home / _SUBFOLDER}."
+        )
+    else:
+        sibling = home.parent / _SUBFOLDER
+        held = _holding(sibling) if sibling != home / _SUBFOLDER else ""
+        if held:
+            hints.append(f"{sibling} holds {held}: did you mean data_home={str(home.parent)!r}?")
+    below = []
+    try:
+        with os.scandir(home) as entries:
+            for _, entry in zip(range(_HINT_SCAN), entries):
+                if entry.is_dir() and _holding(Path(entry.path) / _SUBFOLDER):
+                    below.append(Path(entry.path))
+    except OSError:
+        pass
+    for child in sorted(below)[:3]:
+        hints.append(
+            f"{child / _SUBFOLDER} holds {_holding(child / _SUBFOLDER)}: did you mean data_home={str(child)!r}?"
+        )
+    return " ".join(hints)
+
+
+def _check_data_home(data_home, home, folder):
+    """Refuse a ``data_home`` that is (or lies under, or holds as ``physionet2012``) a file."""
+    for path in (folder, *folder.parents):
+        if not path.exists():
+            continue
+        if path.is_dir():
+            return
+        if path == home:
+            reason = f"{home} is a file, not a folder."
+        elif path == folder:
+            reason = f"{folder}, the folder where the files belong, is a file."
+        else:
+            reason = f"{path} is a file, so no folder can be made under it."
+        allowed = f"a folder (or a path where one can be made) whose {_SUBFOLDER}/ subfolder holds the files"
+        if data_home is None or (isinstance(data_home, str) and not data_home):
+            raise ValueError(
+                f"The data folder {home} (data_home={data_home!r}: the environment variable {DATA_HOME_ENV}, "
+                f"else ~/mrmoe_sklearn_data) must be {allowed}, but {reason}"
+            )
+        value = data_home if isinstance(data_home, str) else os.fspath(data_home)
+        message = str(invalid_parameter("data_home", "fetch_physionet2012", allowed, value))
+        raise InvalidParameterError(f"{message[: -len(' instead.')]} instead: {reason}")
+
+
+def _check_base_url(base_url):
+    """Refuse a ``base_url`` that :func:`urllib.request.urlopen` cannot open."""
+    parts = urllib.parse.urlsplit(base_url)
+    if parts.scheme.lower() not in _URL_SCHEMES or not (parts.netloc or parts.scheme.lower() == "file"):
+        allowed = f"the URL of a folder that holds the files, such as {BASE_URL!r} (schemes: {', '.join(_URL_SCHEMES)})"
+        raise invalid_parameter("base_url", "fetch_physionet2012", allowed, base_url)
 
 
 def _with_advice(exc, advice):
@@ -248,6 +356,10 @@ _HEADER = b"Time,Parameter,Value"
 
 class _Irregular(Exception):
     """Raised by the fast parser for input it leaves to the exact one."""
+
+
+class _DownloadError(OSError):
+    """Raised by :func:`_copy_url` when a file cannot be downloaded (the network, the server)."""
 
 
 def _minutes(stamp):
@@ -544,7 +656,7 @@ def _copy_url(url, out, name, verbose):
             if total is not None and done != total:
                 raise OSError(f"got {done} of {total} bytes")
     except (OSError, HTTPException) as exc:
-        raise OSError(f"Could not download {url}: {exc}. No part of {name} was kept.") from exc
+        raise _DownloadError(f"Could not download {url}: {exc}. No part of {name} was kept.") from exc
     finally:
         if shown is not None:
             print(file=sys.stderr, flush=True)
@@ -630,6 +742,33 @@ def _obtain_all(folder, missing, base_url, verbose):
     return outcomes, archives
 
 
+def _obtain_or_explain(home, download_if_missing, base_url, verbose):
+    """:func:`_obtain_all` for ``home/physionet2012``; missing files that cannot be had explained.
+
+    The ``OSError`` for files that are missing (and not to be downloaded, or
+    whose download failed) names the folder and the files not found there,
+    then why the download failed, then :func:`_location_hint`'s advice.
+    """
+    folder = home / _SUBFOLDER
+    missing = [name for name in _expected_files() if not (folder / name).is_file()]
+    if missing and not download_if_missing:
+        hint = _location_hint(home)
+        raise OSError(
+            f"{_not_found(folder, missing)}{' ' + hint if hint else ''} Pass download_if_missing=True to "
+            "download them from PhysioNet, or put them there."
+        )
+    try:
+        return _obtain_all(folder, missing, base_url, verbose)
+    except _DownloadError as exc:
+        kept = [name for name in missing if (folder / name).is_file()]
+        kept = f" {', '.join(kept)}, downloaded before, were kept." if kept else ""
+        hint = _location_hint(home)
+        raise OSError(
+            f"{_not_found(folder, missing)} Downloading them from {base_url} failed: {exc}{kept}"
+            f"{' ' + hint if hint else ''}"
+        ) from exc
+
+
 # ---------------------------------------------------------------------------
 # Assembling
 # ---------------------------------------------------------------------------
@@ -710,7 +849,7 @@ PhysioNet. Circulation 2000;101(23):e215-e220.
 """
 
 
-# Long by its docstring (about 135 lines: the Bunch's fields); the code (about 75 lines)
+# Long by its docstring (about 140 lines: the Bunch's fields); the code (about 70 lines)
 # reads, checks and assembles through the helpers above.
 @validate_params(
     {
@@ -750,8 +889,13 @@ def fetch_physionet2012(
     ----------
     data_home : str, path-like or None, default=None
         Folder whose ``physionet2012/`` subfolder holds (or will hold) the
-        files. None: the environment variable ``MRMOE_SKLEARN_DATA``, else
-        ``~/mrmoe_sklearn_data`` (see :func:`get_data_home`).
+        files: the folder *above* ``physionet2012/`` (for
+        ``/data/physionet2012/set-a.tar.gz`` pass ``"/data"``). None or ``""``
+        (both: not given): the environment variable ``MRMOE_SKLEARN_DATA``,
+        else ``~/mrmoe_sklearn_data`` (see :func:`get_data_home`); an empty
+        value never means the current folder (pass ``"."`` for that). A
+        ``data_home`` that is a file (or holds a file named ``physionet2012``)
+        raises a ``ValueError``.
     download_if_missing : bool, default=True
         Download missing archives and Outcomes files from ``base_url``. If
         False, missing files raise an ``OSError``. ``splits.csv`` is never
@@ -769,7 +913,8 @@ def fetch_physionet2012(
     base_url : str, default=BASE_URL
         Where missing files are downloaded from
         (``https://physionet.org/files/challenge-2012/1.0.0/``); a mirror or a
-        local server.
+        local server. Must be an ``http``, ``https``, ``ftp`` or ``file`` URL
+        (checked even when nothing is missing).
 
     Returns
     -------
@@ -822,12 +967,16 @@ def fetch_physionet2012(
     Raises
     ------
     OSError
-        A file is missing and ``download_if_missing=False`` (the message names
-        the files and the folder), a download fails, or an archive is
-        truncated or damaged.
+        A file is missing and ``download_if_missing=False``, or its download
+        fails (the message names the folder searched and the files not found
+        there, then why the download failed, and points out a ``data_home``
+        that looks one level off: a folder named ``physionet2012``, or the
+        files found just above or below it); or an archive is truncated or
+        damaged.
     ValueError
-        A file's content is malformed, or the record files and the Outcomes
-        files do not match (the message names the files).
+        ``data_home`` is a file or ``base_url`` is not a URL (the message names
+        the parameter), a file's content is malformed, or the record files and
+        the Outcomes files do not match (the message names the files).
 
     Warns
     -----
@@ -863,15 +1012,11 @@ def fetch_physionet2012(
     """
     import pandas as pd
 
-    folder = Path(get_data_home(data_home)) / _SUBFOLDER
-    needed = [_archive_name(s) for s in SETS] + [_outcomes_name(s) for s in SETS]
-    missing = [name for name in needed if not (folder / name).is_file()]
-    if missing and not download_if_missing:
-        raise OSError(
-            f"PhysioNet 2012 file(s) {', '.join(missing)} not found in {folder}. Pass "
-            "download_if_missing=True to download them from PhysioNet, or put them there."
-        )
-    outcomes, archives = _obtain_all(folder, missing, base_url, verbose)
+    _check_base_url(base_url)
+    home = Path(get_data_home(data_home))
+    folder = home / _SUBFOLDER
+    _check_data_home(data_home, home, folder)
+    outcomes, archives = _obtain_or_explain(home, download_if_missing, base_url, verbose)
     _verify(outcomes, archives, folder)
 
     dropped = sum((archives[s][2] for s in SETS), Counter())
@@ -934,7 +1079,7 @@ def fetch_physionet2012(
     return bunch
 
 
-@validate_params({"bunch": [Bunch], "split": [POSITIVE_INT]}, prefer_skip_nested_validation=True)
+@validate_params({"bunch": [Bunch], "split": "no_validation"}, prefer_skip_nested_validation=True)
 def physionet2012_split(bunch, split):
     """Indices of one published train/validation/test split of PhysioNet 2012.
 
@@ -957,8 +1102,10 @@ def physionet2012_split(bunch, split):
     Raises
     ------
     ValueError
-        ``bunch.splits`` is None (``splits.csv`` was not in the data folder)
-        or ``split`` is out of range.
+        ``split`` is not an int from 1 to the number of splits (the message
+        gives that range: ``[1, 5]`` with the published ``splits.csv``, and
+        ``[1, inf)`` for a Bunch without splits), or ``bunch.splits`` is None
+        (``splits.csv`` was not in the data folder).
 
     Examples
     --------
@@ -967,16 +1114,18 @@ def physionet2012_split(bunch, split):
     >>> train, val, test = physionet2012_split(ds, 1)  # doctest: +SKIP
     >>> X_train, y_train = ds.data[train], ds.target[train]  # doctest: +SKIP
     """
-    splits = bunch.splits
+    splits = bunch.get("splits")
+    n_splits = None if splits is None else splits.shape[1]
+    in_range = isinstance(split, Integral) and not isinstance(split, bool) and split >= 1
+    if not in_range or (n_splits is not None and split > n_splits):
+        upper = "inf)" if n_splits is None else f"{n_splits}]"
+        raise invalid_parameter("split", "physionet2012_split", f"an int in the range [1, {upper}", split)
     if splits is None:
         raise ValueError(
             f"This PhysioNet 2012 Bunch has no splits: {_SPLITS_FILE} (RecordID,split1..split5 with "
             "train/val/test, the Raindrop split list) was not in the data folder when it was loaded. "
             "It is not on PhysioNet; put it into <data_home>/physionet2012/ and load again."
         )
-    n_splits = splits.shape[1]
-    if isinstance(split, bool) or split > n_splits:
-        raise invalid_parameter("split", "physionet2012_split", f"an int in the range [1, {n_splits}]", split)
     if not np.array_equal(splits.index.to_numpy(), np.asarray(bunch.record_ids)):
         raise ValueError("bunch.splits is not indexed by bunch.record_ids in order.")
     column = splits[f"split{split}"].to_numpy()
