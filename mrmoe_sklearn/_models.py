@@ -211,8 +211,9 @@ MRMOE_PARAMS_DOC = (
         Also feed per-channel summary statistics of each series (mean, std,
         min, max, first, last, count, slope, time since last observation;
         :func:`~mrmoe_sklearn.summary.summary_statistics`), encoded as
-        ``summary_encoding`` says from the training series, through a small MLP (one hidden layer of ``2 * head_size`` units)
-        into the head beside the experts' mixture.
+        ``summary_encoding`` says from the training series, through a small
+        MLP (one hidden layer of ``2 * head_size`` units) into the head beside
+        the experts' mixture.
     summary_encoding : {"quantile", "robust"}, default="quantile"
         How the summary statistics enter that MLP. ``"quantile"``: each is
         cut at its 8 quantile bins over the training series and given as the

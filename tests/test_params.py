@@ -84,7 +84,7 @@ def test_every_parameter_is_declared_and_checked(Estimator):
     [
         ("lr", -1.0, "a float in the range (0.0, inf) or a str among {'auto'}"),
         ("lr", float("inf"), "a float in the range (0.0, inf) or a str among {'auto'}"),
-        ("max_epochs", 0, "an int in the range [1, inf)"),
+        ("max_epochs", 0, "an int in the range [1, inf) or a str among {'auto'}"),
         ("batch_size", 2.5, "an int in the range [1, inf)"),
         ("dropout", 1.0, "a float in the range [0.0, 1.0)"),
         ("validation_fraction", 0.6, "a float in the range (0.0, 0.5]"),

@@ -281,6 +281,41 @@ def test_early_stopping_on_too_few_samples_names_the_way_out(cls, n, labels, exp
     cls(time_channel=0, early_stopping=True, **dict(FAST, max_epochs=1)).fit(X[:n], y, X_val=X[:n], y_val=y)
 
 
+@pytest.mark.parametrize(
+    "n, params, epochs",
+    [
+        (40, {}, 500),  # one batch an epoch: 500 epochs make the 500 steps
+        (40, {"batch_size": 8}, 100),  # five batches an epoch
+        (40, {"max_epochs": 3}, 3),  # a number is taken as it is
+        (2200, {}, 30),  # 35 batches an epoch: 30 epochs are more than 500 steps
+    ],
+)
+def test_auto_max_epochs_makes_at_least_500_optimiser_steps(n, params, epochs):
+    """``max_epochs="auto"``: 30 epochs, or on small data as many as make 500 optimiser steps (thirty epochs of
+    one batch left small sets undertrained: docs/model.md, "Epochs on small data")."""
+    clf = LSTMClassifier(hidden_size=2, n_threads=1, random_state=0, early_stopping=False, **params)
+    assert clf._epochs(n) == epochs
+    if n <= 40:  # small enough to train them all here
+        rng = np.random.RandomState(0)
+        assert len(clf.fit(rng.randn(n, 2, 4), np.arange(n) % 2).history_) == epochs
+
+
+def test_auto_max_epochs_counts_the_training_part_only():
+    """With early stopping the held-out part makes no steps: 110 of 220 series train, 11 batches of 10, so
+    ceil(500 / 11) = 46 epochs at most (counting all 220 would give 30)."""
+    rng = np.random.RandomState(0)
+    clf = LSTMClassifier(
+        hidden_size=2,
+        n_threads=1,
+        random_state=0,
+        early_stopping=True,
+        validation_fraction=0.5,
+        batch_size=10,
+        patience=1,
+    ).fit(rng.randn(220, 2, 4), np.arange(220) % 2)
+    assert clf.net_.max_epochs == 46 and len(clf.history_) <= 46
+
+
 class _StartLr(Callback):
     """The optimiser's learning rate at the start of each fit (``lrs_``)."""
 
