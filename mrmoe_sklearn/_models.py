@@ -151,7 +151,9 @@ class _LiquidMixture:
         explanation : dict
             ``"feature_weights"``: ndarray (n_samples, n_features), mean
             feature-attention weight of each measured channel over the valid
-            steps (1 everywhere without feature attention).
+            steps, in units where uniform attention is 1 (the softmax times
+            the number of features: each row averages 1; 1 everywhere without
+            feature attention).
             ``"temporal_weights"``: ndarray (n_samples, n_experts, n_timesteps),
             each expert's temporal attention mapped back to the input steps
             (sums to 1 over a sample's valid steps; zeros without temporal
