@@ -44,10 +44,16 @@
 #else
 #define VW 8
 #endif
+/* VD = VW / 2 doubles (and int64) in a register: the summary statistics' vectors */
+#define VD (VW / 2)
 typedef float vf __attribute__((vector_size(4 * VW), aligned(4)));
 typedef int32_t vi __attribute__((vector_size(4 * VW), aligned(4)));
+typedef double vd __attribute__((vector_size(8 * VD), aligned(8)));
+typedef int64_t vl __attribute__((vector_size(8 * VD), aligned(8)));
+typedef float vfd __attribute__((vector_size(4 * VD), aligned(4)));
 
 static inline vf v_select(vi mask, vf a, vf b) { return (vf)((mask & (vi)a) | (~mask & (vi)b)); }
+static inline vd vd_select(vl mask, vd a, vd b) { return (vd)((mask & (vl)a) | (~mask & (vl)b)); }
 
 /* exp(x), Cephes' range reduction and polynomial; relative error about 2e-7. */
 static inline vf v_exp(vf x) {
@@ -506,18 +512,6 @@ enum { S_MEAN, S_STD, S_MIN, S_MAX, S_FIRST, S_LAST, S_COUNT, S_SLOPE, S_SINCE, 
 /* Per-channel accumulators of one sample (ten sums and extremes, two step indices). */
 #define ACCUMULATORS 12
 
-/* VD doubles (and VD int64) in a vector register, for the summary statistics: 8 with AVX-512,
-   else 4 */
-#ifdef __AVX512F__
-#define VD 8
-#else
-#define VD 4
-#endif
-typedef double vd __attribute__((vector_size(8 * VD), aligned(8)));
-typedef int64_t vl __attribute__((vector_size(8 * VD), aligned(8)));
-typedef float vfd __attribute__((vector_size(4 * VD), aligned(4)));
-
-static inline vd vd_select(vl mask, vd a, vd b) { return (vd)((mask & (vl)a) | (~mask & (vl)b)); }
 
 /* n <= VD consecutive values from element k of a float32 (f32) or float64 array, as doubles
    (exact either way); lanes past n are NaN, i.e. not observed */
