@@ -172,10 +172,12 @@ _STOPPING_DOC = """\
         parameters that build the network (its sizes, rates and parts, and a
         regressor's ``loss``) must be those it was built with: a change
         raises a ``ValueError``. So does a change of what sets up the
-        training: whether early stopping is on (``early_stopping``, as
-        resolved for this fit's data), ``lr_schedule``, ``callbacks``,
-        ``checkpoint_dir`` and, with early stopping, ``patience``,
-        ``early_stopping_scoring`` and ``validation_fraction``. ``lr``
+        training: ``early_stopping`` switched on or off (``"auto"`` keeps
+        what the first fit resolved; with early stopping on, a warm fit
+        validates on its ``X_val``, else on a draw from its own data),
+        ``lr_schedule``, ``callbacks``, ``checkpoint_dir`` and, with early
+        stopping, ``patience``, ``early_stopping_scoring`` and
+        ``validation_fraction``. ``lr``
         (the optimiser starts the fit at it, also after ``"plateau"``
         lowered it), ``max_epochs``, ``batch_size``, ``weight_decay``,
         ``dropout``, ``clip_grad_norm``, ``class_weight`` and, where the
@@ -671,6 +673,14 @@ class _FitJob:
     checkpoint: dict | None
 
 
+def _callback_ids(callbacks):
+    """What identifies ``callbacks`` (instances or ``(name, instance)`` pairs): names and object ids."""
+    return tuple(
+        (item[0], id(item[1])) if isinstance(item, tuple) and len(item) == 2 else (None, id(item))
+        for item in callbacks or ()
+    )
+
+
 def _seed_torch(seed, device):
     """Seed the torch random states that a fit on ``device`` draws from: the CPU's, and that CUDA device's.
 
@@ -843,9 +853,10 @@ class BaseTimeSeriesEstimator(BaseEstimator):
         """
         setup = {
             "early_stopping": bool(validating),
-            "lr_schedule": self.lr_schedule,
-            "checkpoint_dir": None if self.checkpoint_dir is None else os.fspath(self.checkpoint_dir),
-            "callbacks": tuple(id(cb) for cb in self.callbacks or ()),
+            # "plateau" watches the validation loss: without early stopping it is no schedule at all
+            "lr_schedule": self.lr_schedule if validating or self.lr_schedule != "plateau" else None,
+            "checkpoint_dir": None if self.checkpoint_dir is None else os.path.abspath(self.checkpoint_dir),
+            "callbacks": _callback_ids(self.callbacks),
         }
         if validating:
             setup.update(
@@ -860,9 +871,11 @@ class BaseTimeSeriesEstimator(BaseEstimator):
         fitted = self.__dict__.get("_training_setup_")
         if fitted is None:  # fitted (and pickled) before the record existed
             return
-        fitted = {**fitted, "callbacks": tuple(id(cb) for cb in fitted["callbacks"])}
+        fitted = {**fitted, "callbacks": _callback_ids(fitted["callbacks"])}
         current = self._training_setup(validating)
         changed = [name for name in current if name in fitted and fitted[name] != current[name]]
+        if "early_stopping" in changed:  # the rest follows from it (the split, "plateau", patience, ...)
+            changed = ["early_stopping"] + [name for name in changed if name in ("callbacks", "checkpoint_dir")]
         if changed:
             names = ", ".join(changed)
             raise ValueError(
@@ -1023,7 +1036,12 @@ class BaseTimeSeriesEstimator(BaseEstimator):
             # a 2D X_val has the width of the network's 2D X, as X at predict time
             n_timesteps = self.n_timesteps_in_ if warm else _width_2d(data)
             val = self._read_validation(X_val, y_val, sample_weight_val, targets, n_channels, n_timesteps)
-        stopping = self._early_stopping_on(n, X_val is not None)
+        if warm and self.early_stopping == "auto":
+            # as resolved by the fit that built the network: a warm fit on fewer or more samples, or with
+            # X_val, does not switch early stopping on or off (its split and callbacks are that fit's)
+            stopping = self.net_.train_split is not None
+        else:
+            stopping = self._early_stopping_on(n, X_val is not None)
         job = _FitJob(
             data=data,
             weights=weights,
@@ -1052,9 +1070,20 @@ class BaseTimeSeriesEstimator(BaseEstimator):
             raise KeyboardInterrupt
         return self
 
+    def _train_split(self, job):
+        """The validation part of a fit: None without early stopping, ``X_val`` where given, else a
+        stratified (classifiers) draw of ``validation_fraction`` of the training data."""
+        if not job.stopping:
+            return None
+        if job.val is not None:
+            return predefined_split(self._validation_set(job.val))
+        return ValidSplit(self.validation_fraction, stratified=self._stratify, random_state=job.seed)
+
     def _fit_warm(self, job):
         """Train the fitted network further (``warm_start``); returns the training batch."""
         net = self.net_
+        if job.val is not None and not job.stopping:
+            raise ValueError("X_val was given, but the fitted network was built without early stopping.")
         snapshot = _snapshot(net)
         self._update_warm_params(net)
         net.set_params(max_epochs=job.epochs)
@@ -1062,10 +1091,8 @@ class BaseTimeSeriesEstimator(BaseEstimator):
         # the loss weights of this fit's y (class_weight="balanced" counts its classes)
         net.class_weights = self._class_weights(job.targets, job.y_enc)
         batch = self._batch(job.data)
-        if job.val is not None:
-            if not any(isinstance(cb, EarlyStopping) for _, cb in net.callbacks_):
-                raise ValueError("X_val was given, but the fitted network was built without early stopping.")
-            net.set_params(train_split=predefined_split(self._validation_set(job.val)))
+        if job.stopping:  # this fit's validation part (X_val, or a draw from this fit's data)
+            net.set_params(train_split=self._train_split(job))
         net.epochs_total_ = len(net.history) + job.epochs
         try:
             _train(net.partial_fit, _with_weights(batch, job.weights), self._y_tensor(job.y_enc))
@@ -1086,16 +1113,11 @@ class BaseTimeSeriesEstimator(BaseEstimator):
             fit_data = data if weights is None or (weights > 0).all() else _subset(data, weights > 0)
             self.scaling_ = fit_scaling(fit_data, summaries=self._summary_encoding())
         batch = self._batch(data)
-        train_split = None
-        if job.stopping:
-            train_split = (
-                predefined_split(self._validation_set(job.val))
-                if job.val is not None
-                else ValidSplit(self.validation_fraction, stratified=self._stratify, random_state=job.seed)
-            )
+        train_split = self._train_split(job)
         meta = {
             "estimator": type(self).__name__,
             "seed": job.seed,
+            "epochs": job.epochs,
             "scaling": self.scaling_,
             "targets": job.targets,
             "data": _fingerprint(data.values, data.times, job.y_enc, weights) if self.checkpoint_dir else None,
@@ -1118,6 +1140,7 @@ class BaseTimeSeriesEstimator(BaseEstimator):
         self.n_features_in_ = job.n_channels
         self.n_timesteps_in_ = _width_2d(data)
         self._network_params_ = self._network_params(validating=job.stopping)
+        # the callbacks themselves, not their ids: their identity survives pickling
         self._training_setup_ = {**self._training_setup(job.stopping), "callbacks": tuple(self.callbacks or ())}
         self.net_ = net
         return batch
@@ -1155,13 +1178,15 @@ class BaseTimeSeriesEstimator(BaseEstimator):
             net.shuffle_generator_.set_state(ckpt["shuffle_rng"])
         torch.set_rng_state(ckpt["torch_rng"])
         remaining = net.max_epochs - len(net.history)
-        if ckpt["finished"] and remaining > 0:
+        # a fit that ran all its epochs (not one early stopping ended), asked for more: it stays as it is
+        ran_all = len(net.history) >= ckpt["meta"].get("epochs", math.inf)  # (older checkpoints: unknown)
+        if ckpt["finished"] and remaining > 0 and ran_all:
             warnings.warn(
                 f"The fit checkpointed in {self.checkpoint_dir} had finished (after {len(net.history)} epochs); "
                 f"resume loads it as it is and trains no further toward max_epochs={net.max_epochs}. To train it "
                 "further, fit again with warm_start=True.",
                 UserWarning,
-                stacklevel=4,
+                stacklevel=5,  # the caller of fit, through scikit-learn's _fit_context
             )
         if ckpt["finished"] or remaining <= 0:
             return

@@ -6,6 +6,7 @@ import subprocess
 import sys
 import textwrap
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -93,9 +94,21 @@ def test_resume_finishes_an_interrupted_fit_as_if_uninterrupted(data, tmp_path):
     assert len(again.history_) == 6
     np.testing.assert_allclose(again.predict_proba(X), resumed.predict_proba(X))
     more = MRMoEClassifier(checkpoint_dir=folder, **dict(PARAMS, max_epochs=8))
-    with pytest.warns(UserWarning, match=r"had finished \(after 6 epochs\).*max_epochs=8.*warm_start=True"):
+    with pytest.warns(UserWarning, match=r"had finished \(after 6 epochs\).*max_epochs=8.*warm_start=True") as got:
         more.fit(X, y, resume=True)
-    assert len(more.history_) == 6
+    assert len(more.history_) == 6 and got[0].filename == __file__  # pointing at the caller's line
+
+
+def test_resuming_a_fit_that_early_stopping_ended_does_not_warn(data, tmp_path):
+    """It did not run its max_epochs and never would: nothing to warn about (review of 2026-12-04)."""
+    X, y = data
+    params = dict(PARAMS, lr=1e-9, patience=2, max_epochs=30)  # no progress: stops after three epochs
+    first = MRMoEClassifier(checkpoint_dir=tmp_path / "ckpt", **params).fit(X, y)
+    assert len(first.history_) < 30
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        again = MRMoEClassifier(checkpoint_dir=tmp_path / "ckpt", **params).fit(X, y, resume=True)
+    assert len(again.history_) == len(first.history_)
 
 
 def test_resume_errors_and_fresh_start(data, tmp_path):

@@ -248,6 +248,39 @@ def test_warm_start_refuses_a_changed_training_setup(case, task, tmp_path):
     assert len(clf.set_params(warm_start=True).fit(X, y).history_) == 2
 
 
+def test_warm_start_keeps_auto_early_stopping_as_the_network_was_built(task, binary_task):
+    """``early_stopping="auto"`` is not a change of setup when a warm fit's data would resolve it otherwise
+    (review of 2026-12-04: incremental fits were refused, blaming a parameter the user had not changed)."""
+    X, y = task
+    Xv, yv = binary_task[0][64:96], binary_task[1][64:96]
+    params = dict(FAST, max_epochs=1, time_channel=0)
+    # built with early stopping (X_val); a warm fit without X_val validates on a draw from its own data
+    clf = MRMoEClassifier(**params).fit(X, y, X_val=Xv, y_val=yv)
+    clf.set_params(warm_start=True).fit(X, y)
+    assert len(clf.history_) == 2 and type(clf.net_.train_split).__name__ == "ValidSplit"
+    assert "valid_loss" in clf.history_[-1]
+    # built without it (64 series): X_val on a warm fit cannot switch it on
+    clf = MRMoEClassifier(**params).fit(X, y)
+    with pytest.raises(ValueError, match="X_val was given, but the fitted network was built without early stopping"):
+        clf.set_params(warm_start=True).fit(X, y, X_val=Xv, y_val=yv)
+    assert len(clf.fit(X, y).history_) == 2
+
+
+def test_warm_start_setup_compares_what_takes_effect(task, tmp_path):
+    """Named callback pairs by the callback, checkpoint folders by the folder, and "plateau" without early
+    stopping as no schedule (it watches the validation loss): none of these spellings is a change."""
+    X, y = task
+    counter = EpochCount()
+    folder = tmp_path / "ckpt"
+    clf = MRMoEClassifier(
+        callbacks=[("count", counter)], checkpoint_dir=str(folder) + "/", **dict(FAST, max_epochs=1, time_channel=0)
+    ).fit(X, y)
+    clf.set_params(warm_start=True, callbacks=[("count", counter)], checkpoint_dir=folder, lr_schedule=None)
+    assert len(clf.fit(X, y).history_) == 2
+    with pytest.raises(ValueError, match="^warm_start=True but callbacks changed"):
+        clf.set_params(callbacks=[("renamed", counter)]).fit(X, y)
+
+
 def test_warm_start_keeps_the_same_callbacks_and_setup_across_pickling(task):
     """The same callback objects (also after pickling) and parameters that only matter with early stopping,
     changed while it is off, are no change."""
