@@ -317,14 +317,14 @@ def test_early_stopping_on_too_few_samples_names_the_way_out(cls, n, labels, exp
 @pytest.mark.parametrize(
     "n, params, epochs",
     [
-        (40, {}, 500),  # one batch an epoch: 500 epochs make the 500 steps
-        (40, {"batch_size": 8}, 100),  # five batches an epoch
+        (40, {}, 250),  # one batch an epoch: 250 epochs make the 250 steps
+        (40, {"batch_size": 8}, 50),  # five batches an epoch
         (40, {"max_epochs": 3}, 3),  # a number is taken as it is
-        (2200, {}, 30),  # 35 batches an epoch: 30 epochs are more than 500 steps
+        (600, {}, 30),  # 10 batches an epoch: 30 epochs are more than 250 steps
     ],
 )
 def test_auto_max_epochs_makes_at_least_500_optimiser_steps(n, params, epochs):
-    """``max_epochs="auto"``: 30 epochs, or on small data as many as make 500 optimiser steps (thirty epochs of
+    """``max_epochs="auto"``: 30 epochs, or on small data as many as make 250 optimiser steps (thirty epochs of
     one batch left small sets undertrained: docs/model.md, "Epochs on small data")."""
     clf = LSTMClassifier(hidden_size=2, n_threads=1, random_state=0, early_stopping=False, **params)
     assert clf._epochs(n) == epochs
@@ -334,8 +334,8 @@ def test_auto_max_epochs_makes_at_least_500_optimiser_steps(n, params, epochs):
 
 
 def test_auto_max_epochs_counts_the_training_part_only():
-    """With early stopping the held-out part makes no steps: 110 of 220 series train, 11 batches of 10, so
-    ceil(500 / 11) = 46 epochs at most (counting all 220 would give 30)."""
+    """With early stopping the held-out part makes no steps: 50 of 100 series train, 5 batches of 10, so
+    ceil(250 / 5) = 50 epochs at most (counting all 100 would give max(30, 25) = 30)."""
     rng = np.random.RandomState(0)
     clf = LSTMClassifier(
         hidden_size=2,
@@ -345,8 +345,8 @@ def test_auto_max_epochs_counts_the_training_part_only():
         validation_fraction=0.5,
         batch_size=10,
         patience=1,
-    ).fit(rng.randn(220, 2, 4), np.arange(220) % 2)
-    assert clf.net_.max_epochs == 46 and len(clf.history_) <= 46
+    ).fit(rng.randn(100, 2, 4), np.arange(100) % 2)
+    assert clf.net_.max_epochs == 50 and len(clf.history_) <= 50
 
 
 class _StartLr(Callback):
