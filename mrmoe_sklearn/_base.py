@@ -677,12 +677,14 @@ class _FitJob:
     checkpoint: dict | None
 
 
+def _named_callback(item):
+    """An element of ``callbacks`` as ``(name, callback)``: a ``(str, callback)`` pair, else ``(None, item)``."""
+    return item if isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], str) else (None, item)
+
+
 def _callback_ids(callbacks):
     """What identifies ``callbacks`` (instances or ``(name, instance)`` pairs): names and object ids."""
-    return tuple(
-        (item[0], id(item[1])) if isinstance(item, tuple) and len(item) == 2 else (None, id(item))
-        for item in callbacks or ()
-    )
+    return tuple((name, id(cb)) for name, cb in map(_named_callback, callbacks or ()))
 
 
 def _seed_torch(seed, device):
@@ -745,8 +747,8 @@ def _fingerprint(*arrays):
 
 def _check_callbacks(est):
     """The elements of ``callbacks`` (its type is a declared constraint)."""
-    for cb in est.callbacks or ():
-        item = cb[1] if isinstance(cb, tuple) and len(cb) == 2 and isinstance(cb[0], str) else cb
+    for entry in est.callbacks or ():
+        _, item = _named_callback(entry)
         if not (isinstance(item, Callback) or (isinstance(item, type) and issubclass(item, Callback))):
             allowed = "a list of skorch callbacks (skorch.callbacks.Callback) or (name, callback) pairs, or None"
             raise invalid_parameter("callbacks", type(est).__name__, allowed, est.callbacks)
@@ -1054,7 +1056,7 @@ class BaseTimeSeriesEstimator(BaseEstimator):
             n_channels=n_channels,
             val=val,
             stopping=stopping,
-            epochs=self._epochs(n - (math.ceil(self.validation_fraction * n) if stopping and val is None else 0)),
+            epochs=self._epochs(n - (self._n_held_out(n) if stopping and val is None else 0)),
             device=_resolve_device(self.device),
             seed=ckpt["meta"]["seed"] if ckpt is not None else _draw_seed(self.random_state),
             checkpoint=ckpt,
@@ -1226,11 +1228,16 @@ class BaseTimeSeriesEstimator(BaseEstimator):
             raise ValueError("X_val and y_val were given, but early_stopping=False; set early_stopping=True or 'auto'.")
         return bool(self.early_stopping)
 
+    def _n_held_out(self, n):
+        """Samples of ``n`` that early stopping holds out (``validation_fraction``, counted as scikit-learn's
+        shuffle splits count)."""
+        return math.ceil(self.validation_fraction * n)
+
     def _check_validation_split(self, y_enc):
         """Refuse early stopping whose held-out part (``validation_fraction`` of ``y_enc``'s samples) cannot
         be drawn: scikit-learn's own errors name neither the parameter nor a way out."""
         n = len(y_enc)
-        n_valid = math.ceil(self.validation_fraction * n)  # as scikit-learn's shuffle splits count
+        n_valid = self._n_held_out(n)
         fix = "give X_val and y_val, raise validation_fraction, or set early_stopping=False."
         about = f"early_stopping holds out validation_fraction={self.validation_fraction} of the {n} samples"
         if not self._stratify:
@@ -1389,7 +1396,7 @@ class BaseTimeSeriesEstimator(BaseEstimator):
         """
         out = []
         for item in self.callbacks or []:
-            name, cb = item if isinstance(item, tuple) else (None, item)
+            name, cb = _named_callback(item)
             if isinstance(cb, EpochScoring) and isinstance(cb.scoring, str) and (validating or cb.on_train):
                 key = cb.name if cb.name is not None else cb.scoring
                 cb = ValidationScore(cb.scoring, key, self._scoring_view(targets), on_train=cb.on_train)
