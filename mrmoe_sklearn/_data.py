@@ -35,7 +35,7 @@ from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
 from sklearn.utils._param_validation import validate_params
 from sklearn.utils.validation import check_is_fitted
 
-from ._params import POSITIVE_INT, TIME_CHANNEL, invalid_parameter
+from ._params import TIME_CHANNEL, IntInterval
 from .nn import kernel
 
 __all__ = [
@@ -667,7 +667,7 @@ def prepare_batch(data, stats, chunk_size=None):
         "var_col": [Hashable, None],
         "value_col": [Hashable, None],
         "time_unit": [str],
-        "max_length": [POSITIVE_INT, None],
+        "max_length": [IntInterval(1), None],
     },
     prefer_skip_nested_validation=True,
 )
@@ -736,8 +736,6 @@ def to_sequences(
         missing or repeated, the frame is empty, or an id or a time stamp is
         missing.
     """
-    if isinstance(max_length, bool):  # an Integral, so the Interval constraint lets it through
-        raise invalid_parameter("max_length", "to_sequences", f"{POSITIVE_INT} or None", max_length)
     _check_long_frame(df, id_col, time_col, var_col, value_col)
     if var_col is not None:
         df, id_col, time_col, value_cols = _pivot_melted(df, id_col, time_col, var_col, value_col, value_cols)

@@ -16,13 +16,34 @@ from numbers import Integral
 
 from sklearn.utils._param_validation import Interval, InvalidParameterError, StrOptions
 
-__all__ = ["POSITIVE_INT", "TIME_CHANNEL", "DeviceOptions", "invalid_parameter"]
+__all__ = ["POSITIVE_INT", "TIME_CHANNEL", "DeviceOptions", "IntInterval", "invalid_parameter"]
 
 #: An int >= 1 (sizes, counts, epochs).
 POSITIVE_INT = Interval(Integral, 1, None, closed="left")
 #: A channel index (negative counts from the end) or None; its range is checked
 #: against ``X`` by :func:`~mrmoe_sklearn._data.check_series`.
 TIME_CHANNEL = [Interval(Integral, None, None, closed="neither"), None]
+
+
+class IntInterval(Interval):
+    """An :class:`~sklearn.utils._param_validation.Interval` of ints that refuses bools.
+
+    ``Interval(Integral, ...)`` takes ``True`` and ``False`` (Integrals) as 1
+    and 0; a size or a count given as a bool is a mistake. The messages are
+    those of the interval (``an int in the range [1, inf)``).
+
+    Parameters
+    ----------
+    left, right : int or None
+        The bounds (None: unbounded).
+    closed : {"left", "right", "both", "neither"}, default="left"
+    """
+
+    def __init__(self, left, right=None, *, closed="left"):
+        super().__init__(Integral, left, right, closed=closed)
+
+    def is_satisfied_by(self, val):
+        return not isinstance(val, bool) and super().is_satisfied_by(val)
 
 
 class DeviceOptions(StrOptions):

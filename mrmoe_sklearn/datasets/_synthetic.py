@@ -39,13 +39,13 @@ so a linear model on channel averages stays close to chance.
 
 from __future__ import annotations
 
-from numbers import Integral, Real
+from numbers import Real
 
 import numpy as np
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, validate_params
 
-from .._params import POSITIVE_INT, invalid_parameter
+from .._params import IntInterval, invalid_parameter
 
 __all__ = ["make_multirate_classification"]
 
@@ -171,20 +171,14 @@ def _ou_paths(rng, dt, n_paths, tau, sigma):
     return out * sigma
 
 
-#: The int parameters of make_multirate_classification; bools are refused by hand.
-_SIZE_CONSTRAINTS = {
-    "n_samples": [POSITIVE_INT],
-    "n_channels": [POSITIVE_INT],
-    "n_timesteps": [Interval(Integral, 8, None, closed="left")],
-    "n_classes": [Interval(Integral, 2, None, closed="left")],
-    "n_noise_channels": [Interval(Integral, 0, None, closed="left"), None],
-}
-
-
 # Long only by its docstring (about 110 lines); the stages are the helpers below.
 @validate_params(
     {
-        **_SIZE_CONSTRAINTS,
+        "n_samples": [IntInterval(1)],
+        "n_channels": [IntInterval(1)],
+        "n_timesteps": [IntInterval(8)],
+        "n_classes": [IntInterval(2)],
+        "n_noise_channels": [IntInterval(0), None],
         "irregular": ["boolean"],
         "missing_rate": [Interval(Real, 0, 1, closed="left")],
         "variable_length": ["boolean"],
@@ -319,7 +313,7 @@ def make_multirate_classification(
     >>> info["time_channel"]
     0
     """
-    n_noise = _check_sizes(n_samples, n_channels, n_timesteps, n_classes, n_noise_channels)
+    n_noise = _check_sizes(n_samples, n_channels, n_classes, n_noise_channels)
     w = _validate_weights(weights, n_classes)
     rng = _as_random_state(random_state)
     # The stages draw from ``rng`` in this order; changing it changes every data set.
@@ -360,13 +354,9 @@ def make_multirate_classification(
 
 
 # --------------------------------------------------------------------------- stages
-def _check_sizes(n_samples, n_channels, n_timesteps, n_classes, n_noise_channels):
-    """Check what the constraints cannot (bools, sizes bounded by others); return the number of noise channels."""
+def _check_sizes(n_samples, n_channels, n_classes, n_noise_channels):
+    """Check what the constraints cannot (sizes bounded by others); return the number of noise channels."""
     caller = "make_multirate_classification"
-    sizes = dict(n_samples=n_samples, n_channels=n_channels, n_timesteps=n_timesteps, n_classes=n_classes)
-    for name, value in {**sizes, "n_noise_channels": n_noise_channels}.items():
-        if isinstance(value, bool):  # an Integral, so the Interval constraints let it through
-            raise invalid_parameter(name, caller, " or ".join(map(str, _SIZE_CONSTRAINTS[name])), value)
     if n_samples < n_classes:
         raise invalid_parameter("n_samples", caller, f"an int >= n_classes ({n_classes})", n_samples)
     if n_noise_channels is None:
