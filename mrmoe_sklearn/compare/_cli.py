@@ -277,7 +277,7 @@ def _check_splits_file(args):
     data takes seconds and about 2 GB. A header it cannot read is left to the
     loader, which says what is wrong with the file.
     """
-    from ..datasets._physionet import _SPLITS_FILE, _SUBFOLDER, get_data_home
+    from ..datasets._physionet import _SPLITS_FILE, _SUBFOLDER, _split_count, get_data_home
 
     folder = os.path.join(get_data_home(args.data_home), _SUBFOLDER)
     path = os.path.join(folder, _SPLITS_FILE)
@@ -292,8 +292,8 @@ def _check_splits_file(args):
             header = fh.readline().strip().split(",")
     except (OSError, UnicodeDecodeError):
         return
-    n_splits = len(header) - 1
-    if n_splits < 1 or header != ["RecordID"] + [f"split{k}" for k in range(1, n_splits + 1)]:
+    n_splits = _split_count(header)
+    if n_splits is None:
         return
     beyond = [k for k in args.splits or () if k > n_splits]
     if beyond:

@@ -577,14 +577,20 @@ def _read_splits(path, record_ids):
         raise _with_advice(exc, "It is not on PhysioNet: replace it with a correct copy, or remove it.") from exc
 
 
+def _split_count(columns):
+    """N where ``columns`` are ``RecordID,split1,...,splitN`` (N >= 1), else None."""
+    columns = list(columns)
+    n = len(columns) - 1
+    return n if n >= 1 and columns == ["RecordID"] + [f"split{k}" for k in range(1, n + 1)] else None
+
+
 def _parse_splits(path, label, record_ids):
     """The checks and reading of :func:`_read_splits`."""
     import pandas as pd
 
     frame = _read_csv(path, label, dtype=str)
     columns = list(frame.columns)
-    expected = ["RecordID"] + [f"split{k}" for k in range(1, len(columns))]
-    if len(columns) < 2 or columns != expected:
+    if _split_count(columns) is None:
         raise _corrupt(label, f"expected the columns RecordID,split1,...,splitN, found {','.join(columns)}")
     if frame.isna().any().any() or not frame["RecordID"].str.fullmatch(r"\d+").all():
         raise _corrupt(label, "it holds empty cells or a RecordID that is not a number")
