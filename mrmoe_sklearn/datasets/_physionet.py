@@ -143,14 +143,13 @@ import zlib
 from array import array
 from collections import Counter
 from http.client import HTTPException
-from numbers import Integral
 from pathlib import Path
 
 import numpy as np
 from sklearn.utils import Bunch
 from sklearn.utils._param_validation import InvalidParameterError, validate_params
 
-from .._params import invalid_parameter
+from .._params import IntInterval, invalid_parameter
 
 __all__ = ["fetch_physionet2012", "get_data_home", "physionet2012_split"]
 
@@ -220,9 +219,14 @@ def get_data_home(data_home=None):
     >>> get_data_home("/tmp/my_data")
     '/tmp/my_data'
     """
-    if data_home is None or (isinstance(data_home, str) and not data_home):
+    if _not_given(data_home):
         data_home = os.environ.get(DATA_HOME_ENV) or os.path.join("~", "mrmoe_sklearn_data")
     return os.path.expanduser(os.fspath(data_home))
+
+
+def _not_given(data_home):
+    """Whether ``data_home`` leaves the folder to the environment variable or the default (None or "")."""
+    return data_home is None or (isinstance(data_home, str) and not data_home)
 
 
 def _archive_name(s):
@@ -317,7 +321,7 @@ def _check_data_home(data_home, home, folder):
         else:
             reason = f"{path} is a file, so no folder can be made under it."
         allowed = f"a folder (or a path where one can be made) whose {_SUBFOLDER}/ subfolder holds the files"
-        if data_home is None or (isinstance(data_home, str) and not data_home):
+        if _not_given(data_home):
             raise ValueError(
                 f"The data folder {home} (data_home={data_home!r}: the environment variable {DATA_HOME_ENV}, "
                 f"else ~/mrmoe_sklearn_data) must be {allowed}, but {reason}"
@@ -1122,10 +1126,9 @@ def physionet2012_split(bunch, split):
     """
     splits = bunch.get("splits")
     n_splits = None if splits is None else splits.shape[1]
-    in_range = isinstance(split, Integral) and not isinstance(split, bool) and split >= 1
-    if not in_range or (n_splits is not None and split > n_splits):
-        upper = "inf)" if n_splits is None else f"{n_splits}]"
-        raise invalid_parameter("split", "physionet2012_split", f"an int in the range [1, {upper}", split)
+    allowed = IntInterval(1) if n_splits is None else IntInterval(1, n_splits, closed="both")
+    if not allowed.is_satisfied_by(split):
+        raise invalid_parameter("split", "physionet2012_split", str(allowed), split)
     if splits is None:
         raise ValueError(
             f"This PhysioNet 2012 Bunch has no splits: {_SPLITS_FILE} (RecordID,split1..split5 with "
