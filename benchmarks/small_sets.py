@@ -1,8 +1,9 @@
 #!/usr/bin/env python
 """MR-MoE with its defaults on small regular data sets that aeon ships (no download).
 
-Fits ``MRMoEClassifier(random_state=0)`` on the train part of each data set and
-prints the test AUROC (one-vs-rest where multiclass), the accuracy and the fit
+Fits ``MRMoEClassifier(random_state=0)`` (with the ``--param`` values, which
+may set ``random_state`` too) on the train part of each data set and prints
+the test AUROC (one-vs-rest where multiclass), the accuracy and the fit
 time: the check that defaults chosen on large irregular data still serve small
 regular sets (20 to 270 training series, 24 to 427 steps, univariate and
 multivariate, one of variable length). Needs aeon (``pip install -e ".[aeon]"``).
@@ -60,7 +61,7 @@ def main(argv=None):
         X_train, y_train = load_classification(name, split="train")
         X_test, y_test = load_classification(name, split="test")
         start = time.perf_counter()
-        clf = MRMoEClassifier(random_state=0, **params).fit(X_train, y_train)
+        clf = MRMoEClassifier(**{"random_state": 0, **params}).fit(X_train, y_train)
         seconds = time.perf_counter() - start
         proba = clf.predict_proba(X_test)
         if len(clf.classes_) == 2:

@@ -125,6 +125,12 @@ class ScalingStats:
     summary_edges : ndarray of shape (n_features * n_statistics, SUMMARY_BINS + 1) or None
         Quantiles of each summary statistic over the training series, the bin
         edges of the ``"quantile"`` encoding; None with the ``"robust"`` one.
+    summary_columns : ndarray of int or None
+        Columns of the encoded summaries that the network takes: those that
+        vary over the training series (a column constant there, such as the
+        count of a channel observed at every step, teaches nothing, and the
+        network's response to other values in it would be untrained); None
+        for all (scalings fitted before the columns were chosen).
     """
 
     mean: np.ndarray
@@ -133,12 +139,15 @@ class ScalingStats:
     summary_center: np.ndarray | None = None
     summary_scale: np.ndarray | None = None
     summary_edges: np.ndarray | None = None
+    summary_columns: np.ndarray | None = None
 
     @property
     def summary_width(self):
         """Width of the summary input ``s`` (0 when the model takes no summaries)."""
         if self.summary_center is None:
             return 0
+        if self.summary_columns is not None:
+            return len(self.summary_columns)
         if self.summary_edges is None:
             return len(self.summary_center)
         return self.summary_edges.shape[0] * self.summary_edges.shape[1]
@@ -460,13 +469,36 @@ def summary_inputs(data, stats):
         fitted robust scale, clipped to ``+-SUMMARY_CLIP``, 0 (the median) where
         undefined. Quantile encoding (see :func:`quantile_encode`): per
         statistic, ``SUMMARY_BINS`` piecewise-linear bin fillings and a
-        missing flag.
+        missing flag. Only the columns ``stats.summary_columns`` (all where it
+        is None).
     """
+    return _encode_summaries(data.summaries, stats, stats.summary_columns)
+
+
+def _encode_summaries(raw, stats, columns):
+    """The ``columns`` (None: all) of the encoding ``stats`` holds, of the raw summary statistics ``raw``."""
     if stats.summary_edges is not None:
-        return quantile_encode(data.summaries, stats.summary_edges)
-    s = (data.summaries - stats.summary_center) / stats.summary_scale
-    s = np.nan_to_num(np.clip(s, -SUMMARY_CLIP, SUMMARY_CLIP), nan=0.0)
-    return s.astype(np.float32)
+        return quantile_encode(raw, stats.summary_edges, columns)
+    s = (raw - stats.summary_center) / stats.summary_scale
+    s = np.nan_to_num(np.clip(s, -SUMMARY_CLIP, SUMMARY_CLIP), nan=0.0).astype(np.float32)
+    return s if columns is None else np.ascontiguousarray(s[:, columns])
+
+
+def _varying_columns(raw, stats):
+    """Indices of the encoded summary columns whose value is not the same for every row of ``raw``.
+
+    Encoded ``_ENCODE_VALUES`` values' worth of rows at a time: the training
+    series' whole encoding never exists here (the training set's inputs are
+    built later, of the kept columns only).
+    """
+    rows = max(1, _ENCODE_VALUES // max(raw.shape[1] * (SUMMARY_BINS + 1), 1))
+    first, varies = None, None
+    for start in range(0, len(raw), rows):
+        block = _encode_summaries(raw[start : start + rows], stats, None)
+        if first is None:
+            first, varies = block[0].copy(), np.zeros(block.shape[1], dtype=bool)
+        varies |= (block != first).any(axis=0)
+    return np.flatnonzero(varies) if varies is not None else np.arange(0)
 
 
 def quantile_edges(raw, n_bins=SUMMARY_BINS):
@@ -494,7 +526,7 @@ def quantile_edges(raw, n_bins=SUMMARY_BINS):
     return edges
 
 
-def quantile_encode(raw, edges):
+def quantile_encode(raw, edges, columns=None):
     """Piecewise-linear encoding of each column on its quantile bins, and a missing flag.
 
     A value ``x`` fills bin ``[lo, hi)`` by ``clip((x - lo) / (hi - lo), 0, 1)``:
@@ -513,14 +545,17 @@ def quantile_encode(raw, edges):
         NaN where undefined.
     edges : ndarray of shape (n_columns, n_bins + 1)
         From :func:`quantile_edges`.
+    columns : ndarray of int or None, default=None
+        Increasing indices of the encoding's columns to return (of the
+        ``n_columns * (n_bins + 1)``); None for all.
 
     Returns
     -------
-    s : ndarray of float32 of shape (n_samples, n_columns * (n_bins + 1))
+    s : ndarray of float32 of shape (n_samples, n_columns * (n_bins + 1)) or (n_samples, len(columns))
         Per column, its ``n_bins`` fillings (all 0 where undefined) and a flag
-        that is 1 where it is undefined.
+        that is 1 where it is undefined; only ``columns`` where given.
     """
-    compiled = kernel.quantile_encode(raw, edges)
+    compiled = kernel.quantile_encode(raw, edges, columns)
     if compiled is not None:  # the package's compiled library: the same operations in C
         return compiled
     n, J = raw.shape
@@ -547,7 +582,8 @@ def quantile_encode(raw, edges):
         block = out[start : start + rows]
         block[:, :, :n_bins] = fill
         block[:, :, n_bins] = missing
-    return out.reshape(n, J * (n_bins + 1))
+    out = out.reshape(n, J * (n_bins + 1))
+    return out if columns is None else np.ascontiguousarray(out[:, columns])
 
 
 def _robust_scale(raw):
@@ -577,7 +613,8 @@ def fit_scaling(data, summaries=None):
     summaries : {"quantile", "robust"} or None, default=None
         Also learn the encoding of the per-channel summary statistics that
         :func:`summary_inputs` gives the networks: their robust centre and
-        scale, and with ``"quantile"`` their quantile bin edges.
+        scale, with ``"quantile"`` their quantile bin edges, and the encoded
+        columns that vary over ``data``'s series (the ones kept).
 
     Returns
     -------
@@ -597,6 +634,7 @@ def fit_scaling(data, summaries=None):
         stats.summary_center, stats.summary_scale = _robust_scale(data.summaries)
         if summaries == "quantile":
             stats.summary_edges = quantile_edges(data.summaries)
+        stats.summary_columns = _varying_columns(data.summaries, stats)
     return stats
 
 

@@ -388,8 +388,10 @@ def test_summary_head_and_carry_forward_are_used(binary_task):
     X, y = binary_task
     clf = _fast(MRMoEClassifier, summary_head=True, carry_forward=True, max_epochs=2).fit(X, y)
     module = clf.net_.module_
-    # 4 measured channels x 9 statistics, each as 8 quantile-bin fillings and a missing flag
-    assert module.summary[0].in_features == 4 * 9 * 9
+    # 4 measured channels x 9 statistics, each as 8 quantile-bin fillings and a missing flag, of which
+    # the network takes those that vary over the training series
+    columns = clf.scaling_.summary_columns
+    assert module.summary[0].in_features == len(columns) and 0 < len(columns) <= 4 * 9 * 9
     assert module.experts.input_weight.shape[1] == 4 * 4
     assert clf.scaling_.summary_center.shape == (36,)
     assert clf.scaling_.summary_edges.shape == (36, 9)
@@ -403,10 +405,32 @@ def test_summary_head_and_carry_forward_are_used(binary_task):
     assert plain.net_.module_.summary is None and plain.scaling_.summary_center is None
 
 
+def test_summary_columns_constant_in_training_are_left_out(rng):
+    """Series observed at every one of their 10 steps: every channel's count and time since its last
+    observation, and every missing flag, are the same for all of them; the network is given the other
+    columns only, and series with gaps are still predicted from what it was given."""
+    X = rng.randn(40, 3, 10)
+    y = np.repeat([0, 1], 20)
+    X[y == 1, 0] += 1.0
+    clf = MRMoEClassifier(**{**FAST, "max_epochs": 2}).fit(X, y)
+    # 3 channels x 9 statistics x (8 fillings + a flag); count and time since last (x 9) and the
+    # other 7 statistics' flags stay constant
+    assert clf.scaling_.summary_width == 3 * 7 * 8
+    assert clf.net_.module_.summary[0].in_features == 3 * 7 * 8
+    gappy = X.copy()
+    gappy[:, 1, ::2] = np.nan
+    assert np.isfinite(clf.predict_proba(gappy)).all()
+    # nothing varies over identical series: no summary columns, and no summary layer to take them
+    same = MRMoEClassifier(**{**FAST, "max_epochs": 1}).fit(np.repeat(X[:1], 4, axis=0), [0, 1, 0, 1])
+    assert same.scaling_.summary_width == 0 and same.net_.module_.summary is None
+    assert np.isfinite(same.predict_proba(X)).all()
+
+
 def test_summary_encoding_robust_and_invalid(binary_task):
     X, y = binary_task
     clf = _fast(MRMoEClassifier, summary_encoding="robust", max_epochs=1).fit(X, y)
-    assert clf.net_.module_.summary[0].in_features == 4 * 9
+    assert clf.net_.module_.summary[0].in_features == len(clf.scaling_.summary_columns)
+    assert 0 < len(clf.scaling_.summary_columns) <= 4 * 9
     assert clf.scaling_.summary_edges is None
     assert np.isfinite(clf.predict_proba(X)).all()
     with pytest.raises(ValueError, match="summary_encoding. parameter of MRMoEClassifier must be a str among"):

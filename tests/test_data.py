@@ -447,10 +447,15 @@ def test_compiled_quantile_encoding_is_bit_identical_to_numpy(rng, monkeypatch):
     edges = quantile_edges(raw[1:])
     raw = np.vstack([raw, edges.T, np.nextafter(edges.T, -np.inf)])  # on the edges and just below them
     compiled = quantile_encode(raw, edges)
+    columns = np.flatnonzero(rng.rand(compiled.shape[1]) < 0.6)  # some of every column's values
+    kept = quantile_encode(raw, edges, columns)
+    np.testing.assert_array_equal(kept, compiled[:, columns])
     for n_threads in (1, 2, 3):
-        np.testing.assert_array_equal(_data.kernel.quantile_encode(raw, edges, n_threads), compiled)
+        np.testing.assert_array_equal(_data.kernel.quantile_encode(raw, edges, n_threads=n_threads), compiled)
+        np.testing.assert_array_equal(_data.kernel.quantile_encode(raw, edges, columns, n_threads), kept)
     monkeypatch.setattr(_data.kernel, "quantile_encode", lambda *args, **kwargs: None)
     assert compiled.tobytes() == quantile_encode(raw, edges).tobytes()
+    assert kept.tobytes() == quantile_encode(raw, edges, columns).tobytes()
 
 
 def test_quantile_edges_of_an_undefined_column_are_zero(encoding):
@@ -468,10 +473,17 @@ def test_fit_scaling_summary_encodings(rng):
     data = check_series(X)
     robust = fit_scaling(data, summaries="robust")
     quantile = fit_scaling(data, summaries="quantile")
-    assert robust.summary_edges is None and robust.summary_width == 3 * 9
     width = SUMMARY_BINS + 1  # the bins' fillings and a missing flag
-    assert quantile.summary_edges.shape == (3 * 9, width) and quantile.summary_width == 3 * 9 * width
-    assert prepare_batch(data, quantile)["s"].shape == (30, 3 * 9 * width)
+    assert robust.summary_edges is None and quantile.summary_edges.shape == (3 * 9, width)
+    for stats, n_columns in ((robust, 3 * 9), (quantile, 3 * 9 * width)):
+        # the columns kept are those that vary over the training series: every channel's count and
+        # time since its last observation are the same for all 30 series, and so is every flag here
+        full = _data._encode_summaries(data.summaries, stats, None)
+        assert full.shape == (30, n_columns)
+        varying = np.flatnonzero(full.std(axis=0) > 0)
+        np.testing.assert_array_equal(stats.summary_columns, varying)
+        assert stats.summary_width == len(varying) < n_columns
+        np.testing.assert_array_equal(prepare_batch(data, stats)["s"], full[:, varying])
     assert fit_scaling(data).summary_width == 0 and "s" not in prepare_batch(data, fit_scaling(data))
     with pytest.raises(ValueError, match="summaries must be one of"):
         fit_scaling(data, summaries="rank")

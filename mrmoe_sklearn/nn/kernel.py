@@ -192,7 +192,7 @@ def _bind(lib):
     lib.flush_denormals.restype = i64
     lib.summary_stats.argtypes = [i64] * 3 + [ptr, i64] + [ptr] * 4 + [i64]
     lib.summary_stats.restype = None
-    lib.quantile_encode.argtypes = [i64] * 3 + [ptr] * 3 + [i64]
+    lib.quantile_encode.argtypes = [i64] * 3 + [ptr] * 4 + [i64] * 2
     lib.quantile_encode.restype = None
     lib.summary_stats_scratch.argtypes = [i64] * 2
     lib.summary_stats_scratch.restype = i64
@@ -1062,7 +1062,7 @@ def summary_statistics(values, times, valid, n_threads=None):
     return out
 
 
-def quantile_encode(raw, edges, n_threads=None):
+def quantile_encode(raw, edges, columns=None, n_threads=None):
     """The piecewise-linear quantile-bin encoding with the compiled library, or None where it is not in use.
 
     The definition is that of :func:`mrmoe_sklearn._data.quantile_encode`
@@ -1073,12 +1073,14 @@ def quantile_encode(raw, edges, n_threads=None):
     ----------
     raw : ndarray of shape (n, J)
     edges : ndarray of shape (J, n_bins + 1)
+    columns : ndarray of int or None, default=None
+        Increasing indices of the encoding's columns to return; None for all.
     n_threads : int or None, default=None
         Threads to run (rows are shared); None for :func:`torch.get_num_threads`.
 
     Returns
     -------
-    ndarray of float32 of shape (n, J * (n_bins + 1)) or None
+    ndarray of float32 of shape (n, J * (n_bins + 1)) or (n, len(columns)), or None
     """
     lib = load()
     if lib is None:
@@ -1086,10 +1088,24 @@ def quantile_encode(raw, edges, n_threads=None):
     raw = np.ascontiguousarray(raw, dtype=np.float64)
     edges = np.ascontiguousarray(edges, dtype=np.float64)
     (n, J), width = raw.shape, edges.shape[1]
-    out = np.empty((n, J * width), dtype=np.float32)
+    ptr = ctypes.c_void_p
+    pos, n_out = None, J * width
+    if columns is not None:
+        # where each of the full encoding's values goes in a row of the output (-1: left out)
+        place = np.full(J * width, -1, dtype=np.int64)
+        place[columns] = np.arange(len(columns))
+        pos, n_out = ptr(place.ctypes.data), len(columns)
+    out = np.empty((n, n_out), dtype=np.float32)
     if out.size:
-        ptr = ctypes.c_void_p
         lib.quantile_encode(
-            n, J, width - 1, ptr(raw.ctypes.data), ptr(edges.ctypes.data), ptr(out.ctypes.data), _threads(n_threads)
+            n,
+            J,
+            width - 1,
+            ptr(raw.ctypes.data),
+            ptr(edges.ctypes.data),
+            ptr(out.ctypes.data),
+            pos,
+            n_out,
+            _threads(n_threads),
         )
     return out
