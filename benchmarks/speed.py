@@ -3,7 +3,8 @@
 
 Trains, on the same random data and with the same thread count, the package's
 four estimators (``MRMoEClassifier``, ``LNNClassifier``, ``MoEClassifier``,
-``LSTMClassifier``, all with their default architecture) and the ncps
+``LSTMClassifier``, all with their default architecture; and, for information,
+``MRMoEClassifier(summary_head=False)``) and the ncps
 library's ``CfC`` and ``LTC`` (64 hidden units, a linear head, a plain PyTorch
 training loop), for every combination of sequence length (``--sizes``) and
 number of samples (``--samples``). For each run it reports
@@ -70,12 +71,16 @@ PREDICT_CALLS = 3
 # key -> (display name, kind)
 MODELS = {
     "mrmoe": ("MRMoEClassifier", "estimator"),
+    "mrmoe-nohead": ("MRMoEClassifier (summary_head=False)", "estimator"),
     "lnn": ("LNNClassifier", "estimator"),
     "moe": ("MoEClassifier", "estimator"),
     "lstm": ("LSTMClassifier", "estimator"),
     "cfc": ("ncps CfC", "ncps"),
     "ltc": ("ncps LTC", "ncps"),
 }
+#: Estimators run with other than their defaults: key -> (class name, parameters). The MR-MoE
+#: without its summary MLP shows what that head (the default, for accuracy) costs at short series.
+VARIANTS = {"mrmoe-nohead": ("MRMoEClassifier", {"summary_head": False})}
 REFERENCE = "lstm"
 SMALLEST_ONLY = {"ltc"}  # too slow to run beyond the shortest sequences (or 64 steps, see below)
 #: The targets defined from 64 steps (growth, LTC, CfC: issue 4's sizes were 64, 256 and 1024) take
@@ -441,7 +446,8 @@ def _sync(device):
 def _estimator(key, spec):
     import mrmoe_sklearn
 
-    cls = getattr(mrmoe_sklearn, MODELS[key][0])
+    name, params = VARIANTS.get(key, (MODELS[key][0], {}))
+    cls = getattr(mrmoe_sklearn, name)
     # early stopping off: every model trains its epochs on all the data (the default "auto" would
     # hold out 10% from 1,000 series on, and MR-MoE's ensemble_size="auto" would then train 3 networks)
     return cls(
@@ -452,6 +458,7 @@ def _estimator(key, spec):
         random_state=0,
         n_threads=spec["threads"],
         device=spec["device"],
+        **params,
     )
 
 
@@ -756,11 +763,11 @@ def checks(results, n_samples, sizes):
             return "N/A "
         return "PASS" if all(ok(v) for v in values) else "FAIL"
 
-    def ratios_to_lstm(field):
-        """MR-MoE's ``field`` over the LSTM's at every size: (text parts, values)."""
+    def ratios_to_lstm(field, key="mrmoe"):
+        """``key``'s (MR-MoE's) ``field`` over the LSTM's at every size: (text parts, values)."""
         parts, values = [], []
         for s in sizes:
-            m, ref = get("mrmoe", s), get(REFERENCE, s)
+            m, ref = get(key, s), get(REFERENCE, s)
             if m and ref and m["status"] == "ok" and ref["status"] == "ok":
                 v = m[field] / ref[field]
                 values.append(v)
@@ -831,6 +838,15 @@ def checks(results, n_samples, sizes):
         f"{verdict(values, lambda v: v >= 1.0)}  MR-MoE predict_proba throughput >= LSTM's "
         f"at every size ({', '.join(parts)})"
     )
+
+    # Without the summary head: the same ratios, for information (the targets are the defaults')
+    if any(get("mrmoe-nohead", s) for s in sizes):
+        time_parts, _ = ratios_to_lstm("sec_per_epoch", "mrmoe-nohead")
+        predict_parts, _ = ratios_to_lstm("predict_per_s", "mrmoe-nohead")
+        lines.append(
+            f"INFO  MR-MoE with summary_head=False, no target: s/epoch x LSTM ({', '.join(time_parts)}); "
+            f"predict_proba throughput x LSTM ({', '.join(predict_parts)})"
+        )
     return lines
 
 

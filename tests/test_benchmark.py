@@ -306,3 +306,17 @@ def test_targets_from_64_steps_when_shorter_sizes_run():
     assert any(ln.startswith("PASS") and "LTC (64: 60.0x)" in ln for ln in lines), lines
     assert any(ln.startswith("PASS") and "growth 64 -> 256" in ln for ln in lines), lines
     assert speed.growth_rows(results, 10, [8, 64, 256], ["mrmoe"])[0][1] == "3.00x"
+
+
+def test_mrmoe_without_its_summary_head_is_reported_without_a_target():
+    """``mrmoe-nohead`` builds MRMoEClassifier(summary_head=False) and adds an INFO line of its ratios to
+    the LSTM; the targets' lines stay those of the defaults."""
+    spec = {"epochs": 2, "batch_size": 8, "threads": 1, "device": "cpu"}
+    assert speed._estimator("mrmoe-nohead", spec).summary_head is False
+    assert speed._estimator("mrmoe", spec).summary_head is True
+    results = {(k, 8, 10): _record(s=t) for k, t in [("mrmoe", 1.2), ("mrmoe-nohead", 0.9), ("lstm", 1.0)]}
+    lines = speed.checks(results, 10, [8])
+    assert lines[0].startswith("FAIL  MR-MoE s/epoch") and "8: 1.20x" in lines[0]
+    assert lines[-1].startswith("INFO  MR-MoE with summary_head=False") and "s/epoch x LSTM (8: 0.90x)" in lines[-1]
+    del results[("mrmoe-nohead", 8, 10)]
+    assert not any(ln.startswith("INFO") for ln in speed.checks(results, 10, [8]))
