@@ -129,8 +129,10 @@ class ScalingStats:
         Columns of the encoded summaries that the network takes: those that
         vary over the training series (a column constant there, such as the
         count of a channel observed at every step, teaches nothing, and the
-        network's response to other values in it would be untrained); None
-        for all (scalings fitted before the columns were chosen).
+        network's response to other values in it would be untrained; a
+        statistic's quantile bin fillings are kept all together where any of
+        them varies); None for all (scalings fitted before the columns were
+        chosen).
     """
 
     mean: np.ndarray
@@ -485,20 +487,28 @@ def _encode_summaries(raw, stats, columns):
 
 
 def _varying_columns(raw, stats):
-    """Indices of the encoded summary columns whose value is not the same for every row of ``raw``.
+    """Indices of the encoded summary columns that vary over the rows of ``raw`` (the kept ones).
 
-    Encoded ``_ENCODE_VALUES`` values' worth of rows at a time: the training
-    series' whole encoding never exists here (the training set's inputs are
-    built later, of the kept columns only).
+    A column varies where its value is not the same for every row. Of the
+    quantile encoding, a statistic's bin fillings are kept all together where
+    any of them varies (a filling can be constant beside others that are not,
+    on bins of tied edges), its missing flag where that varies: the compiled
+    encoder then computes only the kept statistics. Encoded ``_ENCODE_VALUES``
+    values' worth of rows at a time: the training series' whole encoding never
+    exists here (the training set's inputs are built later, of the kept
+    columns only).
     """
     rows = max(1, _ENCODE_VALUES // max(raw.shape[1] * (SUMMARY_BINS + 1), 1))
-    first, varies = None, None
+    first, varies = None, np.zeros(0, dtype=bool)
     for start in range(0, len(raw), rows):
         block = _encode_summaries(raw[start : start + rows], stats, None)
         if first is None:
             first, varies = block[0].copy(), np.zeros(block.shape[1], dtype=bool)
         varies |= (block != first).any(axis=0)
-    return np.flatnonzero(varies) if varies is not None else np.arange(0)
+    if stats.summary_edges is not None and varies.size:
+        per_statistic = varies.reshape(len(stats.summary_edges), -1)
+        per_statistic[:, :-1] = per_statistic[:, :-1].any(axis=1, keepdims=True)
+    return np.flatnonzero(varies)
 
 
 def quantile_edges(raw, n_bins=SUMMARY_BINS):

@@ -447,15 +447,25 @@ def test_compiled_quantile_encoding_is_bit_identical_to_numpy(rng, monkeypatch):
     edges = quantile_edges(raw[1:])
     raw = np.vstack([raw, edges.T, np.nextafter(edges.T, -np.inf)])  # on the edges and just below them
     compiled = quantile_encode(raw, edges)
-    columns = np.flatnonzero(rng.rand(compiled.shape[1]) < 0.6)  # some of every column's values
-    kept = quantile_encode(raw, edges, columns)
-    np.testing.assert_array_equal(kept, compiled[:, columns])
+    width = edges.shape[1]
+    # kept columns as fitting chooses them (each column's fillings all or none, its flag or not; only
+    # those computed), and any others (some of a column's fillings: taken from the whole encoding)
+    chosen = np.zeros((20, width), dtype=bool)
+    chosen[:, :-1] = (rng.rand(20) < 0.6)[:, None]
+    chosen[:, -1] = chosen[:, 0] & (rng.rand(20) < 0.5)
+    assert _data.kernel._encoding_plan(20, width, np.flatnonzero(chosen).tobytes()) is not None
+    selections = [np.flatnonzero(chosen), np.flatnonzero(rng.rand(compiled.shape[1]) < 0.6)]
+    kept = [quantile_encode(raw, edges, columns) for columns in selections]
+    for columns, part in zip(selections, kept):
+        np.testing.assert_array_equal(part, compiled[:, columns])
     for n_threads in (1, 2, 3):
         np.testing.assert_array_equal(_data.kernel.quantile_encode(raw, edges, n_threads=n_threads), compiled)
-        np.testing.assert_array_equal(_data.kernel.quantile_encode(raw, edges, columns, n_threads), kept)
+        for columns, part in zip(selections, kept):
+            np.testing.assert_array_equal(_data.kernel.quantile_encode(raw, edges, columns, n_threads), part)
     monkeypatch.setattr(_data.kernel, "quantile_encode", lambda *args, **kwargs: None)
     assert compiled.tobytes() == quantile_encode(raw, edges).tobytes()
-    assert kept.tobytes() == quantile_encode(raw, edges, columns).tobytes()
+    for columns, part in zip(selections, kept):
+        assert part.tobytes() == quantile_encode(raw, edges, columns).tobytes()
 
 
 def test_quantile_edges_of_an_undefined_column_are_zero(encoding):
@@ -480,10 +490,23 @@ def test_fit_scaling_summary_encodings(rng):
         # time since its last observation are the same for all 30 series, and so is every flag here
         full = _data._encode_summaries(data.summaries, stats, None)
         assert full.shape == (30, n_columns)
-        varying = np.flatnonzero(full.std(axis=0) > 0)
+        varying = full.std(axis=0) > 0
+        if stats is quantile:  # a statistic's fillings all together where any of them varies
+            per_statistic = varying.reshape(3 * 9, width)
+            per_statistic[:, :-1] = per_statistic[:, :-1].any(axis=1, keepdims=True)
+        varying = np.flatnonzero(varying)
         np.testing.assert_array_equal(stats.summary_columns, varying)
         assert stats.summary_width == len(varying) < n_columns
         np.testing.assert_array_equal(prepare_batch(data, stats)["s"], full[:, varying])
+    # ties: a statistic of a few values (the minimum of 0/1/2 series) has constant fillings beside
+    # varying ones, kept with them; the compiled encoder then computes the kept statistics only
+    few = check_series(rng.randint(0, 3, (40, 1, 6)).astype(float))
+    ties = fit_scaling(few, summaries="quantile")
+    full = _data._encode_summaries(few.summaries, ties, None)
+    minimum = full.reshape(40, 9, width)[:, 2, :-1]
+    assert (minimum.std(axis=0) == 0).any() and (minimum.std(axis=0) > 0).any()
+    assert set(range(2 * width, 3 * width - 1)) <= set(ties.summary_columns)
+    np.testing.assert_array_equal(prepare_batch(few, ties)["s"], full[:, ties.summary_columns])
     assert fit_scaling(data).summary_width == 0 and "s" not in prepare_batch(data, fit_scaling(data))
     with pytest.raises(ValueError, match="summaries must be one of"):
         fit_scaling(data, summaries="rank")

@@ -656,68 +656,49 @@ void summary_stats(int64_t n, int64_t T, int64_t F, const void *values, int64_t 
 /*
  * Piecewise-linear encoding of summary statistics on their quantile bins (quantile_encode in
  * mrmoe_sklearn/_data.py, which defines it and computes the same in numpy without this library):
- * raw (n, J) float64, edges (J, n_bins + 1); per column the bins' fillings
- * clip((x - lo) / (hi - lo), 0, 1) (an empty bin, hi <= lo: 1 from hi on) and a last value 1
- * where x is not finite (its fillings 0). pos NULL: out (n, J * (n_bins + 1)) float32 holds
- * them all (n_out = J * (n_bins + 1)); else out (n, n_out) holds value b of column j at
- * pos[j * (n_bins + 1) + b], none where that is negative (the encoding's kept columns). The
- * same float64 operations as numpy's, rounded once to float32: bit-identical. Rows over
- * threads.
+ * raw (n, J) float64, edges (J, n_bins + 1); per column j its bins' fillings
+ * clip((x - lo) / (hi - lo), 0, 1) (an empty bin, hi <= lo: 1 from hi on) and, where flag[j], a
+ * last value 1 where x is not finite (its fillings 0), written to out (n, n_out) float32 from
+ * offset[j] on; a column whose offset is negative is neither computed nor written (the encoding's
+ * kept columns). The same float64 operations as numpy's, rounded once to float32: bit-identical.
+ * Rows over threads.
  */
 void quantile_encode(int64_t n, int64_t J, int64_t n_bins, const double *raw, const double *edges, float *out,
-                     const int64_t *pos, int64_t n_out, int64_t n_threads) {
+                     const int64_t *offset, const int64_t *flag, int64_t n_out, int64_t n_threads) {
     const int nt = team_size(n_threads, n);
     const int64_t width = n_bins + 1;
 #ifdef _OPENMP
 #pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
 #endif
     for (int64_t i = 0; i < n; i++) {
-        float kept[width]; /* a column's values, where only some of them are kept */
         for (int64_t j = 0; j < J; j++) {
-            /* where column j's values go: all in order from its first one's place (the flag too,
-               or the fillings only), none of them (nothing computed), or some (through kept) */
-            const int64_t *p = pos ? pos + j * width : NULL;
-            int64_t keep = width;
-            float *o = out + i * n_out + j * width;
-            if (p) {
-                int64_t count = 0;
-                for (int64_t b = 0; b < width; b++) count += p[b] >= 0;
-                if (!count) continue;
-                /* (the kept columns are in order: kept values' places follow each other) */
-                const int in_order = count == width || (count == n_bins && p[n_bins] < 0);
-                keep = in_order ? count : 0;
-                o = in_order ? out + i * n_out + p[0] : kept;
-            }
+            if (offset[j] < 0) continue;
             const double x = raw[i * J + j], *e = edges + j * width;
+            float *o = out + i * n_out + offset[j];
             if (!__builtin_isfinite(x)) {
                 for (int64_t b = 0; b < n_bins; b++) o[b] = 0.0f;
-                if (keep != n_bins) o[n_bins] = 1.0f;
-            } else {
-                /* Every bin with x >= hi is full (numpy's clipped quotient is 1 there: x - lo >= hi - lo
-                   after rounding too; an empty bin, hi <= lo, by definition), every other is empty
-                   except one that holds x, lo <= x < hi, whose quotient is divided out as numpy's
-                   (x == lo too, for the sign of a zero). The edges do not decrease, so the full bins
-                   are the first k and the one holding x, if any, is bin k: compares and at most one
-                   division per value, no search (2,000 x 144 values of 8 bins, one thread: 9.5-10.3
-                   ms for a division and two branches per bin, 6.3-6.7 ms with a search for the
-                   partly filled bin, 2.1 ms without). */
-                int64_t k = 0;
-                for (int64_t b = 0; b < n_bins; b++) {
-                    const int full = x >= e[b + 1];
-                    o[b] = full ? 1.0f : 0.0f;
-                    k += full;
-                }
-                if (k < n_bins && e[k] <= x) {
-                    const double f = (x - e[k]) / (e[k + 1] - e[k]);
-                    o[k] = (float)(f < 0.0 ? 0.0 : (f > 1.0 ? 1.0 : f));
-                }
-                if (keep != n_bins) o[n_bins] = 0.0f;
+                if (flag[j]) o[n_bins] = 1.0f;
+                continue;
             }
-            if (!keep) {
-                float *row = out + i * n_out;
-                for (int64_t b = 0; b < width; b++)
-                    if (p[b] >= 0) row[p[b]] = kept[b];
+            /* Every bin with x >= hi is full (numpy's clipped quotient is 1 there: x - lo >= hi - lo
+               after rounding too; an empty bin, hi <= lo, by definition), every other is empty
+               except one that holds x, lo <= x < hi, whose quotient is divided out as numpy's
+               (x == lo too, for the sign of a zero). The edges do not decrease, so the full bins
+               are the first k and the one holding x, if any, is bin k: compares and at most one
+               division per value, no search (2,000 x 144 values of 8 bins, one thread: 9.5-10.3
+               ms for a division and two branches per bin, 6.3-6.7 ms with a search for the
+               partly filled bin, 2.1 ms without). */
+            int64_t k = 0;
+            for (int64_t b = 0; b < n_bins; b++) {
+                const int full = x >= e[b + 1];
+                o[b] = full ? 1.0f : 0.0f;
+                k += full;
             }
+            if (k < n_bins && e[k] <= x) {
+                const double f = (x - e[k]) / (e[k + 1] - e[k]);
+                o[k] = (float)(f < 0.0 ? 0.0 : (f > 1.0 ? 1.0 : f));
+            }
+            if (flag[j]) o[n_bins] = 0.0f;
         }
     }
 }

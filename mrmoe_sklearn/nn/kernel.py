@@ -192,7 +192,7 @@ def _bind(lib):
     lib.flush_denormals.restype = i64
     lib.summary_stats.argtypes = [i64] * 3 + [ptr, i64] + [ptr] * 4 + [i64]
     lib.summary_stats.restype = None
-    lib.quantile_encode.argtypes = [i64] * 3 + [ptr] * 4 + [i64] * 2
+    lib.quantile_encode.argtypes = [i64] * 3 + [ptr] * 5 + [i64] * 2
     lib.quantile_encode.restype = None
     lib.summary_stats_scratch.argtypes = [i64] * 2
     lib.summary_stats_scratch.restype = i64
@@ -1075,6 +1075,9 @@ def quantile_encode(raw, edges, columns=None, n_threads=None):
     edges : ndarray of shape (J, n_bins + 1)
     columns : ndarray of int or None, default=None
         Increasing indices of the encoding's columns to return; None for all.
+        Where they keep of each statistic all its fillings or none (and its
+        flag or not), only those are computed; else the whole encoding is,
+        and the columns are taken from it.
     n_threads : int or None, default=None
         Threads to run (rows are shared); None for :func:`torch.get_num_threads`.
 
@@ -1088,15 +1091,13 @@ def quantile_encode(raw, edges, columns=None, n_threads=None):
     raw = np.ascontiguousarray(raw, dtype=np.float64)
     edges = np.ascontiguousarray(edges, dtype=np.float64)
     (n, J), width = raw.shape, edges.shape[1]
-    ptr = ctypes.c_void_p
-    pos, n_out = None, J * width
-    if columns is not None:
-        # where each of the full encoding's values goes in a row of the output (-1: left out)
-        place = np.full(J * width, -1, dtype=np.int64)
-        place[columns] = np.arange(len(columns))
-        pos, n_out = ptr(place.ctypes.data), len(columns)
+    plan = _encoding_plan(J, width, None if columns is None else np.asarray(columns, dtype=np.int64).tobytes())
+    if plan is None:  # columns that split a statistic's fillings: the whole encoding, then those
+        return np.ascontiguousarray(quantile_encode(raw, edges, None, n_threads)[:, columns])
+    offset, flag, n_out = plan
     out = np.empty((n, n_out), dtype=np.float32)
     if out.size:
+        ptr = ctypes.c_void_p
         lib.quantile_encode(
             n,
             J,
@@ -1104,8 +1105,41 @@ def quantile_encode(raw, edges, columns=None, n_threads=None):
             ptr(raw.ctypes.data),
             ptr(edges.ctypes.data),
             ptr(out.ctypes.data),
-            pos,
+            ptr(offset.ctypes.data),
+            ptr(flag.ctypes.data),
             n_out,
             _threads(n_threads),
         )
     return out
+
+
+@functools.lru_cache(maxsize=16)
+def _encoding_plan(J, width, columns):
+    """Where each statistic's values go in a row of the quantile encoding's kept ``columns``
+    (the bytes of their int64 indices, or None for all; the plan of a fitted model's columns is
+    made once, not on every prediction batch).
+
+    Returns
+    -------
+    offset, flag : ndarray of int64 of shape (J,)
+        The first place of statistic ``j``'s fillings (-1: none of its
+        values is kept), and whether its missing flag follows them.
+    n_out : int
+        Columns of the output.
+    None where ``columns`` keep some but not all of a statistic's fillings.
+    """
+    if columns is None:
+        offset, flag = np.arange(J, dtype=np.int64) * width, np.ones(J, dtype=np.int64)
+        offset.flags.writeable = flag.flags.writeable = False  # shared by the calls the cache serves
+        return offset, flag, J * width
+    kept = np.zeros(J * width, dtype=bool)
+    kept[np.frombuffer(columns, dtype=np.int64)] = True
+    kept = kept.reshape(J, width)
+    fillings = kept[:, :-1]
+    if not (fillings.all(axis=1) | ~fillings.any(axis=1)).all() or (kept[:, -1] & ~fillings[:, 0]).any():
+        return None
+    counts = kept.sum(axis=1)
+    offset = np.where(counts > 0, np.cumsum(counts) - counts, -1).astype(np.int64)
+    flag = kept[:, -1].astype(np.int64)
+    offset.flags.writeable = flag.flags.writeable = False
+    return offset, flag, int(counts.sum())
