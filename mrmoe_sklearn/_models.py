@@ -215,10 +215,10 @@ MRMOE_PARAMS_DOC = (
         :func:`~mrmoe_sklearn.summary.summary_statistics`), encoded as
         ``summary_encoding`` says from the training series, through a small
         MLP (one hidden layer of ``2 * head_size`` units) into the head beside
-        the experts' mixture. The encoded columns that are the same for every
-        training series (the counts of channels observed at every step, the
-        missing flags of complete data) are left out
-        (``scaling_.summary_columns``).
+        the experts' mixture. The encoded statistics (and missing flags) that
+        are the same for every training series of positive weight (the counts
+        of channels observed at every step, the flags of complete data) are
+        left out (``scaling_.summary_columns``).
     summary_encoding : {"quantile", "robust"}, default="quantile"
         How the summary statistics enter that MLP. ``"quantile"``: each is
         cut at its 8 quantile bins over the training series and given as the

@@ -455,6 +455,7 @@ def test_compiled_quantile_encoding_is_bit_identical_to_numpy(rng, monkeypatch):
     chosen[:, -1] = chosen[:, 0] & (rng.rand(20) < 0.5)
     assert _data.kernel._encoding_plan(20, width, np.flatnonzero(chosen).tobytes()) is not None
     selections = [np.flatnonzero(chosen), np.flatnonzero(rng.rand(compiled.shape[1]) < 0.6)]
+    selections += [np.r_[width : 2 * width, 0:width], np.r_[0:width, 0:width]]  # reordered, repeated
     kept = [quantile_encode(raw, edges, columns) for columns in selections]
     for columns, part in zip(selections, kept):
         np.testing.assert_array_equal(part, compiled[:, columns])

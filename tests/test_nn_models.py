@@ -334,3 +334,25 @@ def test_row_block_fills_up_only_the_last_partial_block():
             assert torch.equal(
                 net(x[i : i + 1], m[i : i + 1], dt[i : i + 1], v[i : i + 1], s[i : i + 1]), logits[i : i + 1]
             )
+
+
+def test_head_calls_modules_with_hooks_as_modules():
+    """The head runs its plain layers as functions, and any layer with a hook (or replaced) as a module:
+    the hooks fire, and the logits are the same either way."""
+    torch.manual_seed(0)
+    net = MRMoENet(3, 2, rates=(1, 2), n_summary=5, summary_hidden=8).eval()
+    x, m, dt, v = _batch(B=6)
+    s = torch.randn(6, 5)
+    with torch.no_grad():
+        plain = net(x, m, dt, v, s)
+        seen = []
+        hooks = [
+            layer.register_forward_hook(lambda mod, i, o: seen.append(type(mod).__name__))
+            for layer in (net.summary[0], net.out)
+        ]
+        assert torch.equal(net(x, m, dt, v, s), plain)
+        assert seen == ["Linear", "Linear"]
+        for hook in hooks:
+            hook.remove()
+        net.summary[1] = torch.nn.Tanh()  # a replaced layer is called, not assumed to be GELU
+        assert not torch.allclose(net(x, m, dt, v, s), plain)

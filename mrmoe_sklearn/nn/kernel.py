@@ -1074,10 +1074,10 @@ def quantile_encode(raw, edges, columns=None, n_threads=None):
     raw : ndarray of shape (n, J)
     edges : ndarray of shape (J, n_bins + 1)
     columns : ndarray of int or None, default=None
-        Increasing indices of the encoding's columns to return; None for all.
-        Where they keep of each statistic all its fillings or none (and its
-        flag or not), only those are computed; else the whole encoding is,
-        and the columns are taken from it.
+        Indices of the encoding's columns to return; None for all. Where they
+        increase and keep of each statistic all its fillings or none (its
+        flag only with its fillings), only those statistics are computed;
+        else the whole encoding is, and the columns are taken from it.
     n_threads : int or None, default=None
         Threads to run (rows are shared); None for :func:`torch.get_num_threads`.
 
@@ -1132,11 +1132,15 @@ def _encoding_plan(J, width, columns):
         offset, flag = np.arange(J, dtype=np.int64) * width, np.ones(J, dtype=np.int64)
         offset.flags.writeable = flag.flags.writeable = False  # shared by the calls the cache serves
         return offset, flag, J * width
+    indices = np.frombuffer(columns, dtype=np.int64)
+    if (np.diff(indices) <= 0).any():  # not increasing: the whole encoding's columns in that order
+        return None
     kept = np.zeros(J * width, dtype=bool)
-    kept[np.frombuffer(columns, dtype=np.int64)] = True
+    kept[indices] = True
     kept = kept.reshape(J, width)
     fillings = kept[:, :-1]
-    if not (fillings.all(axis=1) | ~fillings.any(axis=1)).all() or (kept[:, -1] & ~fillings[:, 0]).any():
+    whole = fillings.all(axis=1) | ~fillings.any(axis=1)
+    if not whole.all() or (kept[:, -1] & ~fillings.any(axis=1) & (width > 1)).any():
         return None
     counts = kept.sum(axis=1)
     offset = np.where(counts > 0, np.cumsum(counts) - counts, -1).astype(np.int64)

@@ -30,6 +30,16 @@ def _rows_of(t, index):
     return None if t is None else t.index_select(0, index)
 
 
+#: Modules that :meth:`MRMoENet._head` may run as their functions.
+_PLAIN_MODULES = (nn.Linear, nn.GELU, nn.Dropout)
+
+
+def _plain(*modules):
+    """Whether calling each of ``modules`` is calling its function: a plain linear, GELU or dropout
+    module (not a subclass) without forward hooks."""
+    return all(type(m) in _PLAIN_MODULES and not (m._forward_hooks or m._forward_pre_hooks) for m in modules)
+
+
 def row_copies(n, block, device=None):
     """The rows ``0, 1, ..., n - 1, 0, 1, ...`` up to a whole number of blocks of ``block`` rows.
 
@@ -239,17 +249,23 @@ class MRMoENet(nn.Module):
     def _head(self, z, s):
         """Logits from the mixture's output ``z`` and the summaries ``s``.
 
-        The modules' functions called directly: at a few steps per series, the
-        module calls' own overhead (hooks looked up, about 5 us each) was a
-        measurable part of a training step.
+        Plain linear, GELU and dropout modules without hooks run as their
+        functions: at a few steps per series, the module calls' own overhead
+        (about 5 us each) was a measurable part of a training step. Any other
+        module (a hook registered on it, a replaced or quantised layer) is
+        called as a module.
         """
         summary, training = self.summary, self.training
-        if isinstance(summary, nn.Sequential):  # linear, GELU, dropout, linear
-            first, _, dropout, second = summary
-            h = F.dropout(F.gelu(F.linear(s, first.weight, first.bias)), dropout.p, training)
-            z = z + F.linear(h, second.weight, second.bias)
+        if summary is not None and not _plain(*summary.children() if isinstance(summary, nn.Sequential) else [summary]):
+            z = z + summary(s)
+        elif isinstance(summary, nn.Sequential):  # linear, GELU, dropout, linear
+            first, gelu, dropout, second = summary
+            h = F.gelu(F.linear(s, first.weight, first.bias), approximate=gelu.approximate)
+            z = z + F.linear(F.dropout(h, dropout.p, training), second.weight, second.bias)
         elif summary is not None:
             z = z + F.linear(s, summary.weight, summary.bias)
+        if not _plain(self.dropout, self.out):
+            return self.out(self.dropout(z))
         return F.linear(F.dropout(z, self.dropout.p, training), self.out.weight, self.out.bias)
 
     def _step_weights(self, weights, v, T_in):
