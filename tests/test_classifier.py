@@ -473,14 +473,19 @@ def test_prediction_runs_in_larger_batches_with_the_same_probabilities(binary_ta
     clf = _fast(MRMoEClassifier).fit(X, y)
     dataset = clf.net_.get_dataset(clf._batch(clf._read_X(X, fitted=True)))
     n_steps = dataset.X["x"].shape[1]
-    expected = max(32, min(base.PREDICT_MAX_BATCH, base.PREDICT_STEPS // n_steps))
+    expected = max(32, min(base.PREDICT_MAX_BATCH, max(base.PREDICT_MIN_BATCH, base.PREDICT_STEPS // n_steps)))
+    assert expected * n_steps <= base.PREDICT_MAX_STEPS
     assert expected > 32  # the default task is short: prediction batches are larger than training ones
     assert clf.net_.get_iterator(dataset, training=False).batch_size == expected
     big = clf.predict_proba(X)
     monkeypatch.setattr(base, "PREDICT_MAX_BATCH", 1)  # back to the training batch size
     assert clf.net_.get_iterator(dataset, training=False).batch_size == 32
     np.testing.assert_allclose(clf.predict_proba(X), big, rtol=0, atol=1e-6)
-    # long series: bounded by PREDICT_STEPS, never below the training batch size
+    # long series: bounded by PREDICT_STEPS, not below PREDICT_MIN_BATCH nor the training batch size
     monkeypatch.setattr(base, "PREDICT_MAX_BATCH", 512)
     monkeypatch.setattr(base, "PREDICT_STEPS", 10 * n_steps)
+    assert clf.net_.get_iterator(dataset, training=False).batch_size == base.PREDICT_MIN_BATCH
+    monkeypatch.setattr(base, "PREDICT_MAX_STEPS", 40 * n_steps)  # and by the memory bound
+    assert clf.net_.get_iterator(dataset, training=False).batch_size == 40
+    monkeypatch.setattr(base, "PREDICT_MIN_BATCH", 1)
     assert clf.net_.get_iterator(dataset, training=False).batch_size == 32
