@@ -219,10 +219,10 @@ REGRESSOR_PARAMS_DOC = _lr_doc("1e-3") + _TRAINING_DOC + _LOSS_DOC + _STOPPING_D
 #: Inference batches hold ``PREDICT_STEPS // n_timesteps`` samples, at least
 #: ``PREDICT_MIN_BATCH`` and at most ``PREDICT_MAX_BATCH`` or
 #: ``PREDICT_MAX_STEPS // n_timesteps`` (the memory bound of long series), and
-#: never fewer than the training batch size: without a backward pass the per-step overhead of the
-#: recurrence is shared by more samples (MR-MoE predicted 1.9x faster at 64
-#: steps with 512-sample batches than with 64), while a batch's arrays stay
-#: within the processor's caches. Measured on 2026-12-04 (2,000 series of 16
+#: never fewer than the training batch size: without a backward pass the
+#: per-step overhead of the recurrence is shared by more samples (MR-MoE
+#: predicted 1.9x faster at 64 steps with 512-sample batches than with 64),
+#: while a batch's arrays stay within the processor's caches. Measured on 2026-12-04 (2,000 series of 16
 #: channels, one thread, medians of 15 calls, MR-MoE / LSTM in ms; the former
 #: rule, 65,536 steps and at most 512 samples, against this one): 8 steps
 #: 13.6 / 10.6 with 512 samples, 11.6 / 10.0 with 2,048; 16 steps 19.7 / 18.0
@@ -230,6 +230,7 @@ REGRESSOR_PARAMS_DOC = _lr_doc("1e-3") + _TRAINING_DOC + _LOSS_DOC + _STOPPING_D
 #: 1,024; 64 steps 70 / 85 with 512, 65 / 69 with 256; 128 steps 146 / 176 with
 #: 512, 129 / 144 with 128; 256 steps 275 / 354 with 256, 246 / 267 with 128;
 #: 1024 steps 1,199 / 1,291 with 64, 1,176 / 1,354 with 128 (64 kept).
+PREDICT_STEPS = 16384
 PREDICT_MAX_BATCH = 2048
 PREDICT_MIN_BATCH = 128
 PREDICT_MAX_STEPS = 65536
@@ -250,7 +251,6 @@ AUTO_MIN_STEPS = 250
 #: ``lr="auto"``: the learning rate with early stopping on, and with it off.
 AUTO_LR_EARLY_STOPPING = 5e-4
 AUTO_LR = 1e-3
-PREDICT_STEPS = 16384
 #: Inference batches are padded (with copies of their rows) to a multiple of this
 #: many rows: CPU matrix kernels round differently for small or odd row counts,
 #: so without it a sample's prediction changed in the 7th digit with the number
